@@ -1,0 +1,17 @@
+from setuptools import setup, find_packages
+
+setup(
+    name="symgrad",
+    version="0.1.0",
+    description="Closed-form gradients from a YAML spec, proven against PyTorch autograd, "
+                "rendered as lecture notes.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["symgrad", "symgrad.*"]),
+    package_data={"symgrad": ["templates/*"]},
+    include_package_data=True,
+    python_requires=">=3.9",
+    install_requires=["sympy>=1.12", "click>=8", "jinja2>=3", "PyYAML>=5.4", "torch>=2.0"],
+    extras_require={"test": ["pytest", "hypothesis"]},
+    entry_points={"console_scripts": ["symgrad = symgrad.cli:main"]},
+)

@@ -1,0 +1,203 @@
+"""The command line: thin commands over the library (SPEC §4).
+
+Each command is a few library calls; every `SymgradError` becomes one line on stderr
+(``symgrad: error: FILE:LINE:COL: message``) and exit status 2, a failed check exit 1.
+Outputs are written to a temporary file and renamed only after everything succeeded.
+torch is imported only when a check or a compiled module needs it.
+"""
+import os
+import sys
+import tempfile
+import traceback
+
+import click
+
+from .errors import SymgradError, SpecError
+from .version import __version__
+
+FORMATS = ("text", "json", "md", "tex", "pdf")
+SUFFIX_FORMAT = {".md": "md", ".markdown": "md", ".tex": "tex", ".pdf": "pdf", ".json": "json",
+                 ".txt": "text"}
+
+
+class Fail(Exception):
+    def __init__(self, code):
+        self.code = code
+
+
+def _run(fn, debug):
+    try:
+        code = fn()
+    except Fail as f:
+        code = f.code
+    except SpecError as e:
+        click.echo("symgrad: error: %s" % e, err=True)
+        code = 2
+    except SymgradError as e:
+        click.echo("symgrad: error: %s" % e, err=True)
+        code = 2
+    except KeyboardInterrupt:
+        click.echo("symgrad: interrupted", err=True)
+        code = 130
+    except Exception as e:            # a bug: still one clean line
+        if debug:
+            traceback.print_exc()
+        first = (str(e).splitlines() or [""])[0]
+        click.echo("symgrad: internal error: %s: %s (please report it; --debug shows the traceback)"
+                   % (type(e).__name__, first), err=True)
+        code = 2
+    sys.exit(code or 0)
+
+
+def _dims(values):
+    out = {}
+    for v in values:
+        name, sep, num = v.partition("=")
+        if not sep or not name.strip() or not num.strip().isdigit() or int(num) <= 0:
+            raise click.BadParameter("expected NAME=N with a positive integer N, got %r" % v,
+                                     param_hint="--dim")
+        out[name.strip()] = int(num)
+    return out
+
+
+def write_atomic(path, data, spec_path=None):
+    """Write bytes or text to path via a temporary file in the same folder."""
+    if spec_path and os.path.exists(path) and os.path.samefile(path, spec_path):
+        raise SymgradError("refusing to overwrite the spec itself: %s" % path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise SymgradError("cannot write %s: no such folder" % path)
+    fd, tmp = tempfile.mkstemp(prefix=".symgrad-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data if isinstance(data, bytes) else data.encode("utf-8"))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+common_check = [
+    click.option("--device", type=click.Choice(["cpu", "cuda", "auto", "all"]), default="cpu",
+                 show_default=True, help="where the numeric check runs"),
+    click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64",
+                 show_default=True),
+    click.option("--seed", type=int, default=0, show_default=True, help="seed of the random inputs"),
+    click.option("--dim", "dim", multiple=True, metavar="NAME=N", help="value of a symbolic dim"),
+    click.option("--debug", is_flag=True, help="show tracebacks of internal errors"),
+]
+
+
+def with_options(opts):
+    def deco(f):
+        for o in reversed(opts):
+            f = o(f)
+        return f
+    return deco
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="symgrad")
+def main():
+    """symgrad: closed-form gradients from a YAML spec, checked against PyTorch."""
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), help="write notes/report (.md .tex .pdf .json)")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help="what to print (default text)")
+@click.option("--check/--no-check", default=True, show_default=True, help="validate numerically against autograd")
+@click.option("--template", "template_dir", type=click.Path(file_okay=False), help="folder with your own templates")
+@with_options(common_check)
+def derive(spec, out, fmt, check, template_dir, device, dtype, seed, dim, debug):
+    """Derive every closed-form gradient of SPEC."""
+    def go():
+        from . import load, derive as derive_
+        dims = _dims(dim)
+        problem = load(spec)
+        d = derive_(problem)
+        report = None
+        if check:
+            report = d.check(device=device, dtype=dtype, seed=seed, dims=dims)
+        out_fmt = None
+        if out:
+            out_fmt = fmt if fmt not in (None, "text") else SUFFIX_FORMAT.get(os.path.splitext(out)[1].lower())
+            if out_fmt is None:
+                raise SymgradError("cannot tell the format of %s: use .md, .tex, .pdf or .json (or --format)" % out)
+            data = _render(d, out_fmt, report, template_dir)
+            write_atomic(out, data, spec)
+            click.echo(d.summary(report), nl=False)
+            click.echo("wrote %s" % out)
+        else:
+            show = fmt or "text"
+            if show == "pdf":
+                raise SymgradError("--format pdf needs -o FILE.pdf")
+            data = _render(d, show, report, template_dir)
+            click.echo(data, nl=False)
+        if report is not None and not report.passed:
+            raise Fail(1)
+        return 0
+    _run(go, debug)
+
+
+def _render(d, fmt, report, template_dir):
+    if fmt == "text":
+        return d.summary(report)
+    if fmt == "json":
+        return d.to_json(report)
+    return d.render(fmt, check=report, template_dir=template_dir)
+
+
+@main.command()
+@click.argument("specs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--fd", is_flag=True, help="also compare with finite differences (gradcheck)")
+@with_options(common_check)
+def check(specs, fd, device, dtype, seed, dim, debug):
+    """Validate the closed forms of each SPEC numerically (one line per gradient)."""
+    from .report import row_line
+
+    def go():
+        from . import load, derive as derive_
+        dims = _dims(dim)
+        worst = 0
+        for spec in specs:
+            try:
+                problem = load(spec)
+                d = derive_(problem)
+                own = {k: v for k, v in dims.items() if k in problem.dims}
+                report = d.check(device=device, dtype=dtype, seed=seed, fd=fd, dims=own)
+            except SymgradError as e:
+                click.echo("symgrad: error: %s" % e if isinstance(e, SpecError) else
+                           "symgrad: error: %s: %s" % (spec, e), err=True)
+                worst = 2
+                continue
+            for r in report.rows:
+                click.echo("%s: %s" % (spec, row_line(r)))
+            for r in report.schedule_rows:
+                click.echo("%s: %s" % (spec, r.line()))
+            if not report.passed and worst < 1:
+                worst = 1
+        click.echo("%d spec%s checked: %s" % (len(specs), "" if len(specs) == 1 else "s",
+                                               {0: "all passed", 1: "FAILED", 2: "errors"}[worst]))
+        return worst
+    _run(go, debug)
+
+
+@main.command(name="compile")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="MODULE.py to write")
+@click.option("--debug", is_flag=True, help="show tracebacks of internal errors")
+def compile_(spec, out, debug):
+    """Write a self-contained torch module with forward() and gradients()."""
+    def go():
+        from . import load, derive as derive_
+        d = derive_(load(spec))
+        write_atomic(out, d.module_source(), spec)
+        click.echo("wrote %s" % out)
+        return 0
+    _run(go, debug)
+
+
+if __name__ == "__main__":
+    main()

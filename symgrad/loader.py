@@ -1,0 +1,491 @@
+"""Loading a spec: YAML text -> a validated `Problem`.
+
+The YAML is composed (never constructed into arbitrary objects) with PyYAML's safe
+loader, so tags such as ``!!python/object`` are refused and every value keeps its line
+and column.  Duplicate keys, unknown keys, wrong types, bad sizes, undefined names,
+forward references and shape mismatches all become `SpecError`s that point at the
+offending place.  Node expressions are parsed here (``symgrad.parser``), so a loaded
+`Problem` is known to be well formed.
+"""
+import keyword
+import re
+from dataclasses import dataclass, field
+from typing import Any, List, Optional, Tuple
+
+import sympy
+import yaml
+from sympy import Integer, Symbol
+
+from .errors import SpecError
+from .ops import FUNCTIONS
+from .parser import parse_expr_text, parse_tree, suggest
+from .tensor import Tensor, shape_of, fmt_shape, numel
+
+TOP_KEYS = ("title", "description", "dims", "inputs", "nodes", "outputs", "wrt", "retain_grad", "backward")
+INPUT_KEYS = ("shape", "requires_grad", "domain", "value")
+DOMAINS = ("real", "positive", "nonnegative", "unit", "spd", "simplex")
+MAX_DIM_VALUE = 10 ** 9
+_SAFE_TAGS = {
+    "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:map",
+    "tag:yaml.org,2002:seq",
+}
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass
+class Mark:
+    line: int
+    col: int
+
+
+@dataclass
+class InputDecl:
+    name: str
+    shape: Tuple
+    requires_grad: bool
+    domain: str
+    value: Any
+    symbol: Tensor
+    mark: Mark
+
+
+@dataclass
+class NodeDecl:
+    name: str
+    text: str
+    expr: Any
+    symbol: Tensor
+    mark: Mark
+
+
+@dataclass
+class BackwardStep:
+    call: str                 # the text, as written
+    kind: str                 # "backward" | "zero_grad"
+    output: Optional[str]
+    retain_graph: bool
+    gradient: Any             # SymPy expression or None
+    mark: Mark
+
+
+@dataclass
+class Problem:
+    file: str
+    title: str
+    description: str
+    dims: dict                 # name -> (Symbol, value or None)
+    inputs: List[InputDecl]
+    nodes: List[NodeDecl]
+    outputs: List[str]
+    wrt: List[str]
+    retain_grad: List[str]
+    backward: Optional[List[BackwardStep]]
+    text: str = ""
+    marks: dict = field(default_factory=dict)
+
+    @property
+    def tensors(self):
+        """name -> Tensor symbol, inputs then nodes, in spec order."""
+        out = {d.name: d.symbol for d in self.inputs}
+        out.update({n.name: n.symbol for n in self.nodes})
+        return out
+
+    def dim_values(self, overrides=None):
+        vals = {sym: v for (sym, v) in self.dims.values() if v is not None}
+        for name, v in (overrides or {}).items():
+            if name not in self.dims:
+                raise SpecError("--dim %s: no such dim (dims: %s)" % (name, ", ".join(self.dims) or "none"))
+            vals[self.dims[name][0]] = v
+        return vals
+
+    def input(self, name):
+        return next(d for d in self.inputs if d.name == name)
+
+    def node(self, name):
+        return next((n for n in self.nodes if n.name == name), None)
+
+
+class _Ctx:
+    def __init__(self, file):
+        self.file = file
+
+    def fail(self, node, msg):
+        m = node.start_mark if node is not None else None
+        raise SpecError(msg, self.file, m.line + 1 if m else None, m.column + 1 if m else None)
+
+
+def load(path):
+    """Read and validate a spec file."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(20_000_001)
+    except OSError as e:
+        raise SpecError("cannot read spec: %s" % (e.strerror or e), str(path))
+    if len(raw) > 20_000_000:
+        raise SpecError("spec file is too large", str(path))
+    if b"\x00" in raw:
+        raise SpecError("not a text file (it contains NUL bytes)", str(path), 1, 1)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError("not a UTF-8 text file (byte %d)" % e.start, str(path))
+    return loads(text, file=str(path))
+
+
+def loads(text, file="<spec>"):
+    """Validate a spec given as YAML text."""
+    ctx = _Ctx(file)
+    if not isinstance(text, str):
+        raise SpecError("spec must be text", file)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        m = e.problem_mark or e.context_mark
+        msg = "invalid YAML: %s" % (e.problem or e.context or "syntax error")
+        raise SpecError(msg, file, m.line + 1 if m else None, m.column + 1 if m else None)
+    except yaml.YAMLError as e:
+        raise SpecError("invalid YAML: %s" % e, file)
+    except RecursionError:
+        raise SpecError("invalid YAML: nested too deeply", file)
+    if root is None:
+        raise SpecError("the spec is empty", file, 1, 1)
+    _check_tags(ctx, root, 0)
+    if not isinstance(root, yaml.MappingNode):
+        ctx.fail(root, "the spec must be a mapping with 'inputs' and 'nodes'")
+    top = _mapping(ctx, root, "the spec")
+    for k, (kn, _) in top.items():
+        if k not in TOP_KEYS:
+            ctx.fail(kn, "unknown key '%s'%s; allowed: %s" % (k, suggest(k, TOP_KEYS), ", ".join(TOP_KEYS)))
+    return _Builder(ctx, top, text, root).problem()
+
+
+def _check_tags(ctx, node, depth):
+    if depth > 100:
+        ctx.fail(node, "YAML nested too deeply")
+    if node.tag not in _SAFE_TAGS:
+        ctx.fail(node, "YAML tag '%s' is not allowed" % node.tag)
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            _check_tags(ctx, k, depth + 1)
+            _check_tags(ctx, v, depth + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for v in node.value:
+            _check_tags(ctx, v, depth + 1)
+
+
+def _mapping(ctx, node, what):
+    """An ordered dict key -> (key node, value node); duplicate keys are errors."""
+    if not isinstance(node, yaml.MappingNode):
+        ctx.fail(node, "%s must be a mapping" % what)
+    out = {}
+    for kn, vn in node.value:
+        if not isinstance(kn, yaml.ScalarNode):
+            ctx.fail(kn, "keys of %s must be names" % what)
+        k = kn.value
+        if k in out:
+            ctx.fail(kn, "duplicate key '%s' in %s (first at line %d)" % (k, what, out[k][0].start_mark.line + 1))
+        out[k] = (kn, vn)
+    return out
+
+
+def _scalar(ctx, node):
+    """The Python value of a scalar node under YAML 1.1 safe rules."""
+    if not isinstance(node, yaml.ScalarNode):
+        return node
+    try:
+        return _LOADER.construct_object(node, deep=True)
+    except yaml.YAMLError as e:
+        ctx.fail(node, "invalid value: %s" % getattr(e, "problem", e))
+
+
+class _PlainLoader(yaml.SafeLoader):
+    def __init__(self):
+        yaml.SafeLoader.__init__(self, "")
+
+
+_LOADER = _PlainLoader()
+
+
+def _value(ctx, node):
+    """Plain Python data of a node (lists, dicts, scalars) for values and simple fields."""
+    if isinstance(node, yaml.ScalarNode):
+        return _scalar(ctx, node)
+    if isinstance(node, yaml.SequenceNode):
+        return [_value(ctx, v) for v in node.value]
+    return {k: _value(ctx, v) for k, (_, v) in _mapping(ctx, node, "this value").items()}
+
+
+def _mark(node, offset=0):
+    m = node.start_mark
+    return Mark(m.line + 1, m.column + 1 + offset)
+
+
+class _Builder:
+    def __init__(self, ctx, top, text, root):
+        self.ctx, self.top, self.text, self.root = ctx, top, text, root
+        self.names = {}            # every defined name -> its key node
+
+    def get(self, key):
+        return self.top.get(key, (None, None))
+
+    def str_field(self, key):
+        kn, vn = self.get(key)
+        if vn is None:
+            return ""
+        v = _scalar(self.ctx, vn)
+        if isinstance(vn, yaml.ScalarNode) and v is None:
+            return ""
+        if not isinstance(vn, yaml.ScalarNode) or isinstance(v, (list, dict)):
+            self.ctx.fail(vn, "'%s' must be text" % key)
+        return str(v)
+
+    def define(self, kn, name, what):
+        if not isinstance(name, str) or not _IDENT.match(name) or keyword.iskeyword(name):
+            self.ctx.fail(kn, "%s name %r is not a valid identifier" % (what, name))
+        if name.startswith("__") or name in ("pi", "True", "False", "None"):
+            self.ctx.fail(kn, "%s name '%s' is reserved" % (what, name))
+        if name.startswith("grad_"):
+            self.ctx.fail(kn, "%s name '%s' is reserved (grad_<o> names upstream gradients)" % (what, name))
+        if name in self.names:
+            prev = self.names[name]
+            self.ctx.fail(kn, "'%s' is defined twice (first at line %d)" % (name, prev.start_mark.line + 1))
+        self.names[name] = kn
+
+    def problem(self):
+        ctx = self.ctx
+        title = self.str_field("title")
+        description = self.str_field("description")
+        dims = self.dims()
+        env = {name: sym for name, (sym, _) in dims.items()}
+        inputs = self.inputs(dims, env)
+        nodes = self.nodes(env)
+        tensors = {d.name: d for d in inputs}
+        tensors.update({n.name: n for n in nodes})
+        outputs = self.name_list("outputs", {n.name for n in nodes} | {d.name for d in inputs}, "a tensor")
+        if outputs is None:
+            used = set()
+            for n in nodes:
+                used |= {s.name for s in n.expr.atoms(Tensor)}
+            outputs = [n.name for n in nodes if n.name not in used]
+        wrt = self.name_list("wrt", set(tensors), "a tensor")
+        if wrt is None:
+            wrt = [d.name for d in inputs if d.requires_grad]
+        retain = self.name_list("retain_grad", set(tensors), "a tensor") or []
+        prob = Problem(ctx.file, title, description, dims, inputs, nodes, outputs, wrt, retain, None, self.text)
+        from .graph import requires_grad_map
+        rg = requires_grad_map(prob)
+        kn, vn = self.get("wrt")
+        for k, name in enumerate(wrt):
+            if not rg[name]:
+                node = vn.value[k] if vn is not None else self.names[name]
+                ctx.fail(node, "cannot differentiate with respect to '%s': it does not require grad" % name)
+        kn, vn = self.get("retain_grad")
+        for k, name in enumerate(retain):
+            if not rg[name]:
+                ctx.fail(vn.value[k], "can't retain_grad on Tensor '%s' that has requires_grad=False" % name)
+        prob.backward = self.backward(prob, env)
+        return prob
+
+    def dims(self):
+        kn, vn = self.get("dims")
+        out = {}
+        if vn is None or (isinstance(vn, yaml.ScalarNode) and _scalar(self.ctx, vn) is None):
+            return out
+        for name, (k, v) in _mapping(self.ctx, vn, "'dims'").items():
+            self.define(k, name, "dim")
+            val = _scalar(self.ctx, v)
+            if isinstance(v, yaml.ScalarNode) and val is None:
+                val = None
+            elif isinstance(val, bool) or not isinstance(val, int):
+                self.ctx.fail(v, "dim '%s' must be a positive integer, got %r" % (name, val))
+            elif val <= 0 or val > MAX_DIM_VALUE:
+                self.ctx.fail(v, "dim '%s' must be a positive integer, got %d" % (name, val))
+            out[name] = (Symbol(name, integer=True, positive=True), val)
+        return out
+
+    def inputs(self, dims, env):
+        kn, vn = self.get("inputs")
+        if vn is None:
+            self.ctx.fail(self.root, "the spec has no 'inputs'")
+        items = _mapping(self.ctx, vn, "'inputs'")
+        if not items:
+            self.ctx.fail(vn, "'inputs' is empty")
+        out = []
+        for name, (k, v) in items.items():
+            self.define(k, name, "input")
+            fields = {}
+            if not (isinstance(v, yaml.ScalarNode) and _scalar(self.ctx, v) is None):
+                fields = _mapping(self.ctx, v, "input '%s'" % name)
+            for f, (fk, _) in fields.items():
+                if f not in INPUT_KEYS:
+                    self.ctx.fail(fk, "unknown key '%s' in input '%s'%s; allowed: %s"
+                                  % (f, name, suggest(f, INPUT_KEYS), ", ".join(INPUT_KEYS)))
+            shape = self.shape(fields.get("shape", (None, None))[1], dims, name)
+            rg = True
+            if "requires_grad" in fields:
+                rg = _scalar(self.ctx, fields["requires_grad"][1])
+                if not isinstance(rg, bool):
+                    self.ctx.fail(fields["requires_grad"][1], "requires_grad must be true or false")
+            domain = "real"
+            if "domain" in fields:
+                domain = _scalar(self.ctx, fields["domain"][1])
+                if domain not in DOMAINS:
+                    self.ctx.fail(fields["domain"][1], "domain must be one of %s, got %r%s"
+                                  % (", ".join(DOMAINS), domain, suggest(str(domain), DOMAINS)))
+                if domain == "spd" and (len(shape) != 2 or shape[0] != shape[1]):
+                    self.ctx.fail(fields["domain"][1], "domain spd needs a square matrix, got %s" % fmt_shape(shape))
+            value = None
+            if "value" in fields:
+                value = self.value(fields["value"][1], shape, dims, name)
+            assume = {"real": {"real": True}, "positive": {"positive": True},
+                      "nonnegative": {"nonnegative": True}, "unit": {"positive": True},
+                      "spd": {"real": True}, "simplex": {"nonnegative": True}}[domain]
+            sym = Tensor(name, shape, **assume)
+            env[name] = sym
+            out.append(InputDecl(name, shape, rg, domain, value, sym, _mark(k)))
+        return out
+
+    def shape(self, node, dims, name):
+        if node is None:
+            return ()
+        if isinstance(node, yaml.ScalarNode):
+            v = _scalar(self.ctx, node)
+            if v is None:
+                return ()
+            if isinstance(v, int) and not isinstance(v, bool):
+                node = yaml.SequenceNode("tag:yaml.org,2002:seq", [node], node.start_mark, node.end_mark)
+            else:
+                self.ctx.fail(node, "shape of '%s' must be a list of sizes" % name)
+        if not isinstance(node, yaml.SequenceNode):
+            self.ctx.fail(node, "shape of '%s' must be a list of sizes" % name)
+        if len(node.value) > 8:
+            self.ctx.fail(node, "shape of '%s' has %d dimensions (at most 8)" % (name, len(node.value)))
+        out = []
+        for item in node.value:
+            v = _scalar(self.ctx, item)
+            if isinstance(v, bool) or not isinstance(item, yaml.ScalarNode):
+                self.ctx.fail(item, "a size must be a positive integer or a dim name")
+            if isinstance(v, int):
+                if v <= 0:
+                    self.ctx.fail(item, "size %d in the shape of '%s' must be positive" % (v, name))
+                if v > MAX_DIM_VALUE:
+                    self.ctx.fail(item, "size %d in the shape of '%s' is too large" % (v, name))
+                out.append(Integer(v))
+            elif isinstance(v, str) and v in dims:
+                out.append(dims[v][0])
+            else:
+                self.ctx.fail(item, "size %r of '%s' is not an integer or a declared dim%s"
+                              % (v, name, suggest(str(v), dims)))
+        return tuple(out)
+
+    def value(self, node, shape, dims, name):
+        data = _value(self.ctx, node)
+
+        def check(x, s, path):
+            if not s:
+                if isinstance(x, bool) or not isinstance(x, (int, float)):
+                    self.ctx.fail(node, "value of '%s'%s must be a number, got %r" % (name, path, x))
+                return
+            if not isinstance(x, list):
+                self.ctx.fail(node, "value of '%s'%s must be a list of length %s" % (name, path, s[0]))
+            d = s[0]
+            if d.is_Symbol:
+                d = dims[str(d)][1]
+                if d is None:
+                    self.ctx.fail(node, "value of '%s' needs dim '%s' to have a value" % (name, s[0]))
+            if len(x) != int(d):
+                self.ctx.fail(node, "value of '%s'%s has length %d, the shape %s needs %d"
+                              % (name, path, len(x), fmt_shape(shape), int(d)))
+            for k, y in enumerate(x):
+                check(y, s[1:], path + "[%d]" % k)
+        check(data, shape, "")
+        return data
+
+    def nodes(self, env):
+        kn, vn = self.get("nodes")
+        if vn is None:
+            self.ctx.fail(self.root, "the spec has no 'nodes'")
+        items = _mapping(self.ctx, vn, "'nodes'")
+        if not items:
+            self.ctx.fail(vn, "'nodes' is empty")
+        out = []
+        for name, (k, v) in items.items():
+            self.define(k, name, "node")
+            expr_text, offset = self.expr_text(v, "node '%s'" % name)
+            expr = self.parse(expr_text, env, v, offset, name)
+            sym = Tensor(name, shape_of(expr), real=True)
+            env[name] = sym
+            out.append(NodeDecl(name, expr_text, expr, sym, _mark(v, offset)))
+        return out
+
+    def expr_text(self, v, what):
+        if not isinstance(v, yaml.ScalarNode):
+            self.ctx.fail(v, "%s must be an expression (text)" % what)
+        val = _scalar(self.ctx, v)
+        if isinstance(val, bool) or val is None:
+            self.ctx.fail(v, "%s must be an expression, got %r" % (what, val))
+        offset = 1 if v.style in ("'", '"') else 0
+        return (v.value if v.tag == "tag:yaml.org,2002:str" or isinstance(val, (int, float)) else str(val)), offset
+
+    def parse(self, text, env, vnode, offset, name=None):
+        try:
+            return parse_expr_text(text, env)
+        except SpecError as e:
+            m = vnode.start_mark
+            line = m.line + getattr(e, "rel_line", 1)
+            rel = getattr(e, "rel_col", None)
+            col = m.column + 1 + offset + ((rel or 1) - 1) if getattr(e, "rel_line", 1) == 1 else rel
+            if vnode.style in ("|", ">"):
+                line, col = m.line + 1 + getattr(e, "rel_line", 1), rel
+            if name is not None and e.message.startswith("undefined name"):
+                later = re.match(r"undefined name '([^']+)'", e.message)
+                if later and later.group(1) in self.pending_nodes():
+                    e.message = ("'%s' is used before it is defined (nodes may only use inputs, dims "
+                                 "and earlier nodes)" % later.group(1))
+            raise e.located(self.ctx.file, line, col)
+
+    def pending_nodes(self):
+        kn, vn = self.get("nodes")
+        return {k.value for k, _ in vn.value} if isinstance(vn, yaml.MappingNode) else set()
+
+    def name_list(self, key, allowed, what):
+        kn, vn = self.get(key)
+        if vn is None:
+            return None
+        if isinstance(vn, yaml.ScalarNode):
+            v = _scalar(self.ctx, vn)
+            if v is None:
+                return []
+            vn = yaml.SequenceNode("tag:yaml.org,2002:seq", [vn], vn.start_mark, vn.end_mark)
+        if not isinstance(vn, yaml.SequenceNode):
+            self.ctx.fail(vn, "'%s' must be a list of names" % key)
+        out = []
+        for item in vn.value:
+            v = _scalar(self.ctx, item)
+            if not isinstance(item, yaml.ScalarNode) or not isinstance(v, str):
+                self.ctx.fail(item, "'%s' must be a list of names" % key)
+            if v not in allowed:
+                self.ctx.fail(item, "'%s' in '%s' is not %s of the spec%s" % (v, key, what, suggest(v, allowed)))
+            if v in out:
+                self.ctx.fail(item, "'%s' appears twice in '%s'" % (v, key))
+            out.append(v)
+        return out
+
+    def backward(self, prob, env):
+        kn, vn = self.get("backward")
+        if vn is None:
+            return None
+        if not isinstance(vn, yaml.SequenceNode):
+            self.ctx.fail(vn, "'backward' must be a list of calls such as 'd.backward()'")
+        from .schedule_parse import parse_step
+        steps = []
+        for item in vn.value:
+            text, offset = self.expr_text(item, "a backward step")
+            try:
+                steps.append(parse_step(text, prob, env, _mark(item, offset)))
+            except SpecError as e:
+                m = item.start_mark
+                rel = getattr(e, "rel_col", None)
+                raise e.located(self.ctx.file, m.line + 1, m.column + 1 + offset + ((rel or 1) - 1))
+        return steps

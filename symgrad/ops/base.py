@@ -1,0 +1,167 @@
+"""The two kinds of op in the op table, and the helpers their rules share.
+
+* `ElementwiseFn` -- a scalar function applied elementwise (``sigmoid``, ``relu`` ...).
+  SymPy differentiates it through `fdiff`, so an elementwise region of a graph is
+  differentiated by SymPy's own scalar calculus.
+* `TensorOp` -- anything that is not elementwise (``matmul``, ``sum``, ``softmax`` ...).
+  Its leading ``n_tensors`` arguments are tensors, the rest are static attributes
+  (dims, flags, shapes) stored as SymPy atoms.  Each op declares, in one class:
+  its shape rule (`out_shape`), its vector-Jacobian rule (`vjp`), its spelling in the
+  spec language (`text`), in LaTeX (`latex`), in index notation (`index`), and its
+  torch lowering (`torch`).
+
+Native SymPy functions (``exp``, ``tanh``, ``Abs`` ...) are described in
+``symgrad.ops.elementwise.NATIVE`` with the same fields.
+"""
+import sympy
+from sympy import Function, S, Tuple, Mul
+from sympy.printing.precedence import PRECEDENCE
+
+from ..tensor import shape_of, numel
+
+
+class TensorOp(Function):
+    """An unevaluated application of a non-elementwise tensor op."""
+
+    is_commutative = True
+    is_real = True
+    n_tensors = 1
+    spec_name = None          # name in the spec language
+    differentiable = True     # False: no gradient flows, the result never requires grad
+    prec = PRECEDENCE["Func"]
+
+    @property
+    def precedence(self):
+        return self.prec
+
+    @property
+    def tensors(self):
+        return self.args[:self.n_tensors]
+
+    @property
+    def attrs(self):
+        return self.args[self.n_tensors:]
+
+    def out_shape(self):
+        raise NotImplementedError
+
+    def vjp(self, i, g):
+        """Adjoint contribution for tensor argument ``i`` given the output adjoint ``g``.
+
+        ``g`` has this op's shape or broadcasts to it (a scalar ``g`` stands for a
+        constant tensor).  The result must broadcast to argument ``i``'s shape.
+        """
+        raise NotImplementedError("no vector-Jacobian rule for %s" % self.spec_name)
+
+    # --- printing: the defaults print a function call -----------------------------
+    def text_kwargs(self, p):
+        return []
+
+    def text(self, p):
+        parts = [p._print(a) for a in self.tensors] + self.text_kwargs(p)
+        return "%s(%s)" % (self.spec_name, ", ".join(parts))
+
+    def latex(self, p):
+        args = ", ".join(p._print(a) for a in self.tensors)
+        return r"\operatorname{%s}\left(%s\right)" % (self.spec_name.replace("_", r"\_"), args)
+
+    def torch(self, p):
+        parts = [p._print(a) for a in self.tensors] + self.text_kwargs(p)
+        return "torch.%s(%s)" % (self.spec_name, ", ".join(parts))
+
+    # SymPy printers skip intermediate base classes when dispatching on a Function
+    # subclass, so each printer reaches the op through its own print method name.
+    def _sympystr(self, p):
+        return self.text(p)
+
+    def _latex(self, p):
+        return self.latex(p)
+
+    def _torchcode(self, p):
+        return self.torch(p)
+
+
+class ElementwiseFn(Function):
+    """A scalar function applied elementwise; subclasses give `fdiff` and spellings."""
+
+    is_commutative = True
+    is_real = True
+    spec_name = None
+    torch_name = None
+    latex_name = None
+    differentiable = True
+
+    def text(self, p):
+        return "%s(%s)" % (self.spec_name, ", ".join(p._print(a) for a in self.args))
+
+    def latex(self, p):
+        name = self.latex_name or r"\operatorname{%s}" % self.spec_name.replace("_", r"\_")
+        return r"%s\left(%s\right)" % (name, ", ".join(p._print(a) for a in self.args))
+
+    def torch(self, p):
+        return "%s(%s)" % (self.torch_name, ", ".join(p._print(a) for a in self.args))
+
+    # SymPy printers skip intermediate base classes when dispatching on a Function
+    # subclass, so each printer reaches the op through its own print method name.
+    def _sympystr(self, p):
+        return self.text(p)
+
+    def _latex(self, p):
+        return self.latex(p)
+
+    def _torchcode(self, p):
+        return self.torch(p)
+
+
+# --- helpers the rules share -------------------------------------------------------
+
+def split_scalar(expr):
+    """Split ``expr`` into (scalar factor, tensor part) when it is a product."""
+    if isinstance(expr, Mul):
+        sc, rest = [], []
+        for f in expr.args:
+            (sc if shape_of(f) == () else rest).append(f)
+        return Mul(*sc), Mul(*rest)
+    if shape_of(expr) == ():
+        return expr, S.One
+    return S.One, expr
+
+
+def ones(shape):
+    from .shape import OnesOp
+    return OnesOp(Tuple(*shape))
+
+
+def materialize(g, shape):
+    """``g`` as an expression of exactly ``shape`` (a scalar g becomes g*ones(shape))."""
+    shape = tuple(shape)
+    if shape_of(g) == shape:
+        return g
+    if shape == ():
+        raise ValueError("cannot materialize %s to a scalar" % g)
+    return g * ones(shape)
+
+
+def norm_dim(d, rank, what="dim"):
+    """Normalise a (possibly negative) dim index for a tensor of the given rank."""
+    from ..errors import ShapeError
+    r = max(rank, 1)
+    if not -r <= d < r:
+        raise ShapeError("%s %d is out of range for a tensor with %d dimension%s"
+                         % (what, d, rank, "" if rank == 1 else "s"))
+    return d % r
+
+
+def as_int(x):
+    return int(x)
+
+
+def count(shape, dims):
+    n = S.One
+    for d in dims:
+        n *= shape[d]
+    return n
+
+
+def flag(b):
+    return sympy.true if b else sympy.false

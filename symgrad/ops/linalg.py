@@ -1,0 +1,327 @@
+"""Linear algebra: matmul, transpose, outer, dot, trace, det, logdet, inverse.
+
+The rules are the Matrix Cookbook's, written as vector-Jacobian products:
+``d tr(X) = I``, ``d det X = det(X) X^{-T}``, ``d log det X = X^{-T}``,
+``d X^{-1} = -X^{-T} G X^{-T}``.  `MatmulOp.eval` keeps products canonical: scalar
+factors move out, identities vanish, transposes of products are pushed inside.
+"""
+from sympy import S, Tuple, Integer, Add, Mul
+from sympy.printing.precedence import PRECEDENCE
+
+from ..errors import ShapeError
+from ..tensor import shape_of, broadcast, fmt_shape
+from .base import TensorOp, materialize, split_scalar
+from .shape import EyeOp, OnesOp, UnsqueezeOp
+
+
+def T(x):
+    """Transpose of the last two dims."""
+    r = len(shape_of(x))
+    if r < 2:
+        return x
+    return TransposeOp(x, Integer(r - 2), Integer(r - 1))
+
+
+def sum_to(g, shape):
+    from ..derive import unbroadcast
+    return unbroadcast(g, shape_of(g), shape)
+
+
+class MatmulOp(TensorOp):
+    spec_name = "matmul"
+    n_tensors = 2
+    prec = PRECEDENCE["Mul"] - 1    # printed in parentheses inside a product
+
+    @classmethod
+    def eval(cls, a, b):
+        if shape_of(a) == () or shape_of(b) == ():
+            return None
+        ca, ra = split_scalar(a)
+        cb, rb = split_scalar(b)
+        if ca != 1 or cb != 1:
+            return ca * cb * cls(ra, rb)
+        if isinstance(a, EyeOp):
+            return b
+        if isinstance(b, EyeOp):
+            return a
+        if isinstance(a, OnesOp) and all(d == 1 for d in shape_of(a)) and len(shape_of(b)) == 2 \
+                and len(shape_of(a)) == 2:
+            return b
+        if isinstance(b, OnesOp) and all(d == 1 for d in shape_of(b)) and len(shape_of(a)) == 2 \
+                and len(shape_of(b)) == 2:
+            return a
+
+    def out_shape(self):
+        a, b = (shape_of(t) for t in self.args)
+        if len(a) == 0 or len(b) == 0:
+            raise ShapeError("matmul: both arguments must be at least 1-D, got %s and %s"
+                             % (fmt_shape(a), fmt_shape(b)))
+        a2 = (S.One,) + a if len(a) == 1 else a
+        b2 = b + (S.One,) if len(b) == 1 else b
+        if a2[-1] != b2[-2]:
+            raise ShapeError("matmul: shapes %s and %s do not fit (%s != %s)"
+                             % (fmt_shape(a), fmt_shape(b), a2[-1], b2[-2]))
+        batch = broadcast(a2[:-2], b2[:-2])
+        out = batch + ((a2[-2],) if len(a) > 1 else ()) + ((b2[-1],) if len(b) > 1 else ())
+        return out
+
+    def vjp(self, i, g):
+        a, b = self.args
+        ra, rb = len(shape_of(a)), len(shape_of(b))
+        if ra == 1 and rb == 1:
+            return g * (b if i == 0 else a)
+        if shape_of(g) == () and max(ra, rb) <= 2 and any(d != 1 for d in self.out_shape()):
+            return self.vjp_constant(i, g, ra, rb)
+        g = materialize(g, self.out_shape())
+        if ra == 1:                          # (n) @ (..., n, p)
+            return MatmulOp(b, g) if i == 0 else sum_to(OuterOp(a, g), shape_of(b))
+        if rb == 1:                          # (..., m, n) @ (n)
+            return OuterOp(g, b) if i == 0 else MatmulOp(T(a), g)
+        if i == 0:
+            return sum_to(MatmulOp(g, T(b)), shape_of(a))
+        return sum_to(MatmulOp(T(a), g), shape_of(b))
+
+    def vjp_constant(self, i, g, ra, rb):
+        """A constant adjoint g: ones-matrix products are sums (no ones tensor is built)."""
+        from .reduce import SumOp
+        from .shape import UnsqueezeOp
+        from .base import flag
+        a, b = self.args
+
+        def s(x, d):
+            return SumOp(x, Tuple(Integer(d)), flag(False))
+        if ra == 1:            # (n) @ (n, p)
+            return g * s(b, 1) if i == 0 else g * UnsqueezeOp(a, Integer(1))
+        if rb == 1:            # (m, n) @ (n)
+            return g * b if i == 0 else g * s(a, 0)
+        return g * s(b, 1) if i == 0 else g * UnsqueezeOp(s(a, 0), Integer(1))
+
+    def text(self, p):
+        a, b = self.args
+        left = p.parenthesize(a, PRECEDENCE["Mul"] - 1, strict=True)
+        right = p.parenthesize(b, PRECEDENCE["Mul"] + 1)
+        return "%s @ %s" % (left, right)
+
+    def torch(self, p):
+        return self.text(p)
+
+    def latex(self, p):
+        a, b = self.args
+        left = p.parenthesize(a, PRECEDENCE["Mul"])
+        if len(shape_of(a)) == 1:
+            left = p.transposed(a)
+        right = p.parenthesize(b, PRECEDENCE["Mul"])
+        return "%s %s" % (left, right)
+
+    def index(self, p, idx):
+        a, b = self.args
+        ra, rb = len(shape_of(a)), len(shape_of(b))
+        k = p.fresh()
+        idx = list(idx)
+        if ra == 1 and rb == 1:
+            ia, ib = [k], [k]
+        elif ra == 1:
+            ia, ib = [k], idx[:-1] + [k] + idx[-1:]
+        elif rb == 1:
+            ia, ib = idx + [k], [k]
+        else:
+            batch = idx[:-2]
+            nb_a, nb_b = ra - 2, rb - 2
+            ia = batch[len(batch) - nb_a:] + [idx[-2], k]
+            ib = batch[len(batch) - nb_b:] + [k, idx[-1]]
+        return r"\sum_{%s} %s %s" % (k, p.index_of(a, ia, "Mul"), p.index_of(b, ib, "Mul"))
+
+
+class TransposeOp(TensorOp):
+    spec_name = "transpose"
+
+    @classmethod
+    def eval(cls, x, d0, d1):
+        if d0 == d1:
+            return x
+        if d0 > d1:
+            return cls(x, d1, d0)
+        if isinstance(x, TransposeOp) and (x.args[1], x.args[2]) == (d0, d1):
+            return x.args[0]
+        c, r = split_scalar(x)
+        if c != 1 and r != 1:
+            return c * cls(r, d0, d1)
+        rank = len(shape_of(x))
+        last2 = (int(d0), int(d1)) == (rank - 2, rank - 1)
+        if isinstance(x, EyeOp):
+            return x
+        if isinstance(x, OnesOp):
+            s = list(shape_of(x))
+            s[int(d0)], s[int(d1)] = s[int(d1)], s[int(d0)]
+            return OnesOp(Tuple(*s))
+        if rank == 2 and isinstance(x, UnsqueezeOp) and int(x.args[1]) == 1:
+            return UnsqueezeOp(x.args[0], Integer(0))
+        if last2 and isinstance(x, MatmulOp) and all(len(shape_of(t)) >= 2 for t in x.args):
+            return MatmulOp(T(x.args[1]), T(x.args[0]))
+        if last2 and isinstance(x, Add):
+            return Add(*[cls(t, d0, d1) if len(shape_of(t)) == rank else t for t in x.args]) \
+                if all(len(shape_of(t)) in (0, rank) for t in x.args) else None
+
+    def out_shape(self):
+        s = list(shape_of(self.args[0]))
+        d0, d1 = int(self.args[1]), int(self.args[2])
+        s[d0], s[d1] = s[d1], s[d0]
+        return tuple(s)
+
+    def vjp(self, i, g):
+        if shape_of(g) == ():
+            return g
+        return TransposeOp(g, self.args[1], self.args[2])
+
+    def is_T(self):
+        return len(shape_of(self.args[0])) == 2
+
+    @property
+    def precedence(self):
+        return PRECEDENCE["Atom"] if self.is_T() else PRECEDENCE["Func"]
+
+    def text(self, p):
+        if self.is_T():
+            return "%s.T" % p.parenthesize(self.args[0], PRECEDENCE["Atom"], strict=True)
+        return "transpose(%s, %s, %s)" % (p._print(self.args[0]), self.args[1], self.args[2])
+
+    def torch(self, p):
+        return "%s.transpose(%s, %s)" % (p.parenthesize(self.args[0], PRECEDENCE["Atom"], strict=True),
+                                         self.args[1], self.args[2])
+
+    def latex(self, p):
+        if self.is_T():
+            return r"%s^{\top}" % p.parenthesize(self.args[0], PRECEDENCE["Atom"], strict=True)
+        return r"\operatorname{transpose}_{%s,%s}\left(%s\right)" % (
+            self.args[1], self.args[2], p._print(self.args[0]))
+
+    def index(self, p, idx):
+        idx = list(idx)
+        d0, d1 = int(self.args[1]), int(self.args[2])
+        idx[d0], idx[d1] = idx[d1], idx[d0]
+        return p.index_of(self.args[0], idx)
+
+
+class OuterOp(TensorOp):
+    spec_name = "outer"
+    n_tensors = 2
+
+    def out_shape(self):
+        a, b = (shape_of(t) for t in self.args)
+        if len(a) != 1 or len(b) != 1:
+            raise ShapeError("outer: both arguments must be 1-D, got %s and %s" % (fmt_shape(a), fmt_shape(b)))
+        return (a[0], b[0])
+
+    def vjp(self, i, g):
+        from .reduce import SumOp
+        from .base import flag
+        a, b = self.args
+        if shape_of(g) == ():
+            other = b if i == 0 else a
+            return g * SumOp(other, Tuple(Integer(0)), flag(False))
+        return MatmulOp(g, b) if i == 0 else MatmulOp(T(g), a)
+
+    def latex(self, p):
+        return r"%s %s" % (p.parenthesize(self.args[0], PRECEDENCE["Mul"]), p.transposed(self.args[1]))
+
+    def index(self, p, idx):
+        return "%s %s" % (p.index_of(self.args[0], idx[:1], "Mul"), p.index_of(self.args[1], idx[1:], "Mul"))
+
+
+class DotOp(TensorOp):
+    spec_name = "dot"
+    n_tensors = 2
+
+    def out_shape(self):
+        a, b = (shape_of(t) for t in self.args)
+        if len(a) != 1 or len(b) != 1 or a != b:
+            raise ShapeError("dot: needs two 1-D tensors of the same size, got %s and %s"
+                             % (fmt_shape(a), fmt_shape(b)))
+        return ()
+
+    def vjp(self, i, g):
+        return g * self.args[1 - i]
+
+    def latex(self, p):
+        return r"%s %s" % (p.transposed(self.args[0]), p.parenthesize(self.args[1], PRECEDENCE["Mul"]))
+
+    def index(self, p, idx):
+        k = p.fresh()
+        return r"\sum_{%s} %s %s" % (k, p.index_of(self.args[0], [k], "Mul"), p.index_of(self.args[1], [k], "Mul"))
+
+
+class SquareMatrixOp(TensorOp):
+    def square(self):
+        s = shape_of(self.args[0])
+        if len(s) != 2 or s[0] != s[1]:
+            raise ShapeError("%s: needs a square matrix, got %s" % (self.spec_name, fmt_shape(s)))
+        return s
+
+
+class TraceOp(SquareMatrixOp):
+    spec_name = "trace"
+
+    def out_shape(self):
+        self.square()
+        return ()
+
+    def vjp(self, i, g):
+        return g * EyeOp(self.square()[0])
+
+    def latex(self, p):
+        return r"\operatorname{tr}\left(%s\right)" % p._print(self.args[0])
+
+    def index(self, p, idx):
+        k = p.fresh()
+        return r"\sum_{%s} %s" % (k, p.index_of(self.args[0], [k, k]))
+
+
+class DetOp(SquareMatrixOp):
+    spec_name = "det"
+
+    def out_shape(self):
+        self.square()
+        return ()
+
+    def vjp(self, i, g):
+        return g * self * T(InverseOp(self.args[0]))
+
+    def latex(self, p):
+        return r"\det\left(%s\right)" % p._print(self.args[0])
+
+    def index(self, p, idx):
+        return self.latex(p)
+
+
+class LogdetOp(DetOp):
+    spec_name = "logdet"
+
+    def vjp(self, i, g):
+        return g * T(InverseOp(self.args[0]))
+
+    def latex(self, p):
+        return r"\log\det\left(%s\right)" % p._print(self.args[0])
+
+
+class InverseOp(SquareMatrixOp):
+    spec_name = "inverse"
+    prec = PRECEDENCE["Atom"]
+
+    @classmethod
+    def eval(cls, x):
+        if isinstance(x, InverseOp):
+            return x.args[0]
+
+    def out_shape(self):
+        return self.square()
+
+    def vjp(self, i, g):
+        g = materialize(g, self.out_shape())
+        yt = T(self)
+        return -MatmulOp(MatmulOp(yt, g), yt)
+
+    def latex(self, p):
+        return r"%s^{-1}" % p.parenthesize(self.args[0], PRECEDENCE["Atom"], strict=True)
+
+    def index(self, p, idx):
+        return r"\left(%s\right)_{%s}" % (self.latex(p), "".join(idx))

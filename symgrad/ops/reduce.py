@@ -1,0 +1,213 @@
+"""Reductions and normalisations along dims: sum, mean, logsumexp, softmax, log_softmax, norm.
+
+Their vector-Jacobian rules put the reduced dims back (`unsqueeze_dims`) and let
+broadcasting do the rest, so no Jacobian is ever built.
+"""
+from sympy import S, Tuple, Integer, exp, sqrt
+
+from ..tensor import shape_of
+from .base import TensorOp, count, flag, split_scalar
+from .shape import unsqueeze_dims
+
+
+class Reduction(TensorOp):
+    """op(x, dims, keepdim) with dims a sorted Tuple of non-negative ints."""
+
+    @property
+    def dims(self):
+        return [int(d) for d in self.args[1]]
+
+    @property
+    def keepdim(self):
+        return bool(self.args[2])
+
+    def all_dims(self):
+        return len(self.dims) == len(shape_of(self.args[0]))
+
+    def out_shape(self):
+        s = shape_of(self.args[0])
+        if self.keepdim:
+            return tuple(S.One if k in self.dims else d for k, d in enumerate(s))
+        return tuple(d for k, d in enumerate(s) if k not in self.dims)
+
+    def n_reduced(self):
+        return count(shape_of(self.args[0]), self.dims)
+
+    def g_back(self, g):
+        """The output adjoint, broadcastable to the input's shape."""
+        return g if self.keepdim else unsqueeze_dims(g, self.dims)
+
+    def text_kwargs(self, p):
+        out = []
+        if not (self.all_dims() and not self.keepdim) or self.dim_required:
+            ds = self.dims
+            out.append("dim=%s" % (ds[0] if len(ds) == 1 else "(%s)" % ", ".join(map(str, ds))))
+        if self.keepdim:
+            out.append("keepdim=True")
+        return out
+
+    dim_required = False
+
+    def sub(self, p):
+        if self.all_dims():
+            return ""
+        return "_{%s}" % ",".join(str(d) for d in self.dims)
+
+    def index_sum(self, p, idx):
+        """(summation indices, index list for the argument) for output indices idx."""
+        s = shape_of(self.args[0])
+        idx = list(idx)
+        if self.keepdim:
+            idx = [i for k, i in enumerate(idx) if k not in self.dims]
+        it = iter(idx)
+        fresh, arg_idx = [], []
+        for k in range(len(s)):
+            if k in self.dims:
+                f = p.fresh()
+                fresh.append(f)
+                arg_idx.append(f)
+            else:
+                arg_idx.append(next(it))
+        return fresh, arg_idx
+
+
+def _pull_scalar(cls, x, dims, keepdim):
+    c, r = split_scalar(x)
+    if c != 1 and r != 1:
+        return c * cls(r, dims, keepdim)
+
+
+class SumOp(Reduction):
+    spec_name = "sum"
+
+    @classmethod
+    def eval(cls, x, dims, keepdim):
+        from .linalg import TransposeOp
+        if (isinstance(x, TransposeOp) and len(dims) == 1 and not keepdim
+                and len(shape_of(x)) == 2):
+            return cls(x.args[0], Tuple(Integer(1 - int(dims[0]))), keepdim)
+        return _pull_scalar(cls, x, dims, keepdim)
+
+    def vjp(self, i, g):
+        return self.g_back(g)
+
+    def latex(self, p):
+        return r"\operatorname{sum}%s\left(%s\right)" % (self.sub(p), p._print(self.args[0]))
+
+    def index(self, p, idx):
+        fresh, arg_idx = self.index_sum(p, idx)
+        return r"\sum_{%s} %s" % (",".join(fresh), p.index_of(self.args[0], arg_idx, "Mul"))
+
+
+class MeanOp(Reduction):
+    spec_name = "mean"
+
+    @classmethod
+    def eval(cls, x, dims, keepdim):
+        from .linalg import TransposeOp
+        if (isinstance(x, TransposeOp) and len(dims) == 1 and not keepdim
+                and len(shape_of(x)) == 2):
+            return cls(x.args[0], Tuple(Integer(1 - int(dims[0]))), keepdim)
+        return _pull_scalar(cls, x, dims, keepdim)
+
+    def vjp(self, i, g):
+        return self.g_back(g) / self.n_reduced()
+
+    def latex(self, p):
+        return r"\operatorname{mean}%s\left(%s\right)" % (self.sub(p), p._print(self.args[0]))
+
+    def index(self, p, idx):
+        fresh, arg_idx = self.index_sum(p, idx)
+        return r"\frac{1}{%s}\sum_{%s} %s" % (p._print(self.n_reduced()), ",".join(fresh),
+                                               p.index_of(self.args[0], arg_idx, "Mul"))
+
+
+class LogsumexpOp(Reduction):
+    spec_name = "logsumexp"
+    dim_required = True
+
+    def vjp(self, i, g):
+        x = self.args[0]
+        if len(self.dims) == 1:
+            w = SoftmaxOp(x, Integer(self.dims[0]))
+        else:
+            w = exp(x - LogsumexpOp(x, self.args[1], flag(True)))
+        return self.g_back(g) * w
+
+    def latex(self, p):
+        return r"\operatorname{logsumexp}%s\left(%s\right)" % (self.sub(p), p._print(self.args[0]))
+
+    def index(self, p, idx):
+        fresh, arg_idx = self.index_sum(p, idx)
+        return r"\log \sum_{%s} e^{%s}" % (",".join(fresh), p.index_of(self.args[0], arg_idx))
+
+
+class SoftmaxOp(TensorOp):
+    spec_name = "softmax"
+
+    def out_shape(self):
+        return shape_of(self.args[0])
+
+    def vjp(self, i, g):
+        if shape_of(g) == ():
+            return S.Zero      # softmax sums to one along dim: a constant adjoint vanishes
+        d = self.args[1]
+        return self * (g - SumOp(g * self, Tuple(d), flag(True)))
+
+    def text_kwargs(self, p):
+        return ["dim=%s" % self.args[1]]
+
+    def latex(self, p):
+        return r"\operatorname{softmax}_{%s}\left(%s\right)" % (self.args[1], p._print(self.args[0]))
+
+    def index(self, p, idx):
+        k = p.fresh()
+        d = int(self.args[1])
+        other = list(idx)
+        other[d] = k
+        return r"\frac{e^{%s}}{\sum_{%s} e^{%s}}" % (
+            p.index_of(self.args[0], idx), k, p.index_of(self.args[0], other))
+
+
+class LogSoftmaxOp(SoftmaxOp):
+    spec_name = "log_softmax"
+
+    def vjp(self, i, g):
+        d = self.args[1]
+        sm = SoftmaxOp(self.args[0], d)
+        if shape_of(g) == ():
+            return g * (1 - shape_of(self.args[0])[int(d)] * sm)
+        return g - sm * SumOp(g, Tuple(d), flag(True))
+
+    def latex(self, p):
+        return r"\operatorname{log\,softmax}_{%s}\left(%s\right)" % (self.args[1], p._print(self.args[0]))
+
+    def index(self, p, idx):
+        k = p.fresh()
+        d = int(self.args[1])
+        other = list(idx)
+        other[d] = k
+        return r"%s - \log \sum_{%s} e^{%s}" % (
+            p.index_of(self.args[0], idx), k, p.index_of(self.args[0], other))
+
+
+class NormOp(TensorOp):
+    """The 2-norm of all entries (Frobenius for a matrix)."""
+    spec_name = "norm"
+
+    def out_shape(self):
+        return ()
+
+    def vjp(self, i, g):
+        return g * self.args[0] / self
+
+    def torch(self, p):
+        return "torch.linalg.vector_norm(%s)" % p._print(self.args[0])
+
+    def latex(self, p):
+        return r"\left\lVert %s \right\rVert" % p._print(self.args[0])
+
+    def index(self, p, idx):
+        s = shape_of(self.args[0])
+        fresh = [p.fresh() for _ in s]
+        return r"\sqrt{\sum_{%s} %s^{2}}" % (",".join(fresh), p.index_of(self.args[0], fresh, "Pow"))

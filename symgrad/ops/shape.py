@@ -1,0 +1,229 @@
+"""Shape ops and constants: reshape, unsqueeze, squeeze, detach, ones/zeros/eye.
+
+Shape ops move gradients back by the inverse reshaping; constants and ``detach``
+stop them (``differentiable = False``), as in PyTorch.
+"""
+from sympy import S, Tuple, Integer
+
+from ..errors import ShapeError
+from ..tensor import shape_of, numel, fmt_shape
+from .base import TensorOp, materialize, flag
+
+
+def _shape_text(shape):
+    items = [str(d) for d in shape]
+    return "(%s,)" % items[0] if len(items) == 1 else "(%s)" % ", ".join(items)
+
+
+class Constant(TensorOp):
+    n_tensors = 0
+    differentiable = False
+
+    def out_shape(self):
+        return tuple(self.args[0])
+
+
+class OnesOp(Constant):
+    spec_name = "ones"
+
+    def text(self, p):
+        return "ones(%s)" % _shape_text(self.args[0])
+
+    def torch(self, p):
+        return "torch.ones(%s, dtype=_dt, device=_dev)" % _shape_text(self.args[0])
+
+    def latex(self, p):
+        return r"\mathbf{1}"
+
+    def index(self, p, idx):
+        return "1"
+
+
+class ZerosOp(Constant):
+    spec_name = "zeros"
+
+    def text(self, p):
+        return "zeros(%s)" % _shape_text(self.args[0])
+
+    def torch(self, p):
+        return "torch.zeros(%s, dtype=_dt, device=_dev)" % _shape_text(self.args[0])
+
+    def latex(self, p):
+        return r"\mathbf{0}"
+
+    def index(self, p, idx):
+        return "0"
+
+
+class EyeOp(TensorOp):
+    n_tensors = 0
+    differentiable = False
+    spec_name = "eye"
+
+    def out_shape(self):
+        return (self.args[0], self.args[0])
+
+    def text(self, p):
+        return "eye(%s)" % p._print(self.args[0])
+
+    def torch(self, p):
+        return "torch.eye(%s, dtype=_dt, device=_dev)" % p._print(self.args[0])
+
+    def latex(self, p):
+        return "I"
+
+    def index(self, p, idx):
+        return r"\delta_{%s}" % "".join(idx)
+
+
+class OnesLikeOp(TensorOp):
+    spec_name = "ones_like"
+    differentiable = False
+
+    def out_shape(self):
+        return shape_of(self.args[0])
+
+    def latex(self, p):
+        return r"\mathbf{1}"
+
+    def index(self, p, idx):
+        return "1"
+
+
+class ZerosLikeOp(OnesLikeOp):
+    spec_name = "zeros_like"
+
+    def latex(self, p):
+        return r"\mathbf{0}"
+
+    def index(self, p, idx):
+        return "0"
+
+
+class DetachOp(TensorOp):
+    spec_name = "detach"
+    differentiable = False
+
+    def out_shape(self):
+        return shape_of(self.args[0])
+
+    def latex(self, p):
+        return r"\operatorname{sg}\left(%s\right)" % p._print(self.args[0])
+
+    def index(self, p, idx):
+        return r"\operatorname{sg}\left(%s\right)" % p.index_of(self.args[0], idx)
+
+
+class ReshapeOp(TensorOp):
+    spec_name = "reshape"
+
+    @classmethod
+    def eval(cls, x, shape):
+        if tuple(shape) == shape_of(x):
+            return x
+        if isinstance(x, ReshapeOp):
+            return cls(x.args[0], shape)
+
+    def out_shape(self):
+        return tuple(self.args[1])
+
+    def vjp(self, i, g):
+        return ReshapeOp(materialize(g, self.out_shape()), Tuple(*shape_of(self.args[0])))
+
+    def text_kwargs(self, p):
+        return [_shape_text(self.args[1])]
+
+    def latex(self, p):
+        return r"\operatorname{reshape}_{%s}\left(%s\right)" % (
+            r"\times ".join(p._print(d) for d in self.args[1]), p._print(self.args[0]))
+
+
+def reshape_target(in_shape, target):
+    """Resolve a reshape target (one -1 allowed) against the input's number of elements."""
+    target = [S(t) for t in target]
+    total = numel(in_shape)
+    holes = [k for k, t in enumerate(target) if t == -1]
+    if len(holes) > 1:
+        raise ShapeError("reshape: only one dimension can be -1")
+    known = numel([t for t in target if t != -1])
+    if holes:
+        q = total / known
+        if not (q.is_Integer or q.is_Symbol or q.is_Mul) or (q.is_Number and q <= 0):
+            raise ShapeError("reshape: cannot reshape %s into %s" % (fmt_shape(in_shape), fmt_shape(target)))
+        target[holes[0]] = q
+    for t in target:
+        if t.is_Number and t <= 0:
+            raise ShapeError("reshape: sizes must be positive, got %s" % fmt_shape(target))
+    if (numel(target) - total).expand() != 0:
+        raise ShapeError("reshape: cannot reshape %s (%s elements) into %s"
+                         % (fmt_shape(in_shape), total, fmt_shape(target)))
+    return tuple(target)
+
+
+class UnsqueezeOp(TensorOp):
+    spec_name = "unsqueeze"
+
+    def out_shape(self):
+        s = list(shape_of(self.args[0]))
+        s.insert(int(self.args[1]), S.One)
+        return tuple(s)
+
+    def vjp(self, i, g):
+        if shape_of(g) == ():
+            return g
+        return SqueezeOp(g, Tuple(self.args[1]))
+
+    def text_kwargs(self, p):
+        return [str(self.args[1])]
+
+    def latex(self, p):
+        return p._print(self.args[0])
+
+    def index(self, p, idx):
+        idx = list(idx)
+        del idx[int(self.args[1])]
+        return p.index_of(self.args[0], idx)
+
+
+class SqueezeOp(TensorOp):
+    """squeeze over the given dims (all of size 1)."""
+    spec_name = "squeeze"
+
+    @classmethod
+    def eval(cls, x, dims):
+        if len(dims) == 0:
+            return x
+        if isinstance(x, UnsqueezeOp) and tuple(dims) == (x.args[1],):
+            return x.args[0]
+
+    def out_shape(self):
+        s = shape_of(self.args[0])
+        drop = {int(d) for d in self.args[1]}
+        return tuple(d for k, d in enumerate(s) if k not in drop)
+
+    def vjp(self, i, g):
+        if shape_of(g) == ():
+            return g
+        return ReshapeOp(g, Tuple(*shape_of(self.args[0])))
+
+    def text_kwargs(self, p):
+        dims = [str(d) for d in self.args[1]]
+        return [dims[0]] if len(dims) == 1 else ["(%s)" % ", ".join(dims)]
+
+    def latex(self, p):
+        return p._print(self.args[0])
+
+    def index(self, p, idx):
+        idx = list(idx)
+        for d in sorted(int(d) for d in self.args[1]):
+            idx.insert(d, "1")
+        return p.index_of(self.args[0], idx)
+
+
+def unsqueeze_dims(g, dims):
+    """Re-insert reduced dims (ascending) into an adjoint; a scalar g stays scalar."""
+    if shape_of(g) == ():
+        return g
+    for d in sorted(dims):
+        g = UnsqueezeOp(g, Integer(d))
+    return g

@@ -1,0 +1,60 @@
+"""The JSON report (SPEC §5) and the terminal summary of a derivation."""
+import json
+
+from .version import __version__
+
+
+def to_dict(d, check=None):
+    sched = d.schedule
+    return {
+        "symgrad": __version__,
+        "title": d.title,
+        "tensors": d.tensor_info(),
+        "outputs": list(d.problem.outputs),
+        "wrt": list(d.problem.wrt),
+        "gradients": [g.to_dict() for g in d.gradients],
+        "schedule": sched.to_dict() if sched is not None else None,
+        "check": check.to_dict() if check is not None else None,
+    }
+
+
+def to_json(d, check=None):
+    return json.dumps(to_dict(d, check), indent=2, ensure_ascii=False) + "\n"
+
+
+def summary(d, check=None):
+    """What a person wants to read in a terminal: the closed forms, flags, schedule, verdict."""
+    lines = [d.title, "=" * len(d.title), ""]
+    info = d.tensor_info()
+    lines.append("tensors:")
+    for name, t in info.items():
+        shape = "[" + ", ".join(str(s) for s in t["shape"]) + "]"
+        desc = ("= " + t["expr"]) if t["kind"] == "node" else "input"
+        lines.append("  %-8s %-12s %-22s requires_grad=%s is_leaf=%s"
+                     % (name, shape, desc, t["requires_grad"], t["is_leaf"]))
+    lines += ["", "gradients:"]
+    for g in d.gradients:
+        tag = "" if not g.seed else "   (vector-Jacobian product with %s)" % g.seed
+        lines.append("  d%s/d%s = %s%s" % (g.output, g.wrt, g.text, tag))
+    sched = d.schedule
+    if sched is not None:
+        lines += ["", "autograd schedule:"]
+        lines += ["  " + s for s in sched.summary_lines()]
+    if check is not None:
+        lines += ["", "check (%s, %s):" % (", ".join(check.devices), check.dtype)]
+        for r in check.rows:
+            lines.append("  " + row_line(r))
+        for r in check.schedule_rows:
+            lines.append("  " + r.line())
+        lines.append("  => %s" % ("PASS" if check.passed else "FAIL"))
+    return "\n".join(lines) + "\n"
+
+
+def row_line(r):
+    what = "d%s/d%s" % (r.output, r.wrt) if r.kind == "autograd" else "fd %s wrt %s" % (r.output, r.wrt)
+    verdict = "ok" if r.passed else "FAIL"
+    msg = (" (%s)" % r.message) if r.message else ""
+    if r.kind == "fd":
+        return "%-4s %-24s %-5s %-8s gradcheck%s" % (verdict, what, r.device, r.dtype, msg)
+    return "%-4s %-24s %-5s %-8s max abs err %.3g  max rel err %.3g%s" % (
+        verdict, what, r.device, r.dtype, r.max_abs_err, r.max_rel_err, msg)

@@ -1,0 +1,134 @@
+"""Local simplification of adjoints: cheap, exact and bounded in cost.
+
+Each adjoint contribution is simplified once, where it is made, so the cost never grows
+with the depth of the graph: SymPy's automatic canonical forms do most of the work,
+`factor_terms`/`cancel` give textbook shapes (``(p - y)/N`` instead of
+``-(y/p - (1 - y)/(1 - p))*p*(1 - p)/N``), and `collect_matmul` turns
+``B @ x + B.T @ x`` into ``(B + B.T) @ x``.  Nothing here expands a tensor.
+"""
+import sympy
+from sympy import Add, Mul, S, factor_terms, cancel
+
+from .ops.linalg import MatmulOp, T
+from .ops.reduce import SumOp, MeanOp
+from .tensor import shape_of
+from .ops.base import TensorOp, split_scalar
+
+MAX_CANCEL_OPS = 60
+
+
+def size(e):
+    """Number of nodes of an expression (shared subtrees counted once)."""
+    seen = set()
+    stack = [e]
+    n = 0
+    while stack:
+        x = stack.pop()
+        if x in seen:
+            continue
+        seen.add(x)
+        n += 1
+        stack.extend(x.args)
+    return n
+
+
+def tidy(e):
+    if isinstance(e, TensorOp) and e.n_tensors and any(isinstance(a, Add) for a in e.tensors):
+        args = [tidy(a) if isinstance(a, Add) else a for a in e.tensors] + list(e.attrs)
+        return sign_normal(e.func(*args))
+    if not isinstance(e, (Add, Mul, sympy.Pow)):
+        return e
+    best = e
+    best_size = size(e)
+    cands = []
+    try:
+        ft = factor_terms(e)
+        cands.append(ft)
+    except Exception:
+        pass
+    if best_size <= MAX_CANCEL_OPS and not _has_big_power(e):
+        try:
+            c = cancel(e)
+            cands.append(factor_terms(c))
+        except Exception:
+            pass
+    for c in cands:
+        c = collect_matmul(c)
+        s = size(c)
+        factored = isinstance(c, Mul) and not isinstance(best, Mul)
+        if s < best_size or (factored and s <= best_size + 2):
+            best, best_size = c, s
+    return sign_normal(collect_matmul(best))
+
+
+def sign_normal(e):
+    """-c*(a - b)*M -> c*(b - a)*M: keep a positive coefficient where a sum can absorb it."""
+    if not isinstance(e, Mul):
+        return e
+    c, rest = e.as_coeff_Mul()
+    if not (c.is_Number and c < 0):
+        return e
+    if isinstance(rest, (SumOp, MeanOp, MatmulOp)):
+        flipped = absorb_neg(rest)
+        return e if flipped is None else -c * flipped
+    flipped = absorb_neg(rest)
+    return e if flipped is None else -c * flipped
+
+
+def absorb_neg(f):
+    """-f written without a leading minus, when some sum inside f can take the sign."""
+    if isinstance(f, Add):
+        return -f
+    if isinstance(f, Mul):
+        factors = list(f.args)
+        for k, x in enumerate(factors):
+            n = absorb_neg(x)
+            if n is not None:
+                factors[k] = n
+                return Mul(*factors)
+        return None
+    if isinstance(f, (SumOp, MeanOp)):
+        n = absorb_neg(f.args[0])
+        return None if n is None else f.func(n, *f.args[1:])
+    if isinstance(f, MatmulOp):
+        a, b = f.args
+        nb = absorb_neg(b)
+        if nb is not None:
+            return MatmulOp(a, nb)
+        na = absorb_neg(a)
+        if na is not None:
+            return MatmulOp(na, b)
+    return None
+
+
+def _has_big_power(e):
+    for p in e.atoms(sympy.Pow):
+        if p.exp.is_Number and abs(p.exp) > 8:
+            return True
+    return False
+
+
+def collect_matmul(e):
+    """Sum of products sharing a right (or left) factor -> one product of a sum."""
+    if not isinstance(e, Add):
+        return e
+    for side in (1, 0):
+        groups = {}
+        rest = []
+        for t in e.args:
+            c, r = split_scalar(t)
+            if isinstance(r, MatmulOp):
+                a, b = r.args
+                if len(shape_of(a)) == 1 and len(shape_of(b)) == 2:
+                    a, b = T(b), a          # v @ M is M.T @ v
+                key = (a, b)[side]
+                groups.setdefault(key, []).append(c * (a, b)[1 - side])
+            else:
+                rest.append(t)
+        if any(len(v) > 1 for v in groups.values()):
+            terms = list(rest)
+            for key, others in groups.items():
+                inner = Add(*others)
+                terms.append(MatmulOp(inner, key) if side == 1 else MatmulOp(key, inner))
+            return Add(*terms)
+    return e

@@ -1,0 +1,105 @@
+"""Tensors as SymPy symbols, and the shape of any expression.
+
+A `Tensor` is a SymPy `Symbol` that also carries a shape (a tuple of SymPy integers or
+dim symbols).  Elementwise arithmetic on tensors is then plain SymPy arithmetic: `a*b`
+means PyTorch's broadcasting product, and SymPy's own canonical forms (``2*a*2/4 == a``)
+are exactly right for it.  Everything that is not elementwise is a `TensorOp`
+(see ``symgrad.ops``), an unevaluated SymPy function that knows its own shape.
+
+`shape_of` computes the broadcast shape of any expression; `broadcast` and `numel`
+are the shape helpers every stage uses.
+"""
+from functools import lru_cache
+
+import sympy
+from sympy import Symbol, S
+
+from .errors import ShapeError
+
+
+class TensorSymbol(Symbol):
+    """A named tensor of a fixed (possibly symbolic) shape."""
+    # (not named `Tensor`: SymPy printers already dispatch on that class name)
+
+    def __new__(cls, name, shape=(), **assumptions):
+        cls._sanitize(assumptions, cls)
+        obj = Symbol.__xnew__(cls, name, **assumptions)
+        obj.tshape = tuple(sympy.sympify(s) for s in shape)
+        return obj
+
+    def _hashable_content(self):
+        return Symbol._hashable_content(self) + (self.tshape,)
+
+    def __getnewargs_ex__(self):
+        return ((self.name, self.tshape), self._assumptions_orig)
+
+
+Tensor = TensorSymbol
+
+
+def dim_str(d):
+    return str(d)
+
+
+def shape_json(shape):
+    """A shape for JSON: ints stay ints, dim names become strings."""
+    return [int(d) if d.is_Integer else str(d) for d in shape]
+
+
+def numel(shape):
+    n = S.One
+    for d in shape:
+        n *= d
+    return n
+
+
+def is_one(d):
+    return d == 1
+
+
+def broadcast(*shapes):
+    """PyTorch broadcasting of several shapes; raises ShapeError on a mismatch."""
+    rank = max((len(s) for s in shapes), default=0)
+    out = []
+    for k in range(rank):
+        size = S.One
+        for s in shapes:
+            i = len(s) - rank + k
+            if i < 0:
+                continue
+            d = s[i]
+            if d == 1 or d == size:
+                continue
+            if size == 1:
+                size = d
+            else:
+                raise ShapeError("shapes %s cannot be broadcast together"
+                                 % " and ".join(fmt_shape(x) for x in shapes))
+        out.append(size)
+    return tuple(out)
+
+
+def fmt_shape(shape):
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+@lru_cache(maxsize=200000)
+def shape_of(expr):
+    """The shape of an expression (broadcast over elementwise arguments)."""
+    if isinstance(expr, Tensor):
+        return expr.tshape
+    own = getattr(expr, "out_shape", None)
+    if own is not None:
+        return own()
+    if not expr.args or isinstance(expr, Symbol):
+        return ()
+    return broadcast(*[shape_of(a) for a in expr.args])
+
+
+def is_scalar(expr):
+    return shape_of(expr) == ()
+
+
+def tensors_in(expr):
+    """The Tensor symbols an expression mentions (through every op)."""
+    return {t for t in expr.atoms(Tensor)}
