@@ -185,8 +185,8 @@ def sweep(graph, out_sym, seed, wanted):
         if isinstance(u, TensorOp):
             for i, a in enumerate(u.tensors):
                 if reaches(a):
-                    c = strip_leading(tidy(u.vjp(i, G)))
-                    c = c.xreplace(named) if named else c
+                    c = u.vjp(i, G)
+                    c = strip_leading(tidy(c.xreplace(named) if named else c))
                     res.steps.append(Step(u, a, None, c))
                     contrib.setdefault(a, []).append(c)
             continue
@@ -208,7 +208,8 @@ def strip_leading(g):
     """unsqueeze(v, 0) broadcasts like v: drop it from an adjoint."""
     from .ops.shape import UnsqueezeOp
     if isinstance(g, sympy.Mul):
-        return sympy.Mul(*[strip_leading(f) for f in g.args])
+        args = [strip_leading(f) for f in g.args]
+        return g if args == list(g.args) else sympy.Mul(*args)
     while isinstance(g, UnsqueezeOp) and int(g.args[1]) == 0:
         g = g.args[0]
     return g

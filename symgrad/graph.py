@@ -54,6 +54,15 @@ class Graph:
         for n in prob.nodes:
             if n.expr.args and n.expr not in self.named:
                 self.named[n.expr] = n.symbol
+        # domain facts: a probability vector (domain simplex) sums to one along its last dim
+        from sympy import Tuple, Integer, S
+        from .ops.base import flag
+        from .ops.reduce import SumOp
+        for d in prob.inputs:
+            if d.domain == "simplex" and d.shape:
+                last = Tuple(Integer(len(d.shape) - 1))
+                for keep in (True, False):
+                    self.named[SumOp(d.symbol, last, flag(keep))] = S.One
 
     def definition(self, sym):
         return self.defs.get(sym)

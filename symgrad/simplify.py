@@ -18,7 +18,7 @@ MAX_CANCEL_OPS = 60
 
 
 def size(e):
-    """Number of nodes of an expression (shared subtrees counted once)."""
+    """Number of non-numeric nodes of an expression (shared subtrees counted once)."""
     seen = set()
     stack = [e]
     n = 0
@@ -27,7 +27,8 @@ def size(e):
         if x in seen:
             continue
         seen.add(x)
-        n += 1
+        if not x.is_Number:
+            n += 1
         stack.extend(x.args)
     return n
 

@@ -21,17 +21,18 @@ class TensorSymbol(Symbol):
     """A named tensor of a fixed (possibly symbolic) shape."""
     # (not named `Tensor`: SymPy printers already dispatch on that class name)
 
-    def __new__(cls, name, shape=(), **assumptions):
+    def __new__(cls, name, shape=(), domain="real", **assumptions):
         cls._sanitize(assumptions, cls)
         obj = Symbol.__xnew__(cls, name, **assumptions)
         obj.tshape = tuple(sympy.sympify(s) for s in shape)
+        obj.domain = domain
         return obj
 
     def _hashable_content(self):
-        return Symbol._hashable_content(self) + (self.tshape,)
+        return Symbol._hashable_content(self) + (self.tshape, self.domain)
 
     def __getnewargs_ex__(self):
-        return ((self.name, self.tshape), self._assumptions_orig)
+        return ((self.name, self.tshape, self.domain), self._assumptions_orig)
 
 
 Tensor = TensorSymbol

@@ -1,5 +1,8 @@
 """The spec language printer: closed forms that parse back and mean the same in PyTorch."""
-from sympy import Mul, Number
+import sympy
+from sympy.printing.precedence import PRECEDENCE
+
+from ..tensor import Tensor
 from sympy.printing.str import StrPrinter
 
 from ..ops.linalg import MatmulOp
@@ -37,14 +40,32 @@ class SpecPrinter(StrPrinter):
         return print_add(self, e)
 
     def _print_Mul(self, e):
-        # c*(A @ B) reads better as c*A @ B, which Python also evaluates as (c*A) @ B.
-        c, rest = e.as_coeff_Mul()
-        if isinstance(rest, MatmulOp) and c.is_Rational and c != 1:
-            m = self._print(rest)
-            if c.q == 1:
-                return "-%s" % m if c == -1 else "%s*%s" % (c.p, m)
-            num = {1: "", -1: "-"}.get(c.p, "%s*" % c.p)
-            return "%s%s/%s" % (num, m, c.q)
+        # c*(A @ B)/n reads better as c*A @ B/n, which Python evaluates as ((c*A) @ B)/n.
+        mm = [f for f in e.args if isinstance(f, MatmulOp)]
+        rest = [f for f in e.args if not isinstance(f, MatmulOp)]
+        if len(mm) == 1 and all(not f.has(Tensor) for f in rest):
+            num, den = [], []
+            for f in rest:
+                b, x = f.as_base_exp()
+                if f.is_Rational:
+                    if f.p != 1:
+                        num.append(sympy.Integer(f.p))
+                    if f.q != 1:
+                        den.append(sympy.Integer(f.q))
+                elif x.is_Number and x < 0:
+                    den.append(b ** -x)
+                else:
+                    num.append(f)
+            out = self._print(mm[0])
+            n = sympy.Mul(*num)
+            if n == -1:
+                out = "-" + out
+            elif n != 1:
+                out = "%s*%s" % (self.parenthesize(n, PRECEDENCE["Mul"]), out)
+            if den:
+                dd = sympy.Mul(*den)
+                out += "/" + self.parenthesize(dd, PRECEDENCE["Mul"], strict=True)
+            return out
         return super()._print_Mul(e)
 
 
