@@ -39,27 +39,47 @@ def tidy(e):
         return sign_normal(e.func(*args))
     if not isinstance(e, (Add, Mul, sympy.Pow)):
         return e
-    best = e
-    best_size = size(e)
+    flat, back = opaque(e)         # work on this level only: cost independent of depth
+    best = flat
+    best_size = size(flat)
     cands = []
     try:
-        ft = factor_terms(e)
-        cands.append(ft)
+        cands.append(factor_terms(flat))
     except Exception:
         pass
-    if best_size <= MAX_CANCEL_OPS and not _has_big_power(e):
+    if best_size <= MAX_CANCEL_OPS and not _has_big_power(flat):
         try:
-            c = cancel(e)
-            cands.append(factor_terms(c))
+            cands.append(factor_terms(cancel(flat)))
         except Exception:
             pass
     for c in cands:
-        c = collect_matmul(c)
         s = size(c)
         factored = isinstance(c, Mul) and not isinstance(best, Mul)
         if s < best_size or (factored and s <= best_size + 2):
             best, best_size = c, s
+    if back:
+        best = best.xreplace(back)
     return sign_normal(collect_matmul(best))
+
+
+def opaque(e):
+    """Replace every subexpression below the arithmetic of e by a symbol (and the way back)."""
+    back = {}
+    fwd = {}
+
+    def walk(x):
+        if x.is_Atom:
+            return x
+        if isinstance(x, (Add, Mul, sympy.Pow)):
+            args = [walk(a) for a in x.args]
+            return x if all(a is b for a, b in zip(args, x.args)) else x.func(*args)
+        d = fwd.get(x)
+        if d is None:
+            d = sympy.Dummy(real=True)
+            fwd[x] = d
+            back[d] = x
+        return d
+    return walk(e), back
 
 
 def sign_normal(e):

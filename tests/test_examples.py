@@ -1,0 +1,114 @@
+"""Every example derives to its textbook closed form and passes the numeric check."""
+import glob
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+import symgrad
+from symgrad.cli import main
+from conftest import EXAMPLES, ROOT
+
+FILES = sorted(glob.glob(os.path.join(EXAMPLES, "*.yaml")))
+GOLDEN = os.path.join(ROOT, "tests", "golden")
+
+
+def derive(name):
+    return symgrad.derive(symgrad.load(os.path.join(EXAMPLES, name)))
+
+
+@pytest.mark.parametrize("path", FILES, ids=[os.path.basename(f) for f in FILES])
+def test_example_checks(path):
+    d = symgrad.derive(symgrad.load(path))
+    report = d.check()
+    assert report.passed, [r for r in report.rows if not r.passed] or report.schedule_rows
+
+
+@pytest.mark.parametrize("name,output,wrt,text", [
+    ("multi_loss.yaml", "d", "a", "a"),
+    ("multi_loss.yaml", "e", "a", "4*a"),
+    ("least_squares.yaml", "L", "w", "2*X.T @ r"),
+    ("logistic_regression.yaml", "L", "w", "X.T @ (p - y)/n"),
+    ("softmax_cross_entropy.yaml", "L", "W", "x.T @ (softmax(z, dim=1) - y)/n"),
+    ("softmax_cross_entropy.yaml", "L", "b", "sum(softmax(z, dim=1) - y, dim=0)/n"),
+    ("cookbook_trace.yaml", "t", "X", "A.T"),
+    ("cookbook_trace.yaml", "q", "X", "(B + B.T) @ X"),
+    ("cookbook_det.yaml", "D", "X", "D*inverse(X).T"),
+    ("cookbook_logdet.yaml", "L", "X", "inverse(X).T"),
+    ("cookbook_inverse.yaml", "f", "X", "-inverse(X).T @ outer(a, b) @ inverse(X).T"),
+    ("cookbook_quadratic.yaml", "q", "x", "(B + B.T) @ x"),
+])
+def test_textbook_closed_forms(name, output, wrt, text):
+    assert derive(name).gradient(output, wrt).text == text
+
+
+def test_notebook_latex_and_index_notation():
+    g = derive("multi_loss.yaml").gradient("d", "a")
+    assert g.latex == "a"
+    assert g.index_latex == r"\frac{\partial d}{\partial a_{ij}} = a_{ij}"
+    assert derive("multi_loss.yaml").gradient("e", "a").latex == "4 a"
+
+
+def test_mlp_weight_gradients_name_intermediates():
+    d = derive("mlp_tanh.yaml")
+    w1 = d.gradient("L", "W1").text
+    assert "x.T @" in w1 and "1 - h**2" in w1 and "W2.T" in w1
+    assert d.gradient("L", "W2").text == "h.T @ (out - y)/4"
+
+
+def chain(depth, width):
+    s = "inputs:\n  x: {shape: [8, %d], requires_grad: false}\n" % width
+    s += "".join("  W%d: {shape: [%d, %d]}\n" % (k, width, width) for k in range(1, depth + 1))
+    s += "nodes:\n"
+    prev = "x"
+    for k in range(1, depth + 1):
+        s += "  h%d: tanh(%s @ W%d)\n" % (k, prev, k)
+        prev = "h%d" % k
+    return s + "  L: sum(%s**2)\n" % prev
+
+
+def test_closed_forms_are_shape_generic():
+    small = symgrad.derive(symgrad.loads(chain(3, 4)))
+    big = symgrad.derive(symgrad.loads(chain(3, 4096)))
+    assert [g.text for g in small.gradients] == [g.text for g in big.gradients]
+
+
+def test_deep_chain_grows_linearly():
+    sizes = {}
+    for depth in (5, 10, 20, 40):
+        d = symgrad.derive(symgrad.loads(chain(depth, 3)))
+        sizes[depth] = len(d.gradient("L", "W1").text)
+    assert sizes[40] <= 9 * sizes[5]
+    assert sizes[40] - sizes[20] <= 2.5 * (sizes[20] - sizes[10])
+
+
+def test_cli_derive_prints_the_notebook_result():
+    r = CliRunner().invoke(main, ["derive", os.path.join(EXAMPLES, "multi_loss.yaml"), "--no-check"])
+    assert r.exit_code == 0, r.output
+    assert "dd/da = a\n" in r.output and "de/da = 4*a\n" in r.output
+
+
+def test_python_dash_m_works():
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, "-m", "symgrad", "--version"], capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 0 and "0.1.0" in p.stdout
+
+
+def test_golden_json():
+    r = CliRunner().invoke(main, ["derive", os.path.join(EXAMPLES, "multi_loss.yaml"), "--format", "json",
+                                  "--no-check"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    path = os.path.join(GOLDEN, "multi_loss.json")
+    if os.environ.get("SYMGRAD_UPDATE_GOLDEN") or not os.path.exists(path):
+        os.makedirs(GOLDEN, exist_ok=True)
+        with open(path, "w") as f:
+            f.write(r.output)
+    with open(path) as f:
+        assert data == json.load(f)
+    assert data["gradients"][0]["text"] == "a" and data["gradients"][1]["text"] == "4*a"
+    assert data["tensors"]["a"] == {"kind": "input", "shape": [1, 4], "requires_grad": True,
+                                    "is_leaf": True, "domain": "real"}
+    assert data["tensors"]["b"]["is_leaf"] is False and data["check"] is None
