@@ -38,11 +38,12 @@ class Gradient:
     @property
     def index_latex(self):
         idx = index_letters(len(self.shape))
-        x = to_latex(Tensor(self.wrt, self.shape))
-        xi = "%s_{%s}" % (x, "".join(idx)) if idx else x
+        x = to_latex(Tensor(self.wrt, ()))
+        from .printing.latex import _P as latex_printer
+        xi = latex_printer.subscripted(x, "".join(idx)) if idx else x
         o = to_latex(Tensor(self.output, ()))
         if self.seed:
-            lhs = r"\overline{%s}_{%s}" % (x, "".join(idx)) if idx else r"\overline{%s}" % x
+            lhs = (r"{\overline{%s}}_{%s}" % (x, "".join(idx))) if idx else r"\overline{%s}" % x
         else:
             lhs = r"\frac{\partial %s}{\partial %s}" % (o, xi)
         return "%s = %s" % (lhs, to_index_latex(self.expr, idx))
@@ -70,7 +71,7 @@ class Derivation:
                 xs = names[x]
                 g = sw.adjoints.get(xs, S.Zero)
                 self.gradients.append(Gradient(
-                    o, x, xs.tshape, materialize_for(g, xs), None if seed == 1 else seed.name,
+                    o, x, plain_shape(xs.tshape), materialize_for(g, xs), None if seed == 1 else seed.name,
                     xs in sw.adjoints))
         self._check = None
         self._schedule = None
@@ -143,6 +144,11 @@ class Derivation:
             return self.render("md")
         except Exception:       # a notebook display must never raise
             return "```\n%s\n```" % self.summary()
+
+
+def plain_shape(shape):
+    """A shape as Python values: ints, and dim names as strings."""
+    return tuple(int(d) if d.is_Integer else str(d) for d in shape)
 
 
 def _stem(path):

@@ -44,7 +44,7 @@ def dim_str(d):
 
 def shape_json(shape):
     """A shape for JSON: ints stay ints, dim names become strings."""
-    return [int(d) if d.is_Integer else str(d) for d in shape]
+    return [d if isinstance(d, (int, str)) else int(d) if d.is_Integer else str(d) for d in shape]
 
 
 def numel(shape):

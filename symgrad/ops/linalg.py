@@ -191,7 +191,10 @@ class TransposeOp(TensorOp):
 
     def latex(self, p):
         if self.is_T():
-            return r"%s^{\top}" % p.parenthesize(self.args[0], PRECEDENCE["Atom"], strict=True)
+            x = self.args[0]
+            if isinstance(x, InverseOp):
+                return r"%s^{-\top}" % p.parenthesize(x.args[0], PRECEDENCE["Atom"], strict=True)
+            return r"%s^{\top}" % p.superscriptable(x)
         return r"\operatorname{transpose}_{%s,%s}\left(%s\right)" % (
             self.args[1], self.args[2], p._print(self.args[0]))
 
@@ -321,7 +324,7 @@ class InverseOp(SquareMatrixOp):
         return -MatmulOp(MatmulOp(yt, g), yt)
 
     def latex(self, p):
-        return r"%s^{-1}" % p.parenthesize(self.args[0], PRECEDENCE["Atom"], strict=True)
+        return r"%s^{-1}" % p.superscriptable(self.args[0])
 
     def index(self, p, idx):
         return r"\left(%s\right)_{%s}" % (self.latex(p), "".join(idx))

@@ -50,7 +50,7 @@ class IndexPrinter(MatrixLatexPrinter):
         name = self._print_TensorSymbol(t)
         if not idx:
             return name
-        return "%s_{%s}" % (name, "".join(str(i) for i in idx))
+        return self.subscripted(name, "".join(str(i) for i in idx))
 
     def index_of(self, e, idx, prec=None):
         idx = list(idx)

@@ -1,5 +1,5 @@
 """LaTeX in matrix notation: juxtaposition for products, ``\\odot`` for elementwise ones."""
-from sympy import Mul, Pow, S
+from sympy import Add, Mul, Pow, S
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
@@ -14,7 +14,18 @@ class MatrixLatexPrinter(LatexPrinter):
 
     def _name(self, name):
         from sympy import Symbol
-        return LatexPrinter._print_Symbol(self, Symbol(name))
+        out = LatexPrinter._print_Symbol(self, Symbol(name))
+        cut = min([k for k in (out.find("_"), out.find("^")) if k >= 0], default=len(out))
+        base = out[:cut]
+        if len(base) > 1 and base.isalpha():       # a word, not a product of letters
+            out = r"\mathit{%s}%s" % (base, out[cut:])
+        return out
+
+    def subscripted(self, name_latex, idx):
+        """name_{idx}, grouping a name that already has a subscript ({W_{1}}_{ij})."""
+        if "_" in name_latex:
+            name_latex = "{%s}" % name_latex
+        return "%s_{%s}" % (name_latex, idx)
 
     def _print_TensorOp(self, e):
         return e.latex(self)
@@ -23,10 +34,40 @@ class MatrixLatexPrinter(LatexPrinter):
         return e.latex(self)
 
     def transposed(self, x):
-        return r"%s^{\top}" % self.parenthesize(x, PRECEDENCE["Atom"], strict=True)
+        return r"%s^{\top}" % self.superscriptable(x)
+
+    def superscriptable(self, x):
+        """x printed so that a superscript can follow it (no double superscripts)."""
+        s = self.parenthesize(x, PRECEDENCE["Atom"], strict=True)
+        if "^" in s and not s.startswith(r"\left("):
+            return r"\left(%s\right)" % s
+        return s
+
+    def _print_Add(self, e, order=None):
+        terms = sorted(e.args, key=lambda t: (t.could_extract_minus_sign(), t.is_Number))
+        out = ""
+        for k, t in enumerate(terms):
+            neg = t.could_extract_minus_sign()
+            body = self._print(-t if neg else t)
+            if isinstance(-t if neg else t, Add):
+                body = r"\left(%s\right)" % body
+            if k == 0:
+                out = ("- " if neg else "") + body
+            else:
+                out += (" - " if neg else " + ") + body
+        return out
 
     def _print_Mul(self, e):
+        from ..ops.linalg import MatmulOp
         tensors = [f for f in e.args if shape_of(f) != () and not (isinstance(f, Pow) and f.exp.is_negative)]
+        if len(tensors) == 1 and isinstance(tensors[0], MatmulOp):
+            scal = Mul(*[f for f in e.args if f is not tensors[0]])
+            num, den = scal.as_numer_denom()
+            body = self._print(tensors[0])
+            head = "" if num == 1 else "- " if num == -1 else self.parenthesize(num, PRECEDENCE["Mul"]) + " "
+            if den != 1:
+                return r"\frac{%s%s}{%s}" % (head, body, self._print(den))
+            return head + body
         if len(tensors) < 2:
             return super()._print_Mul(e)
         others = [f for f in e.args if f not in tensors]
