@@ -94,7 +94,7 @@ class Derivation:
         g = self.graph
         for d in self.problem.inputs:
             out[d.name] = {"kind": "input", "shape": shape_json(d.shape), "requires_grad": d.requires_grad,
-                           "is_leaf": True, "domain": d.domain}
+                           "is_leaf": True}
         for n in self.problem.nodes:
             out[n.name] = {"kind": "node", "expr": n.text, "shape": shape_json(n.symbol.tshape),
                            "requires_grad": g.requires_grad[n.name], "is_leaf": g.is_leaf[n.name]}

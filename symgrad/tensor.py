@@ -38,8 +38,6 @@ class TensorSymbol(Symbol):
 Tensor = TensorSymbol
 
 
-def dim_str(d):
-    return str(d)
 
 
 def shape_json(shape):
@@ -54,8 +52,6 @@ def numel(shape):
     return n
 
 
-def is_one(d):
-    return d == 1
 
 
 def broadcast(*shapes):
@@ -95,12 +91,3 @@ def shape_of(expr):
     if not expr.args or isinstance(expr, Symbol):
         return ()
     return broadcast(*[shape_of(a) for a in expr.args])
-
-
-def is_scalar(expr):
-    return shape_of(expr) == ()
-
-
-def tensors_in(expr):
-    """The Tensor symbols an expression mentions (through every op)."""
-    return {t for t in expr.atoms(Tensor)}

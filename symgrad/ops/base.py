@@ -152,8 +152,6 @@ def norm_dim(d, rank, what="dim"):
     return d % r
 
 
-def as_int(x):
-    return int(x)
 
 
 def count(shape, dims):

@@ -27,12 +27,6 @@ class MatrixLatexPrinter(LatexPrinter):
             name_latex = "{%s}" % name_latex
         return "%s_{%s}" % (name_latex, idx)
 
-    def _print_TensorOp(self, e):
-        return e.latex(self)
-
-    def _print_ElementwiseFn(self, e):
-        return e.latex(self)
-
     def transposed(self, x):
         return r"%s^{\top}" % self.superscriptable(x)
 

@@ -12,12 +12,6 @@ class SpecPrinter(StrPrinter):
     def _print_TensorSymbol(self, e):
         return e.name
 
-    def _print_TensorOp(self, e):
-        return e.text(self)
-
-    def _print_ElementwiseFn(self, e):
-        return e.text(self)
-
     def _print_sign(self, e):
         return "sign(%s)" % self._print(e.args[0])
 

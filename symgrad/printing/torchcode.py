@@ -19,12 +19,6 @@ class TorchPrinter(StrPrinter):
     def _print_Symbol(self, e):
         return e.name
 
-    def _print_TensorOp(self, e):
-        return e.torch(self)
-
-    def _print_ElementwiseFn(self, e):
-        return e.torch(self)
-
     def as_tensor(self, e, code):
         return code
 
