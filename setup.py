@@ -7,8 +7,10 @@ setup(
                 "rendered as lecture notes.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["symgrad", "symgrad.*"]),
-    package_data={"symgrad": ["templates/*"]},
+    # the notes templates live in the top-level templates/ and install as symgrad/templates
+    packages=find_packages(include=["symgrad", "symgrad.*"]) + ["symgrad.templates"],
+    package_dir={"symgrad.templates": "templates"},
+    package_data={"symgrad.templates": ["*.j2"]},
     include_package_data=True,
     python_requires=">=3.9",
     install_requires=["sympy>=1.12", "click>=8", "jinja2>=3", "PyYAML>=5.4", "torch>=2.0"],

@@ -12,7 +12,7 @@ import traceback
 
 import click
 
-from .errors import SymgradError, SpecError
+from .errors import SymgradError, SpecError, one_line
 from .version import __version__
 
 FORMATS = ("text", "json", "md", "tex", "pdf")
@@ -30,52 +30,78 @@ def _run(fn, debug):
         code = fn()
     except Fail as f:
         code = f.code
-    except SpecError as e:
-        click.echo("symgrad: error: %s" % e, err=True)
-        code = 2
-    except SymgradError as e:
-        click.echo("symgrad: error: %s" % e, err=True)
+    except SymgradError as e:          # bad input or usage: one line, no traceback
+        _error(e)
         code = 2
     except KeyboardInterrupt:
         click.echo("symgrad: interrupted", err=True)
         code = 130
     except Exception as e:            # a bug: still one clean line
-        if debug:
-            traceback.print_exc()
-        first = (str(e).splitlines() or [""])[0]
-        click.echo("symgrad: internal error: %s: %s (please report it; --debug shows the traceback)"
-                   % (type(e).__name__, first), err=True)
+        _internal(e, debug)
         code = 2
     sys.exit(code or 0)
+
+
+def _error(e, prefix=""):
+    click.echo(one_line("symgrad: error: %s%s" % (prefix, e)), err=True)
+
+
+def _internal(e, debug, prefix=""):
+    if debug:
+        traceback.print_exc()
+    first = (str(e).splitlines() or [""])[0]
+    click.echo(one_line("symgrad: internal error: %s%s: %s (please report it; --debug shows the traceback)"
+                        % (prefix, type(e).__name__, first[:300])), err=True)
 
 
 def _dims(values):
     out = {}
     for v in values:
         name, sep, num = v.partition("=")
-        if not sep or not name.strip() or not num.strip().isdigit() or int(num) <= 0:
-            raise click.BadParameter("expected NAME=N with a positive integer N, got %r" % v,
-                                     param_hint="--dim")
+        num = num.strip()
+        if not sep or not name.strip() or not num.isdigit() or not 0 < int(num) <= 10 ** 9:
+            raise SymgradError("--dim: expected NAME=N with a positive integer N (at most 10**9), got %r" % v)
         out[name.strip()] = int(num)
     return out
 
 
 def write_atomic(path, data, spec_path=None):
-    """Write bytes or text to path via a temporary file in the same folder."""
-    if spec_path and os.path.exists(path) and os.path.samefile(path, spec_path):
-        raise SymgradError("refusing to overwrite the spec itself: %s" % path)
+    """Write bytes or text to path via a temporary file in the same folder.
+
+    The file appears (by an atomic rename) only once all of it is written, so a failure
+    leaves no output and no half-written file; it never replaces the spec itself.
+    """
+    specs = spec_path if isinstance(spec_path, (list, tuple)) else [spec_path]
+    for spec in specs:
+        if spec and os.path.exists(path) and os.path.exists(spec) and os.path.samefile(path, spec):
+            raise SymgradError("refusing to overwrite the spec itself: %s" % path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise SymgradError("cannot write %s: no such folder" % path)
-    fd, tmp = tempfile.mkstemp(prefix=".symgrad-", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".symgrad-", dir=folder)
+    except OSError as e:
+        raise SymgradError("cannot write %s: %s" % (path, e.strerror or e))
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data if isinstance(data, bytes) else data.encode("utf-8"))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)        # mkstemp makes 0600; give the usual mode
         os.replace(tmp, path)
+    except OSError as e:
+        _unlink(tmp)
+        raise SymgradError("cannot write %s: %s" % (path, e.strerror or e))
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _unlink(tmp)
         raise
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 common_check = [
@@ -168,8 +194,13 @@ def check(specs, fd, device, dtype, seed, dim, debug):
                 own = {k: v for k, v in dims.items() if k in problem.dims}
                 report = d.check(device=device, dtype=dtype, seed=seed, fd=fd, dims=own)
             except SymgradError as e:
-                click.echo("symgrad: error: %s" % e if isinstance(e, SpecError) else
-                           "symgrad: error: %s: %s" % (spec, e), err=True)
+                _error(e, "" if isinstance(e, SpecError) else "%s: " % spec)
+                worst = 2
+                continue
+            except (KeyboardInterrupt, Fail):
+                raise
+            except Exception as e:    # a bug: one clean line for this spec, go on with the next
+                _internal(e, debug, "%s: " % spec)
                 worst = 2
                 continue
             for r in report.rows:

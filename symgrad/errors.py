@@ -2,8 +2,18 @@
 
 `SymgradError` is the root; the CLI turns any of them into one line on stderr.
 `SpecError` is bad input: it carries the file, line and column (1-based, where known)
-so the message reads ``FILE:LINE:COL: what is wrong``.
+so the message reads ``FILE:LINE:COL: what is wrong``.  A message quotes user text
+(names, keys, file names), so `one_line` escapes line breaks and control characters:
+an error is always exactly one printable line, whatever the spec contains.
 """
+
+
+def one_line(text):
+    """``text`` with line breaks and other control characters escaped (``\\n``, ``\\x1b``)."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] if c != "'" else c for c in text)
 
 
 class SymgradError(Exception):
@@ -31,12 +41,12 @@ class SpecError(SymgradError):
         return self
 
     def __str__(self):
-        where = self.file or "<spec>"
+        where = str(self.file or "<spec>")
         if self.line is not None:
             where += ":%d" % self.line
             if self.col is not None:
                 where += ":%d" % self.col
-        return "%s: %s" % (where, self.message)
+        return one_line("%s: %s" % (where, self.message))
 
 
 class ShapeError(SpecError):

@@ -2,12 +2,17 @@
 
 The YAML is composed (never constructed into arbitrary objects) with PyYAML's safe
 loader, so tags such as ``!!python/object`` are refused and every value keeps its line
-and column.  Duplicate keys, unknown keys, wrong types, bad sizes, undefined names,
-forward references and shape mismatches all become `SpecError`s that point at the
-offending place.  Node expressions are parsed here (``symgrad.parser``), so a loaded
-`Problem` is known to be well formed.
+and column.  Before composing, a pass over the parser's events refuses aliases (no
+"billion laughs") and nesting deeper than `MAX_YAML_DEPTH` (no recursion error, no
+crash of the C composer).  Duplicate keys (which PyYAML would silently merge), unknown
+keys, wrong types, bad sizes, undefined names, forward references and shape mismatches
+all become `SpecError`s that point at the offending place -- for an expression error,
+at the offending token inside the expression (`_Builder.text_pos` maps a position in a
+scalar's value back to the file).  Node expressions are parsed here
+(``symgrad.parser``), so a loaded `Problem` is known to be well formed.
 """
 import keyword
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Tuple
@@ -18,19 +23,43 @@ from sympy import Integer, Symbol
 
 from .errors import SpecError
 from .ops import FUNCTIONS
-from .parser import parse_expr_text, parse_tree, suggest
+from .parser import parse_expr_text, parse_tree, suggest, locate
 from .tensor import Tensor, shape_of, fmt_shape, numel
 
 TOP_KEYS = ("title", "description", "dims", "inputs", "nodes", "outputs", "wrt", "retain_grad", "backward")
 INPUT_KEYS = ("shape", "requires_grad", "domain", "value")
 DOMAINS = ("real", "positive", "nonnegative", "unit", "spd", "simplex")
 MAX_DIM_VALUE = 10 ** 9
+MAX_FILE_BYTES = 10_000_000
+MAX_YAML_DEPTH = 64
 _SAFE_TAGS = {
     "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
     "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:map",
     "tag:yaml.org,2002:seq",
 }
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_FLOAT_TEXT = re.compile(r"^[-+]?(?:[0-9][0-9_]*\.?[0-9_]*|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$")
+_BREAKS = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+# Implicit YAML types a spec never needs: dates stay text, '<<' and '=' are plain keys.
+_DROPPED = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"}
+
+
+def _resolvers(base):
+    return {k: [(t, rx) for (t, rx) in v if t not in _DROPPED]
+            for k, v in base.yaml_implicit_resolvers.items()}
+
+
+class _PyLoader(yaml.SafeLoader):
+    yaml_implicit_resolvers = _resolvers(yaml.SafeLoader)
+
+
+if getattr(yaml, "__with_libyaml__", False):
+    class _CLoader(yaml.CSafeLoader):
+        yaml_implicit_resolvers = _resolvers(yaml.SafeLoader)
+else:                                   # pragma: no cover - PyYAML without libyaml
+    _CLoader = None
+
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
 
 
 @dataclass
@@ -119,52 +148,117 @@ def load(path):
     """Read and validate a spec file."""
     try:
         with open(path, "rb") as f:
-            raw = f.read(20_000_001)
+            raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as e:
-        raise SpecError("cannot read spec: %s" % (e.strerror or e), str(path))
-    if len(raw) > 20_000_000:
-        raise SpecError("spec file is too large", str(path))
-    if b"\x00" in raw:
-        raise SpecError("not a text file (it contains NUL bytes)", str(path), 1, 1)
+        raise SpecError("cannot read the spec: %s" % (e.strerror or e), str(path))
+    if len(raw) > MAX_FILE_BYTES:
+        raise SpecError("the spec is too large (more than %d MB)" % (MAX_FILE_BYTES // 1_000_000), str(path), 1, 1)
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        line, col = _byte_pos(raw, nul)
+        raise SpecError("not a text file (it contains a NUL byte): a spec is YAML text", str(path), line, col)
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise SpecError("not a UTF-8 text file (byte %d)" % e.start, str(path))
+        line, col = _byte_pos(raw, e.start)
+        raise SpecError("not a UTF-8 text file (invalid byte 0x%02x): a spec is YAML text" % raw[e.start],
+                        str(path), line, col)
     return loads(text, file=str(path))
+
+
+def _byte_pos(raw, k):
+    line = raw.count(b"\n", 0, k) + 1
+    start = raw.rfind(b"\n", 0, k) + 1
+    return line, len(raw[start:k].decode("utf-8", "replace")) + 1
 
 
 def loads(text, file="<spec>"):
     """Validate a spec given as YAML text."""
     ctx = _Ctx(file)
     if not isinstance(text, str):
-        raise SpecError("spec must be text", file)
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as e:
-        m = e.problem_mark or e.context_mark
-        msg = "invalid YAML: %s" % (e.problem or e.context or "syntax error")
-        raise SpecError(msg, file, m.line + 1 if m else None, m.column + 1 if m else None)
-    except yaml.YAMLError as e:
-        raise SpecError("invalid YAML: %s" % e, file)
-    except RecursionError:
-        raise SpecError("invalid YAML: nested too deeply", file)
+        raise SpecError("a spec must be text, got %s" % type(text).__name__, file)
+    if "\x00" in text:
+        k = text.index("\x00")
+        raise SpecError("not a text file (it contains a NUL character): a spec is YAML text", file,
+                        text.count("\n", 0, k) + 1, k - text.rfind("\n", 0, k))
+    root = _compose(text, file)
     if root is None:
-        raise SpecError("the spec is empty", file, 1, 1)
+        raise SpecError("the spec is empty: it needs at least 'inputs' and 'nodes'", file, 1, 1)
     _check_tags(ctx, root, 0)
     if not isinstance(root, yaml.MappingNode):
-        ctx.fail(root, "the spec must be a mapping with 'inputs' and 'nodes'")
+        ctx.fail(root, "the spec must be a mapping with 'inputs' and 'nodes', not %s" % _kind(root))
     top = _mapping(ctx, root, "the spec")
     for k, (kn, _) in top.items():
         if k not in TOP_KEYS:
-            ctx.fail(kn, "unknown key '%s'%s; allowed: %s" % (k, suggest(k, TOP_KEYS), ", ".join(TOP_KEYS)))
+            ctx.fail(kn, "unknown key '%s'%s; allowed: %s" % (_short(k), suggest(k, TOP_KEYS), ", ".join(TOP_KEYS)))
     return _Builder(ctx, top, text, root).problem()
+
+
+def _kind(node):
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    return "a single value"
+
+
+def _short(s, n=40):
+    s = str(s)
+    return s if len(s) <= n else s[:n] + "..."
+
+
+def _tag(tag):
+    tag = tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
+    return _short("!!" + tag if not tag.startswith("!") else tag, 60)
+
+
+def _compose(text, file):
+    """The YAML node tree: aliases and deep nesting are refused before composing."""
+    loader = _CLoader or _PyLoader
+
+    def where(mark):
+        return (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+    try:
+        depth = 0
+        for ev in yaml.parse(text, Loader=loader):
+            if isinstance(ev, yaml.AliasEvent):
+                raise SpecError("YAML aliases ('*%s') are not allowed: write the value out" % _short(ev.anchor),
+                                file, *where(ev.start_mark))
+            if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    raise SpecError("the YAML is nested too deeply (more than %d levels)" % MAX_YAML_DEPTH,
+                                    file, *where(ev.start_mark))
+            elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+        return yaml.compose(text, Loader=loader)
+    except yaml.MarkedYAMLError as e:
+        m = e.problem_mark or e.context_mark
+        problem, context = e.problem or "", e.context or ""
+        if problem.startswith("but") and context:
+            msg = "%s, %s" % (context, problem)
+        else:
+            msg = problem or context or "syntax error"
+            if problem and context:
+                msg += " (%s)" % context
+        raise SpecError("invalid YAML: %s" % msg, file, *where(m))
+    except yaml.reader.ReaderError as e:
+        pos = e.position
+        if loader is _CLoader:                  # libyaml counts UTF-8 bytes
+            pos = len(text.encode("utf-8")[:pos].decode("utf-8", "ignore"))
+        line, col = text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
+        what = "#x%04x" % e.character if isinstance(e.character, int) else repr(e.character)
+        raise SpecError("invalid YAML: unacceptable character %s: %s" % (what, e.reason), file, line, col)
+    except yaml.YAMLError as e:
+        raise SpecError("invalid YAML: %s" % str(e).splitlines()[0], file, 1, 1)
+    except (RecursionError, MemoryError):
+        raise SpecError("the YAML is nested too deeply", file, 1, 1)
 
 
 def _check_tags(ctx, node, depth):
     if depth > 100:
         ctx.fail(node, "YAML nested too deeply")
     if node.tag not in _SAFE_TAGS:
-        ctx.fail(node, "YAML tag '%s' is not allowed" % node.tag)
+        ctx.fail(node, "YAML tag '%s' is not allowed: a spec holds only text, numbers, lists and mappings"
+                 % _tag(node.tag))
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             _check_tags(ctx, k, depth + 1)
@@ -190,21 +284,17 @@ def _mapping(ctx, node, what):
 
 
 def _scalar(ctx, node):
-    """The Python value of a scalar node under YAML 1.1 safe rules."""
+    """The Python value of a scalar node under YAML 1.1 safe rules (str, int, float, bool, None)."""
     if not isinstance(node, yaml.ScalarNode):
         return node
+    build = _PyLoader.yaml_constructors.get(node.tag)
+    if build is None or node.tag not in _SAFE_TAGS:
+        ctx.fail(node, "YAML tag '%s' is not allowed: a spec holds only text, numbers, lists and mappings"
+                 % _tag(node.tag))
     try:
-        return _LOADER.construct_object(node, deep=True)
-    except yaml.YAMLError as e:
-        ctx.fail(node, "invalid value: %s" % getattr(e, "problem", e))
-
-
-class _PlainLoader(yaml.SafeLoader):
-    def __init__(self):
-        yaml.SafeLoader.__init__(self, "")
-
-
-_LOADER = _PlainLoader()
+        return build(_CONSTRUCTOR, node)
+    except (yaml.YAMLError, ValueError, OverflowError, TypeError):
+        ctx.fail(node, "invalid %s value %r" % (node.tag.rsplit(":", 1)[-1], _short(node.value)))
 
 
 def _value(ctx, node):
@@ -341,7 +431,7 @@ class _Builder:
             assume = {"real": {"real": True}, "positive": {"positive": True},
                       "nonnegative": {"nonnegative": True}, "unit": {"positive": True},
                       "spd": {"real": True}, "simplex": {"nonnegative": True}}[domain]
-            sym = Tensor(name, shape, **assume)
+            sym = Tensor(name, shape, domain=domain, **assume)
             env[name] = sym
             out.append(InputDecl(name, shape, rg, domain, value, sym, _mark(k)))
         return out
@@ -382,25 +472,35 @@ class _Builder:
     def value(self, node, shape, dims, name):
         data = _value(self.ctx, node)
 
+        def number(x, path):
+            if isinstance(x, str) and _FLOAT_TEXT.match(x.strip()):
+                x = float(x.strip().replace("_", ""))      # YAML 1.1 reads 1e-3 as text
+            if isinstance(x, bool) or not isinstance(x, (int, float)):
+                self.ctx.fail(node, "value of '%s'%s must be a number, got %s" % (name, path, _short(repr(x))))
+            try:
+                x = float(x)
+            except OverflowError:
+                x = math.inf
+            if not math.isfinite(x):
+                self.ctx.fail(node, "value of '%s'%s must be a finite number, got %s" % (name, path, x))
+            return x
+
         def check(x, s, path):
             if not s:
-                if isinstance(x, bool) or not isinstance(x, (int, float)):
-                    self.ctx.fail(node, "value of '%s'%s must be a number, got %r" % (name, path, x))
-                return
+                return number(x, path)
             if not isinstance(x, list):
-                self.ctx.fail(node, "value of '%s'%s must be a list of length %s" % (name, path, s[0]))
+                self.ctx.fail(node, "value of '%s'%s must be a list of length %s (the shape is %s)"
+                              % (name, path, s[0], fmt_shape(shape)))
             d = s[0]
             if d.is_Symbol:
                 d = dims[str(d)][1]
                 if d is None:
-                    self.ctx.fail(node, "value of '%s' needs dim '%s' to have a value" % (name, s[0]))
+                    self.ctx.fail(node, "value of '%s' needs dim '%s' to have a value in 'dims'" % (name, s[0]))
             if len(x) != int(d):
                 self.ctx.fail(node, "value of '%s'%s has length %d, the shape %s needs %d"
                               % (name, path, len(x), fmt_shape(shape), int(d)))
-            for k, y in enumerate(x):
-                check(y, s[1:], path + "[%d]" % k)
-        check(data, shape, "")
-        return data
+            return [check(y, s[1:], path + "[%d]" % k) for k, y in enumerate(x)]
+        return check(data, shape, "")
 
     def nodes(self, env):
         kn, vn = self.get("nodes")
@@ -412,37 +512,71 @@ class _Builder:
         out = []
         for name, (k, v) in items.items():
             self.define(k, name, "node")
-            expr_text, offset = self.expr_text(v, "node '%s'" % name)
-            expr = self.parse(expr_text, env, v, offset, name)
+            expr_text = self.expr_text(v, "node '%s'" % name)
+            expr = self.parse(expr_text, env, v, name)
             sym = Tensor(name, shape_of(expr), real=True)
             env[name] = sym
-            out.append(NodeDecl(name, expr_text, expr, sym, _mark(v, offset)))
+            line, col = self.text_pos(v, len(expr_text) - len(expr_text.lstrip()))
+            out.append(NodeDecl(name, expr_text, expr, sym, Mark(line, col)))
         return out
 
     def expr_text(self, v, what):
         if not isinstance(v, yaml.ScalarNode):
-            self.ctx.fail(v, "%s must be an expression (text)" % what)
+            self.ctx.fail(v, "%s must be an expression (text), not %s" % (what, _kind(v)))
         val = _scalar(self.ctx, v)
         if isinstance(val, bool) or val is None:
-            self.ctx.fail(v, "%s must be an expression, got %r" % (what, val))
-        offset = 1 if v.style in ("'", '"') else 0
-        return (v.value if v.tag == "tag:yaml.org,2002:str" or isinstance(val, (int, float)) else str(val)), offset
+            self.ctx.fail(v, "%s must be an expression, got the YAML %s %s (quote it if you mean a name)"
+                          % (what, "boolean" if isinstance(val, bool) else "null", _short(v.value or "(empty)")))
+        return v.value
 
-    def parse(self, text, env, vnode, offset, name=None):
+    def text_pos(self, vnode, index):
+        """File line and column (1-based) of character ``index`` of a scalar node's value.
+
+        The node's source text is aligned with its value, so quotes, escapes, folded
+        lines and the indentation of block scalars are all accounted for.
+        """
+        value = vnode.value
+        s, e = vnode.start_mark.index, vnode.end_mark.index
+        src = self.text[s:e]
+        j = 0
+        if vnode.style in ("|", ">"):
+            m = _BREAKS.search(src)
+            j = m.end() if m else len(src)
+        elif vnode.style in ("'", '"'):
+            j = 1
+        skip = " \t\r\n\x85\u2028\u2029\\\"'"
+
+        def seek(j, ch):
+            k = j
+            while k < len(src) and src[k] != ch and src[k] in skip:
+                k += 1
+            return k if k < len(src) and src[k] == ch else None
+        index = max(0, min(index, len(value)))
+        for i in range(index):
+            k = seek(j, value[i])
+            j = k + 1 if k is not None else j + 1
+        if index < len(value):
+            k = seek(j, value[index])
+            if k is not None:
+                j = k
+        j = max(0, min(j, len(src) - 1)) if src else 0
+        breaks = list(_BREAKS.finditer(src, 0, j))
+        if breaks:
+            return vnode.start_mark.line + 1 + len(breaks), j - breaks[-1].end() + 1
+        return vnode.start_mark.line + 1, vnode.start_mark.column + 1 + j
+
+    def parse(self, text, env, vnode, name=None):
         try:
             return parse_expr_text(text, env)
         except SpecError as e:
-            m = vnode.start_mark
-            line = m.line + getattr(e, "rel_line", 1)
-            rel = getattr(e, "rel_col", None)
-            col = m.column + 1 + offset + ((rel or 1) - 1) if getattr(e, "rel_line", 1) == 1 else rel
-            if vnode.style in ("|", ">"):
-                line, col = m.line + 1 + getattr(e, "rel_line", 1), rel
+            line, col = self.text_pos(vnode, locate(text, e))
             if name is not None and e.message.startswith("undefined name"):
                 later = re.match(r"undefined name '([^']+)'", e.message)
-                if later and later.group(1) in self.pending_nodes():
+                if later and later.group(1) == name:
+                    e.message = "node '%s' refers to itself (a cycle): nodes may only use inputs, dims and earlier nodes" % name
+                elif later and later.group(1) in self.pending_nodes():
                     e.message = ("'%s' is used before it is defined (nodes may only use inputs, dims "
-                                 "and earlier nodes)" % later.group(1))
+                                 "and earlier nodes; no cycles)" % later.group(1))
             raise e.located(self.ctx.file, line, col)
 
     def pending_nodes(self):
@@ -476,16 +610,18 @@ class _Builder:
         kn, vn = self.get("backward")
         if vn is None:
             return None
+        if isinstance(vn, yaml.ScalarNode) and _scalar(self.ctx, vn) is None:
+            return []
         if not isinstance(vn, yaml.SequenceNode):
             self.ctx.fail(vn, "'backward' must be a list of calls such as 'd.backward()'")
         from .schedule_parse import parse_step
         steps = []
         for item in vn.value:
-            text, offset = self.expr_text(item, "a backward step")
+            text = self.expr_text(item, "a backward step")
+            line, col = self.text_pos(item, len(text) - len(text.lstrip()))
             try:
-                steps.append(parse_step(text, prob, env, _mark(item, offset)))
+                steps.append(parse_step(text, prob, env, Mark(line, col)))
             except SpecError as e:
-                m = item.start_mark
-                rel = getattr(e, "rel_col", None)
-                raise e.located(self.ctx.file, m.line + 1, m.column + 1 + offset + ((rel or 1) - 1))
+                line, col = self.text_pos(item, locate(text, e))
+                raise e.located(self.ctx.file, line, col)
         return steps

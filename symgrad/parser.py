@@ -5,16 +5,22 @@ operator, name, attribute and call is checked against a whitelist before anythin
 built.  Numbers are exact (``0.5`` is 1/2).  Calls are bound to PyTorch's signatures
 from the op table (`symgrad.ops.table`); a method call ``c.mean()`` is ``mean(c)``.
 
+Hostile text is answered quickly and without recursion errors: the text length, the
+nesting depth, exponents and the size of exact numbers are bounded before anything
+large is built, and constants must be real, finite float64 values (PyTorch's meaning).
+
 `parse_expr_text` returns a SymPy expression; `parse_tree` returns the checked AST
-(used by the schedule, which needs PyTorch's own op structure).  Errors are
-`SpecError`s whose ``col`` is relative to the text (1-based); callers add the offset
-of the text inside the YAML file.
+(used by the schedule and the torch reference, which need PyTorch's own op structure).
+Errors are `SpecError`s carrying ``rel_line``/``rel_col``, the place inside the text
+(as `ast` counts it); `locate` turns that into a character index of the text, which
+the loader maps to a line and column of the YAML file.
 """
 import ast
 import difflib
+import re
 
 import sympy
-from sympy import S, Rational, Integer
+from sympy import Rational, Integer
 
 from .errors import SpecError, ShapeError
 from .ops import FUNCTIONS, REQUIRED
@@ -22,22 +28,29 @@ from .ops import elementwise as ew
 from .ops.linalg import MatmulOp, T
 from .tensor import shape_of, Tensor
 
-MAX_DEPTH = 150
-MAX_LEN = 20000
-MAX_EXPONENT = 1000
-MAX_BITS = 4096
+MAX_DEPTH = 100            # nesting levels of the expression tree (every stage recurses over it)
+MAX_LEN = 20000            # characters of one expression
+MAX_EXPONENT = 1000        # |n| in x**n for a tensor x
+MAX_EXPONENT_DIGITS = 12   # numerator and denominator of a rational exponent (derivatives stay in int64)
+MAX_BITS = 4096            # exact number**number results
+INT64 = 2 ** 63            # PyTorch cannot take Python ints beyond int64
+FLOAT_MAX = 2 ** 1024      # float64 overflows at 2**1024
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.MatMult: "@"}
+_CHAINS = {ast.Add: (ast.Add, ast.Sub), ast.Sub: (ast.Add, ast.Sub),
+           ast.Mult: (ast.Mult, ast.Div), ast.Div: (ast.Mult, ast.Div), ast.MatMult: (ast.MatMult,)}
 _CMPS = {ast.Gt: ew.Gt, ast.Lt: ew.Lt, ast.GtE: ew.Ge, ast.LtE: ew.Le}
 _FORBIDDEN = {
     ast.Subscript: "subscripts are not allowed",
+    ast.Slice: "slices are not allowed",
     ast.Lambda: "lambdas are not allowed",
     ast.ListComp: "comprehensions are not allowed",
     ast.SetComp: "comprehensions are not allowed",
     ast.DictComp: "comprehensions are not allowed",
     ast.GeneratorExp: "comprehensions are not allowed",
     ast.JoinedStr: "f-strings are not allowed",
-    ast.NamedExpr: "the walrus operator is not allowed",
+    ast.FormattedValue: "f-strings are not allowed",
+    ast.NamedExpr: "the walrus operator ':=' is not allowed",
     ast.Starred: "starred arguments are not allowed",
     ast.IfExp: "conditional expressions are not allowed (use where(c, x, y))",
     ast.BoolOp: "'and'/'or' are not allowed",
@@ -45,10 +58,14 @@ _FORBIDDEN = {
     ast.Set: "sets are not allowed",
     ast.Await: "await is not allowed",
     ast.Yield: "yield is not allowed",
+    ast.YieldFrom: "yield is not allowed",
 }
+_OP_WORDS = {"Mod": "'%'", "FloorDiv": "'//'", "LShift": "'<<'", "RShift": "'>>'", "BitOr": "'|'",
+             "BitXor": "'^'", "BitAnd": "'&'", "Not": "'not'", "Invert": "'~'"}
 
 
 def err(node, msg):
+    """A SpecError pointing at an AST node (``rel_line``, ``rel_col`` as `ast` counts them)."""
     col = getattr(node, "col_offset", None)
     line = getattr(node, "lineno", 1)
     e = SpecError(msg)
@@ -58,44 +75,100 @@ def err(node, msg):
 
 
 def suggest(name, options):
-    close = difflib.get_close_matches(name, list(options), n=1)
+    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1)
     return " (did you mean '%s'?)" % close[0] if close else ""
+
+
+_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def locate(text, e):
+    """The 0-based character index in ``text`` that a parse error points at.
+
+    `ast` counts lines of the stripped text and columns in UTF-8 bytes; a syntax error
+    (``rel_chars``) counts columns in characters.  Without a position: the first
+    character of the expression.
+    """
+    lead = len(text) - len(text.lstrip())
+    body = text.strip()
+    col = getattr(e, "rel_col", None)
+    if col is None:
+        return lead
+    lines = _BREAK.split(body)
+    starts = [0]
+    for m in _BREAK.finditer(body):
+        starts.append(m.end())
+    k = min(max((getattr(e, "rel_line", None) or 1) - 1, 0), len(lines) - 1)
+    line = lines[k]
+    col = max(col, 1) - 1
+    if not getattr(e, "rel_chars", False):
+        col = len(line.encode("utf-8")[:col].decode("utf-8", "ignore"))
+    return lead + starts[k] + min(col, len(line))
+
+
+def _op_word(op):
+    name = type(op).__name__
+    return _OP_WORDS.get(name, name)
 
 
 def parse_tree(text):
     """Parse and whitelist-check an expression; return the `ast.Expression`."""
     if not isinstance(text, str):
-        raise SpecError("an expression must be a string, got %s" % type(text).__name__)
+        raise SpecError("an expression must be text, got %s" % type(text).__name__)
     if len(text) > MAX_LEN:
-        raise SpecError("expression is too long (%d characters; at most %d)" % (len(text), MAX_LEN))
+        raise SpecError("expression is too long (%d characters; at most %d): split it over several nodes"
+                        % (len(text), MAX_LEN))
     if not text.strip():
         raise SpecError("empty expression")
+    if "\x00" in text:
+        raise SpecError("expression contains a NUL character")
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as e:
-        x = SpecError("invalid expression: %s" % (e.msg or "syntax error"))
-        x.rel_line, x.rel_col = e.lineno or 1, e.offset
+        msg = e.msg or "syntax error"
+        if "limit" in msg and "digits" in msg:
+            msg = "number literal is too long"
+        elif msg.startswith("too many nested parentheses"):
+            msg = "too many nested parentheses (at most %d levels)" % MAX_DEPTH
+        x = SpecError("invalid expression: %s" % msg)
+        x.rel_line, x.rel_col, x.rel_chars = e.lineno or 1, e.offset or 1, True
         raise x
-    except (RecursionError, MemoryError, ValueError):
-        raise SpecError("expression is too deeply nested")
+    except (RecursionError, MemoryError, ValueError, OverflowError):
+        raise SpecError("expression is too deeply nested (at most %d levels)" % MAX_DEPTH)
     _check(tree.body, 0)
     return tree
 
 
+def _chain(node):
+    """Length of the left-associated chain of same-precedence operators ending at node."""
+    group = _CHAINS.get(type(node.op), ())
+    n = 1
+    while isinstance(node, ast.BinOp) and type(node.op) in group:
+        node = node.left
+        n += 1
+    return n
+
+
 def _check(node, depth):
     if depth > MAX_DEPTH:
-        raise err(node, "expression is too deeply nested (more than %d levels)" % MAX_DEPTH)
+        raise err(node, "expression is too deeply nested (more than %d levels): split it over several nodes"
+                  % MAX_DEPTH)
     t = type(node)
     if t in _FORBIDDEN:
         raise err(node, _FORBIDDEN[t])
     if t is ast.BinOp:
         if type(node.op) not in _BINOPS:
-            raise err(node, "operator %s is not allowed" % type(node.op).__name__)
+            raise err(node, "operator %s is not allowed" % _op_word(node.op))
+        if type(node.op) in _CHAINS:
+            n = _chain(node)
+            if n > MAX_DEPTH:
+                raise err(node, "a chain of %d terms is too long (at most %d): split it over several nodes"
+                          % (n, MAX_DEPTH))
         _check(node.left, depth + 1)
         _check(node.right, depth + 1)
     elif t is ast.UnaryOp:
         if not isinstance(node.op, (ast.USub, ast.UAdd)):
-            raise err(node, "unary operator %s is not allowed" % type(node.op).__name__)
+            raise err(node, "unary operator %s is not allowed" % _op_word(node.op))
         _check(node.operand, depth + 1)
     elif t is ast.Compare:
         if len(node.ops) != 1 or type(node.ops[0]) not in _CMPS:
@@ -105,13 +178,12 @@ def _check(node, depth):
     elif t is ast.Call:
         f = node.func
         if isinstance(f, ast.Attribute):
+            _check_name(f, f.attr)
             _check(f.value, depth + 1)
-            name = f.attr
         elif isinstance(f, ast.Name):
-            name = f.id
+            _check_name(f, f.id)
         else:
             raise err(node, "only named functions can be called")
-        _check_name(f, name)
         for a in node.args:
             _check(a, depth + 1)
         for k in node.keywords:
@@ -120,6 +192,7 @@ def _check(node, depth):
             _check_name(k.value, k.arg)
             _check(k.value, depth + 1)
     elif t is ast.Attribute:
+        _check_name(node, node.attr)
         if node.attr != "T":
             raise err(node, "attribute access '.%s' is not allowed (only .T and method calls)" % node.attr)
         _check(node.value, depth + 1)
@@ -127,7 +200,7 @@ def _check(node, depth):
         _check_name(node, node.id)
     elif t is ast.Constant:
         if not (node.value is None or isinstance(node.value, (bool, int, float, str))):
-            raise err(node, "constant %r is not allowed" % (node.value,))
+            raise err(node, "constant %s is not allowed" % _short(repr(node.value)))
     elif t in (ast.Tuple, ast.List):
         for e in node.elts:
             _check(e, depth + 1)
@@ -137,7 +210,11 @@ def _check(node, depth):
 
 def _check_name(node, name):
     if name.startswith("__"):
-        raise err(node, "name '%s' is not allowed" % name)
+        raise err(node, "name '%s' is not allowed (names starting with '__' are reserved)" % _short(name))
+
+
+def _short(s, n=40):
+    return s if len(s) <= n else s[:n] + "..."
 
 
 class Builder:
@@ -151,16 +228,10 @@ class Builder:
             out = self._build(node, depth)
         except ShapeError as e:
             if getattr(e, "rel_col", None) is None:
-                x = err(node, e.message)
-                raise x
+                raise err(node, e.message)
             raise
         if isinstance(out, sympy.Basic):
-            if out.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
-                raise err(node, "division by zero or an infinite constant")
-            try:
-                shape_of(out)
-            except ShapeError as e:
-                raise err(node, e.message)
+            _check_value(node, out)
         return out
 
     def _build(self, node, depth):
@@ -198,13 +269,18 @@ class Builder:
 
     def number(self, node):
         v = node.value
-        if isinstance(v, bool) or v is None or isinstance(v, str):
-            raise err(node, "%r is not a number or tensor" % (v,))
+        if isinstance(v, bool) or v is None:
+            raise err(node, "%s is not a number or tensor" % v)
+        if isinstance(v, str):
+            raise err(node, "the string %s is not a number or tensor" % _short(repr(v)))
         if isinstance(v, int):
+            if abs(v) >= INT64:
+                raise err(node, "integer %s is too large for PyTorch (int64); write it as a float, e.g. %.3g"
+                          % (_short(str(v)), float(v) if v < FLOAT_MAX else float("inf")))
             return Integer(v)
         src = repr(v)
         if "inf" in src or "nan" in src:
-            raise err(node, "number %s is not finite" % src)
+            raise err(node, "number %s is not finite (it overflows float64)" % _short(src))
         return Rational(src)
 
     def name(self, node):
@@ -236,17 +312,30 @@ class Builder:
             return a / b
         if op == "@":
             return MatmulOp(a, b)
-        # **
+        return self.power(node, a, b)
+
+    def power(self, node, a, b):
         if b.is_Number:
-            if abs(b) > MAX_EXPONENT and not shape_of(a) == ():
-                raise err(node, "exponent %s is too large (at most %d in absolute value)" % (b, MAX_EXPONENT))
             if a.is_Number:
                 if a == 0 and b < 0:
-                    raise err(node, "division by zero")
-                bits = abs(b) * max(1, int(abs(a)).bit_length() if a.is_Integer else 64)
-                if bits > MAX_BITS:
-                    raise err(node, "number %s**%s is too large" % (a, b))
-        elif a.is_Number and b.free_symbols and shape_of(b) == () and not b.has(Tensor):
+                    raise err(node, "division by zero (0 raised to a negative power)")
+                if a.is_Rational and b.is_Integer:
+                    bits = abs(int(b)) * max(1, int(abs(a.p)).bit_length(), int(a.q).bit_length())
+                    if bits > MAX_BITS:
+                        raise err(node, "number %s**%s is too large" % (a, _short(str(b))))
+                    out = a ** b
+                    if a.is_Integer and abs(out) >= INT64 and type(node.left) is ast.Constant \
+                            and isinstance(node.left.value, int):
+                        raise err(node, "integer %s**%s is too large for PyTorch (int64); write %s.0**%s"
+                                  % (a, b, a, b))
+                    return out
+            if abs(b) > MAX_EXPONENT:
+                raise err(node.right, "exponent %s is too large (at most %d in absolute value)"
+                          % (_short(str(b)), MAX_EXPONENT))
+            if b.is_Rational and (abs(b.p) >= 10 ** MAX_EXPONENT_DIGITS or b.q >= 10 ** MAX_EXPONENT_DIGITS):
+                raise err(node.right, "exponent %s has too many digits (at most %d)"
+                          % (_short(str(b)), MAX_EXPONENT_DIGITS))
+        elif b.is_number and not a.has(Tensor):
             pass
         return a ** b
 
@@ -260,7 +349,7 @@ class Builder:
             name = f.id
         spec = FUNCTIONS.get(name)
         if spec is None:
-            raise err(node, "unknown function '%s'%s" % (name, suggest(name, FUNCTIONS)))
+            raise err(node, "unknown function '%s'%s" % (_short(name), suggest(name, FUNCTIONS)))
         params = spec.params
         if spec.varshape and len(args) > len(params):
             k = [i for i, p in enumerate(params) if p.kind == "shape"][0]
@@ -276,8 +365,8 @@ class Builder:
         names = {p.name: p for p in params}
         for k in node.keywords:
             if k.arg not in names:
-                raise err(k.value, "%s() got an unexpected keyword argument '%s'; it takes %s"
-                          % (name, k.arg, ", ".join(names)))
+                raise err(k.value, "%s() got an unexpected keyword argument '%s'%s; it takes %s"
+                          % (name, _short(k.arg), suggest(k.arg, names), ", ".join(names)))
             if k.arg in bound:
                 raise err(k.value, "%s() got multiple values for argument '%s'" % (name, k.arg))
             bound[k.arg] = (names[k.arg], k.value)
@@ -294,7 +383,7 @@ class Builder:
         except ShapeError as e:
             raise err(node, "%s: %s" % (name, e.message) if not e.message.startswith(name) else e.message)
         except SpecError as e:
-            raise err(node, e.message)
+            raise err(node, "%s(): %s" % (name, e.message))
 
     def static(self, node, p, fname, depth):
         kind = p.kind
@@ -329,6 +418,8 @@ class Builder:
             return self.size(node, fname, p.name, allow_minus=False)
         if kind == "shape":
             elts = node.elts if isinstance(node, (ast.Tuple, ast.List)) else [node]
+            if len(elts) > 8:
+                raise err(node, "%s(): at most 8 dimensions, got %d" % (fname, len(elts)))
             return tuple(self.size(e, fname, p.name, allow_minus=True) for e in elts)
         raise AssertionError(kind)
 
@@ -339,25 +430,57 @@ class Builder:
             sign, v = -1, v.operand
         if isinstance(v, ast.Constant) and isinstance(v.value, int) and not isinstance(v.value, bool):
             return sign * v.value
-        raise err(node, "%s(): %s must be an integer" % (fname, pname))
+        raise err(node, "%s(): %s must be an integer literal" % (fname, pname))
 
     def size(self, node, fname, pname, allow_minus):
         if isinstance(node, ast.Name) and node.id in self.env and not isinstance(self.env[node.id], Tensor):
             return self.env[node.id]
+        if not (isinstance(node, ast.Constant) or isinstance(node, ast.UnaryOp)):
+            raise err(node, "%s(): %s must be a positive integer literal or a dim name" % (fname, pname))
         v = self.int_literal(node, fname, pname)
         if v == -1 and allow_minus:
             return Integer(-1)
         if v <= 0:
             raise err(node, "%s(): sizes must be positive, got %d" % (fname, v))
         if v > 10 ** 9:
-            raise err(node, "%s(): size %d is too large" % (fname, v))
+            raise err(node, "%s(): size %s is too large (at most 10**9)" % (fname, _short(str(v))))
         return Integer(v)
+
+
+def _check_value(node, out):
+    """Constants must mean what PyTorch computes: real and finite in float64."""
+    if out.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
+        raise err(node, "division by zero or an infinite constant")
+    if out.has(sympy.I):
+        raise err(node, "the constant is not a real number (PyTorch would compute nan)")
+    for x in (out,) + out.args:
+        if x.is_Rational:
+            if abs(x.p) >= FLOAT_MAX or x.q >= FLOAT_MAX:
+                raise err(node, "number %s is outside the float64 range" % _short(str(x)))
+        elif x.is_Pow and x.base.is_number and x.base.is_negative and not x.exp.is_integer:
+            raise err(node, "%s is not a real number (PyTorch would compute nan)" % _short(str(x)))
+    if out.is_number and not out.is_Rational:
+        try:
+            v = abs(complex(sympy.N(out, 15)))
+        except (TypeError, ValueError, OverflowError, ZeroDivisionError):
+            v = None
+        if v is not None and not v < 1.7e308:
+            raise err(node, "constant %s overflows float64" % _short(str(out)))
+    try:
+        shape_of(out)
+    except ShapeError as e:
+        raise err(node, e.message)
 
 
 def parse_expr_text(text, env):
     """Parse an expression of the spec language into SymPy, in an environment of names."""
     tree = parse_tree(text)
     try:
-        return Builder(env).build(tree.body)
+        out = Builder(env).build(tree.body)
     except RecursionError:
-        raise SpecError("expression is too deeply nested")
+        raise SpecError("expression is too deeply nested (at most %d levels)" % MAX_DEPTH)
+    if isinstance(out, sympy.Basic):
+        for x in out.atoms(sympy.Rational):
+            if abs(x.p) >= FLOAT_MAX or x.q >= FLOAT_MAX:
+                raise SpecError("number %s is outside the float64 range" % _short(str(x)))
+    return out

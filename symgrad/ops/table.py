@@ -111,7 +111,7 @@ def _pow(input, exponent):
     return input ** exponent
 
 
-@op("heaviside", P("input", "values"), None, False)
+@op("heaviside", P("input", "values"), "torch::autograd::NotImplemented", False)
 def _heaviside(input, values):
     return ew.Heaviside(input, values)
 
@@ -187,7 +187,7 @@ def _det(input):
     return DetOp(input)
 
 
-@op("logdet", P("input"), "LogdetBackward0", True)
+@op("logdet", P("input"), "WhereBackward0", True)
 def _logdet(input):
     return LogdetOp(input)
 

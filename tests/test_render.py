@@ -1,0 +1,263 @@
+"""The lecture notes: golden Markdown and LaTeX, a PDF through the CLI, KaTeX on every formula.
+
+Regenerate the golden files after an intended change of the notes with
+``SYMGRAD_UPDATE_GOLDEN=1 python -m pytest tests/test_render.py`` and review the diff.
+"""
+import difflib
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+
+import symgrad
+from symgrad.cli import main
+from symgrad.errors import SymgradError
+from symgrad import render as render_mod
+from symgrad.render_text import md_to_tex, tex_escape, torch_code
+from conftest import EXAMPLES, ROOT
+
+GOLDEN = os.path.join(ROOT, "tests", "golden")
+UPDATE = os.environ.get("SYMGRAD_UPDATE_GOLDEN") == "1"
+KATEX = os.path.join(ROOT, "node_modules", "katex")
+HAVE_LATEX = render_mod.have_latex()
+needs_latex = pytest.mark.skipif(not HAVE_LATEX, reason="latexmk/pdflatex not installed")
+
+
+def derive(name):
+    return symgrad.derive(symgrad.load(os.path.join(EXAMPLES, name)))
+
+
+# --- golden files ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt", ["md", "tex"])
+def test_golden_multi_loss(fmt):
+    got = derive("multi_loss.yaml").render(fmt, check=None)
+    path = os.path.join(GOLDEN, "multi_loss.%s" % fmt)
+    if UPDATE or not os.path.exists(path):
+        os.makedirs(GOLDEN, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(got)
+        if not UPDATE:
+            pytest.skip("wrote the missing golden file %s" % path)
+    with open(path, encoding="utf-8") as f:
+        want = f.read()
+    if got != want:
+        diff = "".join(difflib.unified_diff(want.splitlines(True), got.splitlines(True),
+                                            "golden", "now", n=1))
+        pytest.fail("notes differ from %s (SYMGRAD_UPDATE_GOLDEN=1 regenerates):\n%s"
+                    % (path, diff[:4000]))
+
+
+def test_render_is_deterministic_across_processes():
+    """Hash randomisation must not reorder terms: render in two interpreters."""
+    code = ("import symgrad,sys; d=symgrad.derive(symgrad.load(sys.argv[1])); "
+            "sys.stdout.write(d.render('md') + d.render('tex'))")
+    spec = os.path.join(EXAMPLES, "mlp_tanh.yaml")
+    outs = []
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=ROOT)
+        outs.append(subprocess.run(["python", "-c", code, spec], env=env, capture_output=True,
+                                   text=True, check=True).stdout)
+    assert outs[0] == outs[1]
+
+
+# --- content ----------------------------------------------------------------------------
+
+def test_multi_loss_notes_follow_the_notebook():
+    md = derive("multi_loss.yaml").render("md")
+    # the forward pass in both notations, the graph, the sweep, the closed forms
+    assert "c_{ij} &= 2 b_{ij} = 2 a_{ij}^{2}" in md
+    assert "```mermaid" in md and "t_c --> t_d" in md
+    assert r"\bar{a} = 2 \bar{b} \odot a = 2 \cdot \frac{1}{2} \cdot a = a" in md
+    assert r"\frac{\partial e}{\partial a_{ij}} = 4 a_{ij}" in md
+    # autograd: the PyTorch code, each step's .grad, the retain_graph and non-leaf lessons
+    assert "d.backward(retain_graph=True)   # a.grad = a" in md
+    assert "`a.grad = 5*a`" in md
+    assert "Why `retain_graph=True` in step 1" in md
+    assert "Trying to backward through the graph a second time" in md
+    assert "`c.retain_grad()`" in md
+
+
+def test_mlp_notes_name_the_adjoints():
+    md = derive("mlp_tanh.yaml").render("md")
+    for adjoint in (r"\overline{\mathit{out}}", r"\bar{h}", r"\bar{W}_{1}", r"\bar{b}_{1}",
+                    r"\bar{W}_{2}", r"\bar{b}_{2}", r"\delta_{1}", r"\delta_{3}"):
+        assert adjoint in md, adjoint
+    assert "Local partial (elementwise) $\\frac{\\partial h}{\\partial b_{1}} = 1 - h^{2}$" in md
+    assert "is broadcast, so the product is summed back to its shape" in md
+    assert r"\frac{\partial L}{\partial W_{1,ij}}" in md
+    assert "autograd" not in md.split("## 5.")[1]        # no schedule: no autograd section
+
+
+def test_fan_out_is_summed():
+    spec = ("inputs: {x: {shape: [3]}}\n"
+            "nodes: {y: x*x + sin(x), s: y.sum() + x.sum()}\n")
+    md = symgrad.derive(symgrad.loads(spec)).render("md")
+    assert r"\bar{x} \mathrel{+}=" in md
+    assert "its contributions add up" in md
+
+
+def test_check_table_and_schedule_rows():
+    d = derive("multi_loss.yaml")
+    report = d.check()
+    md = d.render("md", check=report)
+    assert "| `dd/da` | cpu | float64 |" in md
+    assert "**Verdict: every check passed.**" in md
+    tex = d.render("tex", check=report)
+    assert r"\section{Numeric check}" in tex
+
+
+def test_markdown_math_blocks_are_well_formed():
+    for path in sorted(glob.glob(os.path.join(EXAMPLES, "*.yaml"))):
+        md = symgrad.derive(symgrad.load(path)).render("md")
+        lines = md.splitlines()
+        opens = [k for k, l in enumerate(lines) if l == "$$"]
+        assert len(opens) % 2 == 0, path
+        for a, b in zip(opens[::2], opens[1::2]):
+            assert all(l.strip() for l in lines[a + 1:b]), "blank line inside $$ in %s" % path
+            assert a == 0 or lines[a - 1] == "", "no blank line before $$ in %s" % path
+            assert b + 1 == len(lines) or lines[b + 1] == "", "no blank line after $$ in %s" % path
+
+
+# --- KaTeX: every formula of the Markdown renders --------------------------------------
+
+KATEX_JS = r"""
+const katex = require(process.argv[2]);
+const items = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+const bad = [];
+for (const [tex, display, where] of items) {
+  try { katex.renderToString(tex, {displayMode: display, throwOnError: true, strict: 'error'}); }
+  catch (e) { bad.push(where + ': ' + e.message + ' in: ' + tex.slice(0, 200)); }
+}
+console.log(JSON.stringify({n: items.length, bad: bad}));
+"""
+
+
+def formulas(md):
+    """(tex, display) for every $$ block and every inline $...$ outside code."""
+    md = re.sub(r"^```.*?^```", "", md, flags=re.S | re.M)
+    out = [(m.group(1), True) for m in re.finditer(r"^\$\$\n(.*?)\n\$\$$", md, flags=re.S | re.M)]
+    md = re.sub(r"^\$\$\n(.*?)\n\$\$$", "", md, flags=re.S | re.M)
+    md = re.sub(r"`[^`\n]*`", "", md)
+    out += [(m.group(1), False) for m in re.finditer(r"(?<![\\$])\$([^$\n]+?)\$", md)]
+    return out
+
+
+@pytest.mark.skipif(not shutil.which("node") or not os.path.isdir(KATEX),
+                    reason="node or node_modules/katex missing (npm install --no-save katex@0.16)")
+def test_every_formula_renders_in_katex(tmp_path):
+    items = []
+    for path in sorted(glob.glob(os.path.join(EXAMPLES, "*.yaml"))):
+        d = symgrad.derive(symgrad.load(path))
+        name = os.path.basename(path)
+        items += [[t, disp, name] for t, disp in formulas(d.render("md"))]
+    d = derive("multi_loss.yaml")
+    items += [[t, disp, "multi_loss.yaml (checked)"] for t, disp in formulas(d.render("md", check=d.check()))]
+    js = tmp_path / "katex_check.js"
+    js.write_text(KATEX_JS)
+    p = subprocess.run(["node", str(js), KATEX], input=json.dumps(items), capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    assert res["n"] > 200
+    assert not res["bad"], "\n".join(res["bad"][:20])
+
+
+# --- LaTeX and PDF ------------------------------------------------------------------------
+
+@needs_latex
+def test_pdf_through_the_cli(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = os.path.join(EXAMPLES, "multi_loss.yaml")
+    res = CliRunner().invoke(main, ["derive", spec, "-o", "notes.pdf", "--no-check"])
+    assert res.exit_code == 0, res.output
+    data = (tmp_path / "notes.pdf").read_bytes()
+    assert data.startswith(b"%PDF") and len(data) > 20000
+    assert b"/CreationDate" not in data and b"/ID [" not in data      # reproducible
+
+
+@needs_latex
+def test_mlp_tex_compiles():
+    pdf = render_mod.build_pdf(derive("mlp_tanh.yaml").render("tex"))
+    assert pdf.startswith(b"%PDF")
+
+
+def test_missing_latex_names_the_packages(monkeypatch):
+    monkeypatch.setattr(render_mod.shutil, "which", lambda name: None)
+    with pytest.raises(SymgradError) as e:
+        derive("multi_loss.yaml").render("pdf")
+    assert "latexmk texlive-latex-recommended texlive-pictures" in str(e.value)
+
+
+def test_latex_error_is_one_clean_line(monkeypatch):
+    if not HAVE_LATEX:
+        pytest.skip("latexmk/pdflatex not installed")
+    with pytest.raises(SymgradError) as e:
+        render_mod.build_pdf("\\documentclass{article}\\begin{document}$\\undefinedmacro$\\end{document}")
+    assert "Undefined control sequence" in str(e.value)
+
+
+# --- templates: installed with the package, found from anywhere, replaceable --------------
+
+def test_notes_render_from_another_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = os.path.join(EXAMPLES, "multi_loss.yaml")
+    res = CliRunner().invoke(main, ["derive", spec, "-o", "notes.md", "--no-check"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "notes.md").read_text().startswith("# Two losses, one graph")
+    res = CliRunner().invoke(main, ["derive", spec, "-o", "notes.tex", "--no-check"])
+    assert res.exit_code == 0, res.output
+    assert "\\begin{document}" in (tmp_path / "notes.tex").read_text()
+
+
+def test_own_template_folder(tmp_path):
+    (tmp_path / "notes.md.j2").write_text("{{ n.title }}: {% for c in n.closed_forms %}{{ c.text }};{% endfor %}\n")
+    out = derive("multi_loss.yaml").render("md", template_dir=str(tmp_path))
+    assert out.strip() == "Two losses, one graph: a;4*a;"
+    # the other format still comes from the package
+    assert "\\documentclass" in derive("multi_loss.yaml").render("tex", template_dir=str(tmp_path))
+
+
+def test_template_errors_are_symgrad_errors(tmp_path):
+    (tmp_path / "notes.md.j2").write_text("{{ n.no_such_thing }}")
+    with pytest.raises(SymgradError):
+        derive("multi_loss.yaml").render("md", template_dir=str(tmp_path))
+    with pytest.raises(SymgradError):
+        derive("multi_loss.yaml").render("md", template_dir=str(tmp_path / "missing"))
+
+
+def test_templates_ship_with_the_package():
+    with open(os.path.join(ROOT, "setup.py")) as f:
+        setup = f.read()
+    assert '"symgrad.templates": "templates"' in setup
+    with open(os.path.join(ROOT, "MANIFEST.in")) as f:
+        assert "recursive-include templates *.j2" in f.read()
+
+
+def test_repr_latex_for_jupyter():
+    s = render_mod.repr_latex(derive("multi_loss.yaml"))
+    assert s.startswith("$$") and s.endswith("$$")
+    assert r"\frac{\partial e}{\partial a} &= 4 a" in s
+
+
+# --- the text helpers -------------------------------------------------------------------
+
+def test_description_markdown_to_latex():
+    tex = md_to_tex("A *small* net: $h = \\tanh(x)$, `a**2` & b² — 50%.\n\n- one\n- two\n")
+    assert r"\emph{small}" in tex and r"$h = \tanh(x)$" in tex
+    assert r"\texttt{a**2}" in tex and r"\&" in tex and r"\%" in tex
+    assert r"\textsuperscript{2}" in tex and "---" in tex
+    assert r"\begin{itemize}" in tex and r"\item two" in tex
+    assert tex_escape("x_1 {y} ~") == r"x\_1 \{y\} \textasciitilde{}"
+    assert "[U+4E2D]" in tex_escape("中")
+
+
+def test_spec_text_as_pytorch_code():
+    assert torch_code("tanh(x @ W1 + b1)") == ("torch.tanh(x @ W1 + b1)", False)
+    assert torch_code("mse_loss(out, y)") == ("F.mse_loss(out, y)", True)
+    assert torch_code("sum(c, dim=0) + c.mean()") == ("torch.sum(c, dim=0) + c.mean()", False)

@@ -1,0 +1,79 @@
+"""Random graphs and random schedules: every prediction is run in PyTorch and must hold.
+
+Hypothesis draws a few nodes over inputs that do and do not require grad (elementwise
+ops that save tensors and ops that do not, detach, comparisons, shared sub-graphs),
+then a schedule of ``backward()`` calls with and without ``retain_graph=True``, with an
+explicit ``gradient=``, ``zero_grad()``, and the occasional non-scalar ``backward()``.
+`symgrad.schedule.prove` compares each step's outcome and every ``.grad`` with PyTorch.
+"""
+import pytest
+from hypothesis import given, settings, strategies as st, HealthCheck
+
+import symgrad
+from symgrad.schedule import prove
+
+HEAD = """
+inputs:
+  a: {shape: [3]}
+  b: {shape: [3], requires_grad: %s}
+  c: {shape: []}
+"""
+UNARY = ["exp({0})", "tanh({0})", "{0}**2", "2*{0}", "{0} + 1", "-{0}", "detach({0})", "sigmoid({0})",
+         "relu({0})", "{0}.T", "{0} * ({0} > 0)", "1 - {0}", "{0} / 2"]
+BINARY = ["{0} * {1}", "{0} + {1}", "{0} - {1}", "{0} * exp({1})", "where({1} > 0, {0}, {1})"]
+REDUCE = ["sum({0})", "mean({0})", "sum({0} * {1})", "dot({0}, {1})", "norm({0})"]
+
+
+@st.composite
+def problems(draw):
+    b_rg = draw(st.booleans())
+    vectors = ["a", "b"]
+    nodes, scalars = {}, []
+    for k in range(draw(st.integers(1, 4))):
+        name = "h%d" % k
+        if draw(st.booleans()):
+            nodes[name] = draw(st.sampled_from(UNARY)).format(draw(st.sampled_from(vectors)))
+        else:
+            x, y = draw(st.sampled_from(vectors)), draw(st.sampled_from(vectors + ["c"]))
+            nodes[name] = draw(st.sampled_from(BINARY)).format(x, y)
+        vectors.append(name)
+    for k in range(draw(st.integers(1, 3))):
+        name = "L%d" % k
+        x, y = draw(st.sampled_from(vectors)), draw(st.sampled_from(vectors))
+        nodes[name] = draw(st.sampled_from(REDUCE)).format(x, y) + draw(st.sampled_from(["", " * c", " + c"]))
+        scalars.append(name)
+    steps = []
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["plain", "retain", "retain", "zero", "vector"]))
+        if kind == "zero":
+            steps.append("zero_grad()")
+        elif kind == "vector":
+            v = draw(st.sampled_from(vectors[2:] or ["a"]))
+            grad = draw(st.sampled_from(["", "gradient=ones_like(%s)" % v, "gradient=b"]))
+            steps.append("%s.backward(%s)" % (v, grad))
+        else:
+            o = draw(st.sampled_from(scalars))
+            steps.append("%s.backward(%s)" % (o, "retain_graph=True" if kind == "retain" else ""))
+    retain = [n for n in vectors[2:] if draw(st.booleans())]
+    text = HEAD % ("true" if b_rg else "false") + "nodes:\n"
+    text += "".join("  %s: %s\n" % kv for kv in nodes.items())
+    text += "outputs: [%s]\n" % ", ".join(scalars)
+    if retain:
+        text += "retain_grad: [%s]\n" % ", ".join(retain)
+    text += "backward:\n" + "".join("  - %s\n" % s for s in steps)
+    return text
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(problems())
+def test_random_schedules_are_proven(text):
+    try:
+        prob = symgrad.loads(text)
+    except symgrad.SpecError as e:
+        # e.g. retain_grad on a tensor that does not require grad
+        assert "retain_grad" in str(e) or "requires_grad" in str(e), str(e)
+        return
+    d = symgrad.derive(prob)
+    rows, ok = prove(d, seed=1)
+    assert ok, text + "\n" + "\n".join(r.line() for r in rows)
