@@ -84,7 +84,7 @@ def agree(got, want, dtype):
     return not bad, err, bad
 
 
-def run_pair(funcs, rounds, block_s=0.05):
+def run_pair(funcs, rounds, block_s=0.02):
     for f in funcs.values():                    # warm-up
         for _ in range(3):
             f()
@@ -108,7 +108,7 @@ def bench_mlp(rounds, dtypes):
         print("%s: compiled vs autograd agree: %s (max abs err %.2e%s); hand-written agrees: %s (%.2e)"
               % (dt, ok_c, err_c, "" if ok_c else ", differ: %s" % bad_c, ok_h, err_h))
         t, number = run_pair({"autograd": ag, "compiled": comp, "hand-written": hw}, rounds,
-                             block_s=0.1)
+                             block_s=0.03)
         r = paired_ratios(t, "autograd", "compiled")
         ratios[dt] = (r, min_ratio(t, "autograd", "compiled"), ok_c)
         for k in t:
@@ -177,7 +177,7 @@ def main():
     threads = args.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     print(machine_line(torch.get_num_threads()))
-    rounds = 5 if args.quick else 25
+    rounds = 5 if args.quick else 41
     dtypes = ["float32"] if args.quick else ["float32", "float64"]
     print("rounds: %d (contenders alternated block by block)\n" % rounds)
     print("1. MLP %s, batch %d, relu, linear, cross_entropy" % ("-".join(map(str, MLP_SIZES)), BATCH))

@@ -1,9 +1,22 @@
 """Numeric validation: every closed form against torch.autograd (and finite differences).
 
-Inputs are drawn with a fixed seed from each input's domain (or taken from ``value``);
-the reference is PyTorch running the spec's own text (``symgrad.torch_eval``) and
-differentiating it with ``torch.autograd.grad``; the candidate is the compiled closed
-form (``symgrad.compile``).  Any NaN or inf is a failure, never a pass.
+No derived result is reported unchecked.  For each device asked for:
+
+1. inputs are drawn with a fixed seed from each input's domain (or taken from ``value``),
+   away from kinks, in float64 on the CPU and then moved to the device and dtype -- so every
+   device sees the same numbers;
+2. the reference is PyTorch running the spec's own text (``symgrad.torch_eval``) and
+   differentiating it with ``torch.autograd.grad`` (a random upstream gradient ``grad_o``
+   for a non-scalar output);
+3. the candidate is the compiled module's ``gradients()`` (``symgrad.compile``), the
+   closed forms as generated code -- the code users get from ``symgrad compile``;
+4. each (output, wrt, device) gets a row: max abs and rel error and a verdict.  NaN or
+   inf anywhere (the output, autograd's gradient, the closed form) is a failure, never a pass.
+
+``fd=True`` adds finite differences: ``torch.autograd.gradcheck`` (float64) through the
+module's ``SymgradFunction``, whose backward *is* the closed form -- so the closed form
+itself is checked against finite differences, not only autograd.  A spec with a
+``backward`` schedule is also run for real (``symgrad.schedule.prove``).
 """
 from dataclasses import dataclass, field
 from typing import List, Optional
@@ -11,11 +24,13 @@ from typing import List, Optional
 import torch
 
 from .errors import CheckError
-from .tensor import numel
 
-TOLERANCES = {"float64": (1e-7, 1e-9), "float32": (2e-4, 1e-5)}
+# (rtol, atol); atol is relative to the size of the gradient (max |entry|, at least 1):
+# float32 matmuls round at the scale of their largest terms, not of each result entry.
+TOLERANCES = {"float64": (1e-7, 1e-9), "float32": (1e-4, 1e-5)}
 MAX_ELEMENTS = 20_000_000
 FD_MAX_ELEMENTS = 4000
+DEVICES = ("cpu", "cuda", "auto", "all")
 
 
 @dataclass
@@ -28,12 +43,21 @@ class CheckRow:
     max_rel_err: float
     passed: bool
     message: str = ""
-    kind: str = "autograd"
+    kind: str = "autograd"          # "autograd" | "fd" (finite differences via gradcheck)
 
     def to_dict(self):
         return {"output": self.output, "wrt": self.wrt, "device": self.device, "dtype": self.dtype,
-                "max_abs_err": self.max_abs_err, "max_rel_err": self.max_rel_err,
+                "max_abs_err": _json_float(self.max_abs_err), "max_rel_err": _json_float(self.max_rel_err),
                 "passed": self.passed, "kind": self.kind, "message": self.message}
+
+    def line(self):
+        from .report import row_line
+        return row_line(self)
+
+
+def _json_float(x):
+    """NaN and inf are not JSON: report them as None (the row's message says why)."""
+    return x if x == x and x not in (float("inf"), float("-inf")) else None
 
 
 @dataclass
@@ -43,25 +67,40 @@ class CheckReport:
     rows: List[CheckRow] = field(default_factory=list)
     schedule_rows: list = field(default_factory=list)
     schedule_passed: Optional[bool] = None
+    seed: int = 0
 
     @property
     def passed(self):
         return all(r.passed for r in self.rows) and self.schedule_passed is not False
 
+    @property
+    def failures(self):
+        return [r for r in self.rows if not r.passed]
+
+    def row(self, output, wrt, device=None, kind="autograd"):
+        for r in self.rows:
+            if r.output == output and r.wrt == wrt and r.kind == kind and device in (None, r.device):
+                return r
+        raise KeyError((output, wrt, device, kind))
+
     def to_dict(self):
         return {"passed": self.passed, "device": self.devices, "dtype": self.dtype,
                 "rows": [r.to_dict() for r in self.rows], "schedule_passed": self.schedule_passed,
-                "schedule_rows": [r.to_dict() for r in self.schedule_rows]}
+                "schedule_rows": [r.to_dict() for r in self.schedule_rows], "seed": self.seed}
 
 
+# --- devices, dims, inputs ---------------------------------------------------------------
 def resolve_devices(device):
+    """cpu | cuda | auto | all -> the devices to run on; cuda without a GPU is an error."""
+    device = str(device)
     has_cuda = torch.cuda.is_available()
     if device == "cpu":
         return ["cpu"]
-    if device == "cuda":
+    if device == "cuda" or device.startswith("cuda:"):
         if not has_cuda:
-            raise CheckError("--device cuda: PyTorch sees no CUDA GPU on this machine")
-        return ["cuda"]
+            raise CheckError("--device cuda: PyTorch sees no CUDA GPU on this machine "
+                             "(use --device cpu, or auto to take a GPU only where there is one)")
+        return [device]
     if device == "auto":
         return ["cuda" if has_cuda else "cpu"]
     if device == "all":
@@ -86,7 +125,8 @@ def dim_values(prob, overrides=None):
 
 
 def concrete(shape, dims):
-    return tuple(int(d) if d.is_Integer else int(dims[str(d)]) for d in shape)
+    return tuple(int(d) if d.is_Integer else int(d.subs({s: dims[str(s)] for s in d.free_symbols}))
+                 for d in shape)
 
 
 def draw_inputs(prob, dims, dtype, device, seed):
@@ -106,12 +146,13 @@ def draw_inputs(prob, dims, dtype, device, seed):
         if d.value is not None:
             t = torch.tensor(d.value, dtype=torch.float64).reshape(shape)
         else:
-            t = _draw(d.domain, shape, gen)
+            t = draw(d.domain, shape, gen)
         out[d.name] = t.to(dtype=dtype, device=device)
     return out
 
 
-def _draw(domain, shape, gen):
+def draw(domain, shape, gen):
+    """Values of one domain, away from the kinks at 0 (relu, abs, sign ...)."""
     r = lambda: torch.rand(shape, generator=gen, dtype=torch.float64)
     if domain == "positive":
         return 0.5 + 1.5 * r()
@@ -120,14 +161,16 @@ def _draw(domain, shape, gen):
     if domain == "unit":
         return 0.1 + 0.8 * r()
     if domain == "spd":
-        n = shape[0]
+        n = shape[-1]
         m = torch.randn(shape, generator=gen, dtype=torch.float64)
-        return m @ m.T + n * torch.eye(n, dtype=torch.float64)
+        return m @ m.transpose(-1, -2) + n * torch.eye(n, dtype=torch.float64)
     if domain == "simplex":
+        if not shape:
+            return torch.ones((), dtype=torch.float64)
         x = torch.randn(shape, generator=gen, dtype=torch.float64)
-        return torch.softmax(x, dim=-1) if len(shape) else torch.ones(())
+        return torch.softmax(x, dim=-1)
     x = torch.randn(shape, generator=gen, dtype=torch.float64)
-    return torch.where(x.abs() < 1e-3, x + 0.01, x)     # away from kinks at 0
+    return torch.where(x.abs() < 1e-3, x + 0.01, x)
 
 
 def reference(prob, inputs, dims, dtype, device):
@@ -141,27 +184,54 @@ def reference(prob, inputs, dims, dtype, device):
         env[d.name] = t
     ev = TorchEval(env, dims, dtype, device)
     for n in prob.nodes:
-        env[n.name] = ev.eval_text(n.text)
+        try:
+            env[n.name] = ev.eval_text(n.text)
+        except Exception as e:
+            raise CheckError("%s: PyTorch cannot evaluate node '%s' = %s: %s: %s" % (
+                prob.file, n.name, n.text, type(e).__name__, _first_line(e)))
     return env, leaves
 
 
+def _first_line(e):
+    return (str(e).strip().splitlines() or [""])[0]
+
+
+# --- comparing ---------------------------------------------------------------------------
 def compare(got, want, rtol, atol):
-    got = torch.as_tensor(got).to(want.dtype)
+    """(max abs err, max rel err, passed, message) of a closed form's value against autograd's."""
+    if not isinstance(got, torch.Tensor):
+        return float("inf"), float("inf"), False, "the closed form gives a %s, not a tensor" % type(got).__name__
+    if got.device != want.device:
+        return float("inf"), float("inf"), False, "the closed form is on %s, the input on %s" % (got.device, want.device)
     if got.shape != want.shape:
-        return float("inf"), float("inf"), False, "shape %s != %s" % (tuple(got.shape), tuple(want.shape))
-    if not torch.isfinite(want).all():
-        return float("nan"), float("nan"), False, "autograd's gradient has NaN or inf (inputs outside the op's domain?)"
-    if not torch.isfinite(got).all():
-        return float("nan"), float("nan"), False, "the closed form gives NaN or inf"
+        return float("inf"), float("inf"), False, "the closed form has shape %s, autograd's gradient %s" % (
+            list(got.shape), list(want.shape))
+    if got.dtype != want.dtype:
+        return float("inf"), float("inf"), False, "the closed form has dtype %s, the input %s" % (
+            str(got.dtype).replace("torch.", ""), str(want.dtype).replace("torch.", ""))
+    got = got.to(want.dtype)
+    want_ok = bool(torch.isfinite(want).all())
+    got_ok = bool(torch.isfinite(got).all())
+    if not want_ok or not got_ok:
+        where = "autograd's gradient" if not want_ok else "the closed form"
+        if not want_ok and not got_ok:
+            where = "both autograd's gradient and the closed form"
+        return float("nan"), float("nan"), False, "%s has NaN or inf at the drawn inputs" % where
+    if want.numel() == 0:
+        return 0.0, 0.0, True, ""
     diff = (got - want).abs()
-    abs_err = float(diff.max()) if diff.numel() else 0.0
-    rel = diff / want.abs().clamp_min(atol)
-    rel_err = float(rel.max()) if rel.numel() else 0.0
-    ok = bool((diff <= atol + rtol * want.abs()).all())
-    return abs_err, rel_err, ok, "" if ok else "closed form differs from autograd"
+    scale = max(1.0, float(want.abs().max()))
+    tol = atol * scale + rtol * want.abs()
+    abs_err = float(diff.max())
+    rel_err = float((diff / want.abs().clamp_min(atol * scale)).max())
+    ok = bool((diff <= tol).all())
+    return abs_err, rel_err, ok, "" if ok else "the closed form differs from autograd"
 
 
+# --- the check ---------------------------------------------------------------------------
 def run_check(d, device="cpu", dtype="float64", seed=0, fd=False, dims=None):
+    """Check every closed form of a Derivation; returns a `CheckReport`."""
+    dtype = str(dtype).replace("torch.", "")
     if dtype not in TOLERANCES:
         raise CheckError("unknown dtype %r (float64 or float32)" % dtype)
     devices = resolve_devices(device)
@@ -169,35 +239,14 @@ def run_check(d, device="cpu", dtype="float64", seed=0, fd=False, dims=None):
     rtol, atol = TOLERANCES[dtype]
     prob = d.problem
     dvals = dim_values(prob, dims)
-    fn = d.compile()
-    report = CheckReport(devices, dtype)
+    from .compile import compile_module
+    mod = compile_module(d)
+    report = CheckReport(devices, dtype, seed=seed)
     for dev in devices:
         inputs = draw_inputs(prob, dvals, tdtype, dev, seed)
-        env, leaves = reference(prob, inputs, dvals, tdtype, dev)
-        gen = torch.Generator().manual_seed(seed + 1)
-        seeds = {}
-        for g in d.gradients:
-            if g.seed and g.seed not in seeds:
-                shape = tuple(env[g.output].shape)
-                seeds[g.seed] = torch.randn(shape, generator=gen, dtype=torch.float64).to(tdtype).to(dev)
-        got = fn(**{k: v for k, v in inputs.items()}, **seeds)
-        for o in prob.outputs:
-            out = env[o]
-            wrt = [x for x in prob.wrt]
-            targets = [leaves[x] if x in leaves else env[x] for x in wrt]
-            seed_t = seeds.get("grad_" + o)
-            if not out.requires_grad:
-                grads = [None] * len(wrt)
-            else:
-                grads = torch.autograd.grad(out, targets, grad_outputs=seed_t, retain_graph=True,
-                                            allow_unused=True)
-            for x, t, want in zip(wrt, targets, grads):
-                if want is None:
-                    want = torch.zeros_like(t)
-                a, r, ok, msg = compare(got[o][x], want.detach(), rtol, atol)
-                report.rows.append(CheckRow(o, x, dev, dtype, a, r, ok, msg))
+        report.rows.extend(_device_rows(d, mod, inputs, dvals, tdtype, dev, seed, rtol, atol))
         if fd:
-            report.rows.extend(_fd_rows(d, inputs, dvals, dev))
+            report.rows.extend(_fd_rows(d, mod, draw_inputs(prob, dvals, torch.float64, dev, seed), dev))
     if d.schedule is not None:
         from .schedule import prove
         report.schedule_rows, report.schedule_passed = prove(d, seed=seed, dtype=dtype, device=devices[0],
@@ -205,31 +254,109 @@ def run_check(d, device="cpu", dtype="float64", seed=0, fd=False, dims=None):
     return report
 
 
-def _fd_rows(d, inputs, dims, dev):
-    """Finite differences (torch.autograd.gradcheck, float64) for each output."""
-    prob = d.problem
-    rows = []
-    wrt_inputs = [x for x in prob.wrt if any(i.name == x for i in prob.inputs)]
-    n = sum(inputs[x].numel() for x in wrt_inputs)
-    for o in prob.outputs:
-        if n > FD_MAX_ELEMENTS:
-            rows.append(CheckRow(o, ",".join(wrt_inputs), dev, "float64", 0.0, 0.0, True,
-                                 "skipped: %d elements is too many for finite differences" % n, "fd"))
-            continue
+def upstream_gradients(d, env, dtype, device, seed):
+    """A random grad_<o> (fixed seed) for each non-scalar output."""
+    gen = torch.Generator().manual_seed(seed + 1)
+    seeds = {}
+    for g in d.gradients:
+        if g.seed and g.seed not in seeds:
+            shape = tuple(env[g.output].shape)
+            seeds[g.seed] = torch.randn(shape, generator=gen, dtype=torch.float64).to(dtype=dtype, device=device)
+    return seeds
 
-        def f(*xs):
-            from .torch_eval import TorchEval
-            env = {k: v.to(torch.float64) for k, v in inputs.items()}
-            env.update(dict(zip(wrt_inputs, xs)))
-            ev = TorchEval(env, dims, torch.float64, dev)
-            for node in prob.nodes:
-                env[node.name] = ev.eval_text(node.text)
-            return env[o]
-        xs = [inputs[x].to(torch.float64).clone().requires_grad_(True) for x in wrt_inputs]
-        try:
-            ok = torch.autograd.gradcheck(f, xs, eps=1e-6, atol=1e-5, rtol=1e-4, raise_exception=False)
-            msg = "" if ok else "autograd disagrees with finite differences"
-        except Exception as e:        # a non-differentiable point, say
-            ok, msg = False, "gradcheck failed: %s" % str(e).splitlines()[0]
-        rows.append(CheckRow(o, ",".join(wrt_inputs), dev, "float64", 0.0, 0.0, bool(ok), msg, "fd"))
+
+def _device_rows(d, mod, inputs, dims, dtype, dev, seed, rtol, atol):
+    prob = d.problem
+    env, leaves = reference(prob, inputs, dims, dtype, dev)
+    seeds = upstream_gradients(d, env, dtype, dev, seed)
+    rows = []
+    try:
+        got = mod.gradients(**inputs, **seeds)
+        crash = None
+    except Exception as e:          # a generated-code bug: every row fails, with the reason
+        got, crash = None, "the compiled closed forms raised %s: %s" % (type(e).__name__, _first_line(e))
+    for o in prob.outputs:
+        out = env[o]
+        bad_out = isinstance(out, torch.Tensor) and out.is_floating_point() and not bool(torch.isfinite(out).all())
+        wrt = list(prob.wrt)
+        targets = [leaves[x] if x in leaves else env[x] for x in wrt]
+        if isinstance(out, torch.Tensor) and out.requires_grad:
+            live = [t for t in targets if isinstance(t, torch.Tensor) and t.requires_grad]
+            grads = torch.autograd.grad(out, live, grad_outputs=seeds.get("grad_" + o),
+                                        retain_graph=True, allow_unused=True)
+            by_id = {id(t): g for t, g in zip(live, grads)}
+            grads = [by_id.get(id(t)) for t in targets]
+        else:
+            grads = [None] * len(wrt)
+        for x, t, want in zip(wrt, targets, grads):
+            if want is None:
+                want = torch.zeros_like(t)
+            want = want.detach()
+            if crash is not None:
+                rows.append(CheckRow(o, x, dev, _name(dtype), float("nan"), float("nan"), False, crash))
+                continue
+            if bad_out:
+                rows.append(CheckRow(o, x, dev, _name(dtype), float("nan"), float("nan"), False,
+                                     "output '%s' is NaN or inf at the drawn inputs" % o))
+                continue
+            a, r, ok, msg = compare(got[o][x], want, rtol, atol)
+            rows.append(CheckRow(o, x, dev, _name(dtype), a, r, ok, msg))
     return rows
+
+
+def _name(dtype):
+    return str(dtype).replace("torch.", "")
+
+
+def _has_detach(prob):
+    from .ops.shape import DetachOp
+    return any(n.expr.has(DetachOp) for n in prob.nodes)
+
+
+def _fd_rows(d, mod, inputs, dev):
+    """gradcheck (float64) of the closed forms, through SymgradFunction, for each (output, wrt)."""
+    prob = d.problem
+    names = list(mod.INPUTS)
+    rows = []
+    skip = None
+    if _has_detach(prob):
+        skip = "skipped: detach() is a stop-gradient, which finite differences cannot see"
+    for k, o in enumerate(prob.outputs):
+        n_out = int(mod.forward(**inputs)[o].numel())
+        for x in prob.wrt:
+            if x not in names:
+                rows.append(CheckRow(o, x, dev, "float64", 0.0, 0.0, True,
+                                     "skipped: finite differences are taken for inputs only", "fd"))
+                continue
+            n = int(inputs[x].numel())
+            why = skip
+            if why is None and (n > FD_MAX_ELEMENTS or n_out > FD_MAX_ELEMENTS):
+                why = "skipped: %d x %d Jacobian entries are too many for finite differences" % (n_out, n)
+            if why is None and not d.gradient(o, x).connected:
+                why = "skipped: %s does not depend on %s" % (o, x)
+            if why is not None:
+                rows.append(CheckRow(o, x, dev, "float64", 0.0, 0.0, True, why, "fd"))
+                continue
+            rows.append(_gradcheck_row(mod, names, inputs, o, k, x, dev, len(prob.outputs)))
+    return rows
+
+
+def _gradcheck_row(mod, names, inputs, o, k, x, dev, n_outputs):
+    fixed = {n: inputs[n].detach() for n in names}
+
+    def f(xv):
+        args = [xv if n == x else fixed[n] for n in names]
+        out = mod.SymgradFunction.apply(*args)
+        return out[k] if n_outputs > 1 else out
+    from torch.autograd.gradcheck import GradcheckError
+    xv = fixed[x].clone().requires_grad_(True)
+    try:
+        torch.autograd.gradcheck(f, (xv,), eps=1e-6, atol=1e-5, rtol=1e-4, check_undefined_grad=False)
+        return CheckRow(o, x, dev, "float64", 0.0, 0.0, True, "", "fd")
+    except GradcheckError as e:
+        msg = " ".join(str(e).split("\n")[:1])
+        return CheckRow(o, x, dev, "float64", float("nan"), float("nan"), False,
+                        "finite differences disagree with the closed form (a kink nearby?): %s" % msg, "fd")
+    except Exception as e:
+        return CheckRow(o, x, dev, "float64", float("nan"), float("nan"), False,
+                        "gradcheck failed: %s: %s" % (type(e).__name__, _first_line(e)), "fd")

@@ -313,7 +313,45 @@ class Plan:
                 if p == 1 or isinstance(p, Tensor) or p in out:
                     continue
                 out[p] = ("grad_%s_%s" % (sym.name, o) if multi else "grad_%s" % sym.name, c)
+        for o, sw in self.d.sweeps.items():     # the adjoint at an activation's input
+            for sym, adj in sw.adjoints.items():
+                pre = self._pre_activation_adjoint(sym, adj)
+                if pre is None:
+                    continue
+                c, p = pre
+                if p != 1 and not isinstance(p, Tensor) and p not in out:
+                    out[p] = ("grad_pre_%s_%s" % (sym.name, o) if multi
+                              else "grad_pre_%s" % sym.name, c)
         return out
+
+    def _pre_name(self, p):
+        """pre_h for the argument u of a node h = f(u) with f elementwise (a pre-activation)."""
+        for n in self.prob.nodes:
+            f = n.expr
+            if ((isinstance(f, ElementwiseFn) and not isinstance(f, (Mask, Where))) or type(f) in NATIVE) \
+                    and f.args and not isinstance(f.args[0], Tensor):
+                c, q = self.norm(self.prep(f.args[0]))
+                if q == p and c == 1:
+                    return "pre_%s" % n.name
+        return None
+
+    def _pre_activation_adjoint(self, sym, adj):
+        """For a node h = f(u) with f elementwise: the adjoint of u, adj(h)*f'(u)."""
+        n = self.nodes.get(sym.name)
+        if n is None:
+            return None
+        f = n.expr
+        if not ((isinstance(f, ElementwiseFn) and not isinstance(f, (Mask, Where)))
+                or type(f) in NATIVE) or len(f.args) < 1 or isinstance(f.args[0], Tensor):
+            return None
+        try:
+            u = f.args[0]
+            x = sympy.Dummy(real=True)
+            fx = f.func(x, *f.args[1:])
+            deriv = fx.diff(x).xreplace({x: u})
+            return self.norm(self.prep(adj * deriv))
+        except Exception:                      # a naming aid only
+            return None
 
     # building ----------------------------------------------------------------------------
     def _build(self):
@@ -340,25 +378,32 @@ class Plan:
         norm = self.norm
         uses, first = {}, {}
 
-        def visit(e):
+        in_forward = set()                # parts the forward pass computes
+
+        def visit(e, fwd):
             if isinstance(e, Tensor) or is_coeff(e):
                 return
             f = _transparent(e)
             if f is not None:
-                visit(f)
+                visit(f, fwd)
                 return
             c, p = norm(e)
             uses.setdefault(p, []).append(c)
-            if p in first:
+            if fwd:
+                in_forward.add(p)
+            if p in first and (not fwd or p in self._seen_fwd):
                 return
-            first[p] = e
+            first.setdefault(p, e)
+            if fwd:
+                self._seen_fwd.add(p)
             for a in children(e):
-                visit(a)
+                visit(a, fwd)
+        self._seen_fwd = set()
         for n in node_order:
             for a in children(defs[n]):
-                visit(a)
+                visit(a, True)
         for _, e in results:
-            visit(e)
+            visit(e, False)
 
         # what gets a name: the nodes, and primitive parts used more than once
         self.table = {}                   # primitive part -> [kind, source, coefficient, sym]
@@ -366,7 +411,7 @@ class Plan:
             c, p = norm(defs[n])
             if p != 1 and not isinstance(p, Tensor) and p not in self.table:
                 self.table[p] = ["node", n, c, None]
-        adjoints = self._adjoint_names()
+        adjoints = {p: v for p, v in self._adjoint_names().items() if p not in in_forward}
         for p, cs in uses.items():
             if len(cs) < 2 or p in self.table or not _worth(p):
                 continue
@@ -386,6 +431,11 @@ class Plan:
         out_names = set()
         for g, e in results:
             expr = self.rewrite(e)
+            x = prob.tensors[g.wrt]
+            if is_coeff(expr):               # a constant: a tensor of x's shape all the same
+                expr = ZerosLikeOp(x) if expr == 0 else expr * OnesLikeOp(x)
+            elif shape_of(expr) != x.tshape:
+                expr = expr * OnesLikeOp(x)
             name = self.fresh("d%s_d%s" % (g.output, g.wrt))
             deps = self.deps(expr)
             st = Stmt(name, None, expr, "result", deps, (g.output, g.wrt))
@@ -428,8 +478,8 @@ class Plan:
             if q == 1:
                 cb, q = S.One, body
             k, expr = c0 / cb, q
-            base = _describe(p) if k == 1 else None
-            base = base or self._relu_grad_name(p) or "t%d" % sum(
+            base = (_describe(p) or self._pre_name(p)) if k == 1 else None
+            base = base or "t%d" % sum(
                 1 for s in self.stmts if s.kind == "temp")
         entry[2] = k
         name = self.fresh(base)
@@ -439,15 +489,6 @@ class Plan:
         self.by_name[name] = st
         entry[3] = sym
         return sym
-
-    def _relu_grad_name(self, p):
-        """g * (h > 0) for a node h = relu(u) is the gradient at relu's input: grad_pre_h."""
-        if isinstance(p, Mul):
-            m = [a for a in p.args if isinstance(a, Gt) and isinstance(a.args[0], Tensor)
-                 and a.args[0] in self.prep.relu.values()]
-            if len(m) == 1:
-                return "grad_pre_%s" % m[0].args[0].name
-        return None
 
     def rewrite(self, e, top=False):
         """e written over the named statements (nodes, temporaries)."""
@@ -485,6 +526,17 @@ class Plan:
             st.expr = fix_bools(st.expr, bools, top_bool_ok=keep_bool)
             if keep_bool:
                 bools.add(st.name)
+        # a 0/1 temporary only ever used as a number is made a number once
+        for st in self.stmts:
+            if st.kind != "temp" or st.name not in bools:
+                continue
+            cast = AsFloat(st.sym)
+            users = [u for u in self.stmts if st.name in u.deps]
+            if users and all(not u.expr.xreplace({cast: S.One}).has(st.sym) for u in users):
+                st.expr = AsFloat(st.expr)
+                bools.discard(st.name)
+                for u in users:
+                    u.expr = u.expr.xreplace({cast: st.sym})
         self.bools = bools
         printer = CodePrinter(bools)
         for st in self.stmts:
@@ -498,8 +550,7 @@ class Plan:
         for st in self.results:
             e = st.expr
             if isinstance(e, Tensor):
-                if e.name in self.input_syms or e.name in returned or \
-                        (e.name in self.by_name and self.by_name[e.name].kind == "node"):
+                if e.name in self.input_syms or e.name in returned:
                     st.code = "%s.clone()" % st.code
                 returned.add(e.name)
 
@@ -638,6 +689,8 @@ class CodePrinter(TorchPrinter):
             r = self._mul(e)
             if r is not None:
                 return r
+        elif isinstance(e, TransposeOp) and len(shape_of(e)) == 2:
+            return "%s.T" % self.parenthesize(e.args[0], PRECEDENCE["Atom"], strict=True)
         elif isinstance(e, Where) and is_coeff(e.args[1]) and is_coeff(e.args[2]):
             return "torch.where(%s, torch.tensor(%s, dtype=_dt, device=_dev), %s)" % (
                 self._print(e.args[0]), self._print(e.args[1]), self._print(e.args[2]))
@@ -648,7 +701,8 @@ class CodePrinter(TorchPrinter):
         if is_coeff(e):
             return None
         k, a = self.norm._norm_add(e)
-        if k == 1 or k == -1 or not isinstance(a, Add):
+        if k == 1 or k == -1 or not isinstance(a, Add) or \
+                any(split_coeff(t)[0] not in (1, -1) for t in a.args):
             return None
         if k.could_extract_minus_sign():
             k, a = -k, -a
@@ -702,14 +756,21 @@ class CodePrinter(TorchPrinter):
         c, rest = split_coeff(e)
         if c == 1 or c == -1 or rest == 1:
             return None
-        x = self.parenthesize(rest, PRECEDENCE["Mul"])
+        # one scalar (computed by Python) times the tensor part: one kernel
+        x = self.parenthesize(rest, PRECEDENCE["Mul"], strict=True)
         num, den = c.as_numer_denom()
         if num == 1:
             return "%s/%s" % (x, self.parenthesize(den, PRECEDENCE["Mul"], strict=False))
+        sign = ""
+        if c.could_extract_minus_sign():
+            sign, c = "-", -c
         code = self._print(c)
-        if not (c.is_Integer or c.is_Symbol or code.startswith("(")) or code.startswith("-"):
+        if not (c.is_number or c.is_Symbol or code.startswith("(")):
             code = "(%s)" % code
-        return "%s*%s" % (code, x)
+        return "%s%s*%s" % (sign, code, x)       # -(1/4)*x: Python negates the scalar
+
+    def _print_Rational(self, e):
+        return "-(%d/%d)" % (-e.p, e.q) if e.p < 0 else "(%d/%d)" % (e.p, e.q)
 
     def _fused(self, args):
         """Autograd's one-kernel backward formulas, recognised in a product g*f'."""
@@ -792,10 +853,17 @@ def _prologue(args, dims, lookup, need_dt, indent="    "):
     out = []
     if args:
         a0 = args[0]
-        checks = " and ".join(["_dt.is_floating_point"] + ["%s.dtype is _dt" % a for a in args[1:]])
+        checks = ["_dt.is_floating_point"] + ["%s.dtype is _dt" % a for a in args[1:]]
+        cond, line = [], "    if not ("
+        for k, c in enumerate(checks):
+            piece = c if k == 0 else " and " + c
+            if len(indent) + len(line) + len(piece) > 92:
+                cond.append(line)
+                line, piece = "            ", c if k == 0 else "and " + c
+            line += piece
+        cond.append(line + "):")
         out += ["try:",
-                "    _dt = %s.dtype" % a0,
-                "    if not (%s):" % checks,
+                "    _dt = %s.dtype" % a0] + cond + [
                 "        raise TypeError",
                 "except (AttributeError, TypeError):",
                 "    %s = _tensors(%s)" % (", ".join(args) + ("," if len(args) == 1 else ""),
@@ -885,23 +953,21 @@ def module_source(d, plan=None):
     L.append('    """')
     _, hdims, hdt = plan.names_in(head)
     hdims = [n for n in prob.dims if n in set(hdims) | set(bdims)]
-    L += _prologue(args, hdims, lookup, hdt)
+    L += _prologue(args, hdims, lookup, hdt or bdt)
     for s in plan.seeds:
         L.append("    if %s is None:" % s)
         L.append("        raise TypeError(%r)" % ("gradients() needs %s, the upstream gradient of %s"
                                                    % (s, s[len("grad_"):])))
     for st in head:
         L.append("    %s = %s" % (st.name, st.code))
-    call_args = iface + bdims + ["%s=%s" % (s, s) for s in plan.seeds]
+    dt_args = ["_dt", "_dev"] if bdt else []
+    call_args = iface + bdims + dt_args + ["%s=%s" % (s, s) for s in plan.seeds]
     L.append("    return _closed_forms(%s)" % ", ".join(call_args))
     L += ["", ""]
 
-    L.append("def _closed_forms(%s):" % ", ".join(iface + bdims + ["%s=None" % s for s in plan.seeds]))
+    L.append("def _closed_forms(%s):" % ", ".join(iface + bdims + dt_args +
+                                                  ["%s=None" % s for s in plan.seeds]))
     L.append('    """The closed forms, given the inputs and forward values they reuse."""')
-    if bdt:
-        ref = iface[0] if iface else None
-        L.append("    _dt, _dev = %s" % ("%s.dtype, %s.device" % (ref, ref) if ref
-                                         else "torch.get_default_dtype(), None"))
     for st in tail + plan.results:
         L.append("    %s = %s" % (st.name, st.code))
     body = []
@@ -909,14 +975,25 @@ def module_source(d, plan=None):
         items = ", ".join("%r: %s" % (st.result[1], st.name) for st in plan.results
                           if st.result[0] == o)
         body.append("%r: {%s}" % (o, items))
-    L.append("    return {%s}" % ", ".join(body))
+    one = "    return {%s}" % ", ".join(body)
+    if len(one) <= 99:
+        L.append(one)
+    else:
+        L.append("    return {")
+        for o in prob.outputs:
+            L.append("        %r: {" % o)
+            for st in plan.results:
+                if st.result[0] == o:
+                    L.append("            %r: %s," % (st.result[1], st.name))
+            L.append("        },")
+        L.append("    }")
     L += ["", ""]
 
-    L += _function_source(d, plan, args, lookup, iface, bdims)
+    L += _function_source(d, plan, args, lookup, iface, bdims, dt_args)
     return "\n".join(L) + "\n"
 
 
-def _function_source(d, plan, args, lookup, iface, bdims):
+def _function_source(d, plan, args, lookup, iface, bdims, dt_args):
     """class SymgradFunction(torch.autograd.Function): forward = nodes, backward = closed forms."""
     prob = d.problem
     node_st = plan.node_stmts()
@@ -926,8 +1003,7 @@ def _function_source(d, plan, args, lookup, iface, bdims):
     L = ["class SymgradFunction(torch.autograd.Function):",
          '    """The spec as one autograd op whose backward is the closed forms (not autograd):',
          "",
-         "        %s = SymgradFunction.apply(%s)" % (", ".join(outs) + ("," if len(outs) == 1 else ""),
-                                                   ", ".join(args)),
+         "        %s = SymgradFunction.apply(%s)" % (", ".join(outs), ", ".join(args)),
          "",
          "    For a scalar output o the closed form d o/dx is scaled by the incoming gradient;",
          "    for a non-scalar one the incoming gradient is grad_o.",
@@ -935,13 +1011,15 @@ def _function_source(d, plan, args, lookup, iface, bdims):
          "",
          "    @staticmethod",
          "    def forward(ctx, %s):" % ", ".join(args)]
-    L += _prologue(args, ndims, lookup, ndt, indent="        ")
+    L += _prologue(args, ndims, lookup, ndt or bool(dt_args), indent="        ")
     for st in node_st:
         L.append("        %s = %s" % (st.name, st.code))
     if iface:
         L.append("        ctx.save_for_backward(%s)" % ", ".join(iface))
     if bdims:
         L.append("        ctx.dims = (%s)" % (", ".join(bdims) + ("," if len(bdims) == 1 else "")))
+    if dt_args:
+        L.append("        ctx.dt = (_dt, _dev)")
     nondiff = [o for o in outs if not d.graph.requires_grad.get(o, False)]
     if nondiff:
         L.append("        ctx.mark_non_differentiable(%s)" % ", ".join(nondiff))
@@ -954,7 +1032,9 @@ def _function_source(d, plan, args, lookup, iface, bdims):
         L.append("        %s = ctx.saved_tensors" % (", ".join(iface) + ("," if len(iface) == 1 else "")))
     if bdims:
         L.append("        %s = ctx.dims" % (", ".join(bdims) + ("," if len(bdims) == 1 else "")))
-    call = iface + bdims + ["%s=%s" % (s, s) for s in plan.seeds]
+    if dt_args:
+        L.append("        _dt, _dev = ctx.dt")
+    call = iface + bdims + dt_args + ["%s=%s" % (s, s) for s in plan.seeds]
     L.append("        _g = _closed_forms(%s)" % ", ".join(call))
     ret = []
     for x in args:
@@ -975,8 +1055,15 @@ def _function_source(d, plan, args, lookup, iface, bdims):
         if x not in prob.wrt:
             L.append("        if ctx.needs_input_grad[%d]:" % k)
             L.append("            raise RuntimeError(%r)" % (
-                "symgrad derived no gradient for input '%s' (it is not in WRT %s)" % (x, tuple(prob.wrt))))
-    L.append("        return %s" % (", ".join(ret) + ("," if len(ret) == 1 else "")))
+                "symgrad derived no gradient for input '%s': it is not in WRT" % x))
+    one = "        return %s" % (", ".join(ret) + ("," if len(ret) == 1 else ""))
+    if len(one) <= 99:
+        L.append(one)
+    else:
+        L.append("        return (")
+        for x, r in zip(args, ret):
+            L.append("            %s,%s" % (r, "" if r != "None" else "  # %s" % x))
+        L.append("        )")
     return L
 
 

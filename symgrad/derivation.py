@@ -139,6 +139,10 @@ class Derivation:
         from .render import render
         return render(self, fmt, check if check is not None else self._check, template_dir)
 
+    def _repr_latex_(self):
+        from .render import repr_latex
+        return repr_latex(self)
+
     def _repr_markdown_(self):
         try:
             return self.render("md")

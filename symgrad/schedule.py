@@ -16,10 +16,17 @@
   non-leaf it reaches, that tensor's adjoint from a reverse sweep (`symgrad.derive.sweep`,
   seeded with 1 or the step's ``gradient=``); ``zero_grad()`` sets them back to None.  A
   ``.grad`` is the tidied sum since the last ``zero_grad()`` (the notebook's ``5*a``), or
-  None -- with the reason PyTorch has.  A raising step ends the schedule.
+  None -- with the reason PyTorch has.  A raising step ends the schedule; the ``.grad``
+  reported is the state after the last step that completed (PyTorch may already have
+  accumulated into some leaves of the raising step before it raised; that partial state
+  depends on the engine's threads and is neither predicted nor compared).
 
 `prove(derivation, ...)` then runs the same schedule for real in PyTorch, on the values
-the numeric check uses, and compares every step's outcome and every ``.grad``.
+the numeric check uses, and compares every step's outcome (completes, or raises with the
+predicted kind of error), the ``.grad`` of every tensor after every step (values through
+the closed forms' torch code, and every None), and ``requires_grad`` / ``is_leaf`` of
+every tensor -- the schedule's own and the report's ``tensors``.  Each `ProofRow` has
+``to_dict()`` and a one-line ``line()``.
 
 The `Schedule` object (what the report and the notes renderer use):
 
@@ -38,7 +45,7 @@ The `Schedule` object (what the report and the notes renderer use):
 import ast
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import List, Optional
 
 import sympy
 from sympy import S
@@ -139,9 +146,15 @@ class Schedule:
         self.flags = {n: graph.flags(n) for n in self.names}
         self.raised_at = next((s.index for s in steps if s.error), None)
         self.error = next((s.error for s in steps if s.error), None)
+        self._texts = {}
 
     def text(self, name):
-        return _txt(self.grad[name])
+        e = self.grad[name]
+        if e is None:
+            return None
+        if e not in self._texts:
+            self._texts[e] = to_text(e)
+        return self._texts[e]
 
     def latex(self, name):
         e = self.grad[name]
@@ -206,7 +219,7 @@ def predict(derivation):
     wanted = {syms[h.name] for h in holders}
     freed = {}                 # GradNode -> index of the step that freed it
     parts = {}                 # holder TensorVal -> [adjoints since the last zero_grad]
-    sweeps = {}
+    sweeps, totals = {}, {}
     steps = []
     stopped = False
     for k, st in enumerate(prob.backward or [], 1):
@@ -217,7 +230,7 @@ def predict(derivation):
             continue
         if st.kind == "zero_grad":
             parts = {}
-            res.grad = _state(ag, prob, parts)
+            res.grad = _state(ag, prob, parts, totals)
             continue
         v = ag.values[st.output]
         err = _refusal(ag, prob, st, v)
@@ -244,7 +257,7 @@ def predict(derivation):
             c = adj.get(syms[h.name], S.Zero)
             parts.setdefault(h, []).append(c)
             res.added[h.name] = materialize_for(c, syms[h.name])
-        res.grad = _state(ag, prob, parts)
+        res.grad = _state(ag, prob, parts, totals)
     for s in reversed(steps):
         if s.ran and not s.error:
             final = s.grad
@@ -255,10 +268,7 @@ def predict(derivation):
     return Schedule(derivation, ag, steps, final, why)
 
 
-_TOTALS = {}
-
-
-def _state(ag, prob, parts):
+def _state(ag, prob, parts, cache):
     """name -> closed form (or None) for every tensor, from the accumulated parts."""
     syms = prob.tensors
     out = {}
@@ -268,14 +278,10 @@ def _state(ag, prob, parts):
             out[name] = None
             continue
         key = (name, tuple(ps))
-        total = _TOTALS.get(key)
-        if total is None:
-            s = sympy.Add(*ps) if len(ps) > 1 else ps[0]
-            total = materialize_for(tidy(s) if len(ps) > 1 else s, syms[name])
-            if len(_TOTALS) > 10000:
-                _TOTALS.clear()
-            _TOTALS[key] = total
-        out[name] = total
+        if key not in cache:
+            total = tidy(sympy.Add(*ps)) if len(ps) > 1 else ps[0]
+            cache[key] = materialize_for(total, syms[name])
+        out[name] = cache[key]
     return out
 
 
@@ -289,10 +295,9 @@ def _why_none(ag, name, steps):
         return "does not require grad (nothing it depends on differentiably requires grad)"
     if not v.is_leaf and not v.retains_grad:
         return "a non-leaf without retain_grad(); PyTorch warns when it is read"
-    ran = [s for s in steps if s.kind == "backward" and s.ran and not s.error]
     if any(s.kind == "zero_grad" and s.ran for s in steps):
         return "no backward reached it since the last zero_grad()"
-    if not ran:
+    if not any(s.kind == "backward" and s.ran and not s.error for s in steps):
         return "no backward completed"
     return "no backward reached it"
 
@@ -413,6 +418,8 @@ def prove(derivation, seed=0, dtype="float64", device="cpu", dims=None):
     from .check import draw_inputs, dim_values, TOLERANCES
 
     sched = derivation.schedule
+    if sched is None:
+        return [], True
     prob = derivation.problem
     dname = dtype if isinstance(dtype, str) else str(dtype).replace("torch.", "")
     tdtype = getattr(torch, dname)
@@ -420,6 +427,8 @@ def prove(derivation, seed=0, dtype="float64", device="cpu", dims=None):
     dvals = dim_values(prob, dims)
     inputs = draw_inputs(prob, dvals, tdtype, device, seed)
     env = _run_forward(prob, inputs, dvals, tdtype, device)
+    # closed forms are evaluated on the forward values as they were before any backward
+    forward = {n: (t.detach().clone() if isinstance(t, torch.Tensor) else t) for n, t in env.items()}
     rows = []
 
     def row(what, step, call, tensor, expected, got, passed, err=0.0, msg=""):
@@ -446,7 +455,7 @@ def prove(derivation, seed=0, dtype="float64", device="cpu", dims=None):
         snap = actual[s.index - 1]
         bad = []
         for n in sched.names:
-            ok, err, got = _compare(s.grad[n], snap.get(n), env, dvals, tdtype, device, rtol, atol, values)
+            ok, err, got = _compare(s.grad[n], snap.get(n), forward, dvals, tdtype, device, rtol, atol, values)
             if not ok:
                 bad.append("%s.grad: predicted %s, got %s" % (n, _txt(s.grad[n]), got))
         nval = sum(1 for n in sched.names if s.grad[n] is not None)
@@ -456,12 +465,13 @@ def prove(derivation, seed=0, dtype="float64", device="cpu", dims=None):
         last = snap
     for n in sched.names:
         want = sched.grad[n]
-        ok, err, got = _compare(want, last.get(n), env, dvals, tdtype, device, rtol, atol, values)
+        ok, err, got = _compare(want, last.get(n), forward, dvals, tdtype, device, rtol, atol, values)
+        text = sched.text(n) or "None"
         if want is None:
             msg = "None, as predicted" if ok else ""
         else:
-            msg = "= %s  (max abs err %.3g)" % (_txt(want), err) if ok else ""
-        row("grad", None, None, n, _txt(want) if want is not None else "None", got, ok, err, msg)
+            msg = "= %s  (max abs err %.3g)" % (text, err) if ok else ""
+        row("grad", None, None, n, text, got, ok, err, msg)
     return rows, all(r.passed for r in rows)
 
 
@@ -502,7 +512,9 @@ def _run_steps(prob, env, dims, dtype, device):
                     g_node = _gradient_node(parse_tree(st.call).body)
                     with torch.no_grad():
                         grad = TorchEval(env, dims, dtype, device).eval(g_node)
-                    grad = torch.as_tensor(grad, dtype=dtype, device=device)
+                    # a fresh tensor: PyTorch may make a leaf's .grad the very tensor passed
+                    # here, and later accumulations would then write into an input
+                    grad = torch.as_tensor(grad, dtype=dtype, device=device).detach().clone()
                 try:
                     if not isinstance(out, torch.Tensor):
                         raise RuntimeError(NO_GRAD_MESSAGE)
@@ -561,12 +573,42 @@ def _evaluate(expr, env, dims, dtype, device):
         ns[name] = t.detach() if isinstance(t, torch.Tensor) else t
     with torch.no_grad():
         try:
-            code = to_torch(expr)
+            code = to_torch(_float_masks(expr))
             val = eval(compile(code, "<symgrad closed form>", "eval"), ns)   # our own generated code
         except Exception:
             from .torch_eval import TorchEval
             val = TorchEval(dict(ns), dims, dtype, device).eval_text(to_text(expr))
     return torch.as_tensor(val, dtype=dtype, device=device)
+
+
+class _AsFloat(sympy.Function):
+    """A 0/1 mask used as a number, in torch code: PyTorch refuses ``-(x > 0)`` on bools."""
+    nargs = 1
+    is_commutative = True
+    is_real = True
+
+    def _torchcode(self, p):
+        return "(%s).to(_dt)" % p._print(self.args[0])
+
+
+def _float_masks(e, memo=None):
+    """Every mask that is used as a number (not a where() condition) cast to the dtype."""
+    from .ops.elementwise import Mask, Where
+    memo = {} if memo is None else memo
+    if e in memo:
+        return memo[e]
+    if isinstance(e, Mask):
+        out = _AsFloat(e)
+    elif not e.args or e.is_Atom:
+        out = e
+    elif isinstance(e, Where):
+        c, x, y = e.args
+        out = e.func(c, _float_masks(x, memo), _float_masks(y, memo))
+    else:
+        new = [_float_masks(a, memo) for a in e.args]
+        out = e.func(*new) if any(n is not a for n, a in zip(new, e.args)) else e
+    memo[e] = out
+    return out
 
 
 def _flag_row(derivation, sched, env, row):

@@ -234,7 +234,6 @@ class AutogradGraph:
 
 def autograd_graph(prob):
     """The autograd graph PyTorch records when it runs the spec's node texts."""
-    from .tensor import shape_of
     g = AutogradGraph(prob)
     env = {name: sym for name, (sym, _) in prob.dims.items()}
     for d in prob.inputs:
@@ -287,7 +286,6 @@ class _Walker:
         return ast.get_source_segment(self.src, node) or ast.unparse(node)
 
     def shape(self, node, default=()):
-        from .tensor import shape_of
         e = self.rec.seen.get(id(node))
         if e is None:
             return tuple(default)
@@ -316,7 +314,7 @@ class _Walker:
     def describe(self, field_, args, argnodes, result_text):
         k = _FIELD_ARG.get(field_)
         if field_ == "result":
-            return (field_, "its output, %s" % result_text)
+            return (field_, "its output, %s" % (self.owner if result_text == self.src else result_text))
         if k is None or k >= len(args):
             return (field_, "")
         a, an = args[k], argnodes[k]

@@ -356,3 +356,75 @@ def test_helpers():
 def test_no_backward_list_no_schedule():
     d = derive_text(HEAD + "nodes:\n  y: sum(x)\n")
     assert d.schedule is None and d.to_dict()["schedule"] is None
+
+
+MIXED = """
+inputs:
+  x: {shape: [4, 3], requires_grad: false}
+  W: {shape: [2, 3]}
+  b: {shape: [2]}
+  t: {shape: [4, 2], requires_grad: false}
+  s: {shape: []}
+nodes:
+  z: linear(x, W, b)
+  zd: detach(z)
+  m: zd > 0
+  k: x * 2
+  kk: sum(k, dim=1)
+  h: relu(z) * m
+  g: exp(t) * s
+  c: ones_like(z) + zd
+  loss: mse_loss(h, t) + sum(g) + mean(c * z)
+backward:
+  - loss.backward()
+"""
+
+
+def test_flags_of_a_mixed_graph_agree_with_pytorch():
+    """Inputs without grad, detach, comparisons, constants: the schedule's flags and the
+    report's ``tensors`` both say what PyTorch says (prove checks both)."""
+    import torch
+    from symgrad.schedule import _run_forward
+    from symgrad.check import draw_inputs
+    d = derive_text(MIXED)
+    s, info = d.schedule, d.tensor_info()
+    env = _run_forward(d.problem, draw_inputs(d.problem, {}, torch.float64, "cpu", 0), {}, torch.float64, "cpu")
+    for name, t in env.items():
+        real = (t.requires_grad, t.is_leaf, t.grad_fn.name() if t.grad_fn is not None else None)
+        assert s.flags[name] == real, name
+        assert (info[name]["requires_grad"], info[name]["is_leaf"]) == real[:2], name
+    assert s.flags["zd"] == (False, True, None) and s.flags["kk"] == (False, True, None)
+    assert grads(d)["x"] is None and grads(d)["zd"] is None and grads(d)["s"] is not None
+    proven(d)
+
+
+# --- issues outside the schedule, pinned down (xfail until their owners fix them) ---------
+
+@pytest.mark.xfail(reason="symgrad.graph: requires_grad/is_leaf come from the SymPy form, which loses "
+                          "aliases (b: a is a leaf) and cancelled ops (x*0, x - x still record a node)",
+                   strict=False)
+@pytest.mark.parametrize("node", ["a", "+a", "flatten(a)", "a*0", "heaviside(a, 0.5)"])
+def test_report_flags_agree_with_pytorch(node):
+    head = "inputs:\n  a: {shape: [3]}\n"
+    d = derive_text(spec({"b": node, "d": "sum(a * 2)"}, ["d.backward()"], head=head))
+    rows, ok = prove(d)
+    assert ok, "\n".join(r.line() for r in rows)
+
+
+@pytest.mark.xfail(reason="loader/parser: 'x - x' cancels to the number 0 in SymPy, so the node "
+                          "gets shape [] instead of [3]", strict=False)
+def test_cancelled_node_keeps_its_shape():
+    d = derive_text(spec({"h": "x - x", "d": "sum(h * h) + sum(x)"}, ["d.backward()"]))
+    assert d.problem.tensors["h"].tshape == d.problem.tensors["x"].tshape
+    proven(d)
+
+
+@pytest.mark.xfail(reason="printing: a closed form's text negates a 0/1 mask, -(x <= 0)*k, which "
+                          "PyTorch refuses for a bool tensor (the compiled code casts it)", strict=False)
+def test_closed_form_text_never_negates_a_mask():
+    import torch
+    from symgrad.torch_eval import TorchEval
+    d = derive_text(spec({"h": "where(x > 0, k, x)", "d": "sum(-h * k)"}, ["d.backward()"]))
+    proven(d)                                           # the values are right
+    env = {"x": torch.randn(3, dtype=torch.float64), "k": torch.randn(3, dtype=torch.float64)}
+    TorchEval(env, {}, torch.float64, "cpu").eval_text(d.schedule.text("x"))

@@ -290,6 +290,8 @@ def _reduce(x, reduction):
 def _linear(input, weight, bias):
     if rank(weight) not in (1, 2):
         raise ShapeError("linear: weight must be 1-D or 2-D, got %s" % fmt_shape(shape_of(weight)))
+    if rank(weight) == 1 and bias is not None and (rank(input) == 2 or (rank(input) > 2 and rank(bias) > 0)):
+        raise ShapeError("linear: a 1-D weight with a bias needs a 1-D input (PyTorch: mat2 must be a matrix)")
     y = MatmulOp(input, T(weight))
     return y if bias is None else y + bias
 

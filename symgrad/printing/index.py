@@ -23,7 +23,7 @@ class Raw(Symbol):
     """A symbol that prints as a given LaTeX string."""
 
     def __new__(cls, latex):
-        obj = Symbol.__new__(cls, "raw%d" % hash(latex))
+        obj = Symbol.__new__(cls, "\u2063" + latex)     # named by its LaTeX: deterministic
         obj.raw = latex
         return obj
 

@@ -12,6 +12,9 @@ class MatrixLatexPrinter(LatexPrinter):
             return r"\overline{%s}" % self._name(e.name[5:])
         return self._name(e.name)
 
+    def _print_Symbol(self, e, style="plain"):
+        return self._name(e.name)
+
     def _name(self, name):
         from sympy import Symbol
         out = LatexPrinter._print_Symbol(self, Symbol(name))

@@ -5,6 +5,7 @@ from sympy.printing.precedence import PRECEDENCE
 from ..tensor import Tensor
 from sympy.printing.str import StrPrinter
 
+from ..ops.elementwise import Mask
 from ..ops.linalg import MatmulOp
 
 
@@ -60,7 +61,22 @@ class SpecPrinter(StrPrinter):
                 dd = sympy.Mul(*den)
                 out += "/" + self.parenthesize(dd, PRECEDENCE["Mul"], strict=True)
             return out
+        if any(isinstance(f, Mask) for f in e.args):
+            return self._print_masked(e)
         return super()._print_Mul(e)
+
+    def _print_masked(self, e):
+        """Masks last, and never negated: ``-k*(x <= 0)``, ``-1*(x > 0)`` (PyTorch refuses
+        ``-`` on a bool tensor)."""
+        masks = [f for f in e.args if isinstance(f, Mask)]
+        rest = sympy.Mul(*[f for f in e.args if not isinstance(f, Mask)])
+        tail = "*".join(self._print(m) for m in masks)
+        if rest == 1:
+            return tail
+        if rest == -1:
+            return "-1*" + tail
+        head = self._print(rest)
+        return "%s*%s" % ("(%s)" % head if isinstance(rest, sympy.Add) else head, tail)
 
 
 def print_add(p, e):
@@ -72,6 +88,9 @@ def print_add(p, e):
         neg = t.could_extract_minus_sign()
         s = p.parenthesize(-t if neg else t, precedence(e), strict=False) if neg else \
             p.parenthesize(t, precedence(e), strict=False)
+        body = -t if neg else t
+        if all(isinstance(f, Mask) for f in sympy.Mul.make_args(body)):
+            s = "1*" + s               # 1 - 1*(x > 0): PyTorch does no +/- on bool tensors
         if k == 0:
             out.append("-" + s if neg else s)
         else:

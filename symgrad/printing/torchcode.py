@@ -8,7 +8,13 @@ from sympy import S, Rational, Pow
 from sympy.printing.str import StrPrinter
 from sympy.printing.precedence import PRECEDENCE
 
+from ..ops.base import TensorOp
 from ..ops.elementwise import NATIVE
+
+
+def _const(e):
+    """A plain number (no tensor, no dim, no tensor op): printed as a float literal."""
+    return not e.free_symbols and not e.has(TensorOp)
 
 
 class TorchPrinter(StrPrinter):
@@ -43,16 +49,16 @@ class TorchPrinter(StrPrinter):
     def _print_Function(self, e):
         f = NATIVE.get(type(e))
         if f is not None:
-            if not e.free_symbols:
+            if _const(e):
                 return self._number(e)
             return "%s(%s)" % (f.torch_name, ", ".join(self._print(a) for a in e.args))
         return super()._print_Function(e)
 
     def _print_Pow(self, e, rational=False):
         b, x = e.args
-        if not e.free_symbols:
+        if _const(e):
             return self._number(e)
-        if not b.free_symbols:
+        if _const(b):
             return "torch.pow(%s, %s)" % (self._number(b), self._print(x))
         if x == S.Half:
             return "torch.sqrt(%s)" % self._print(b)
@@ -66,7 +72,7 @@ class TorchPrinter(StrPrinter):
                            self.parenthesize(x, PRECEDENCE["Pow"], strict=False))
 
     def _print_Mul(self, e):
-        if not e.free_symbols:
+        if _const(e):
             return self._number(e)
         return super()._print_Mul(e)
 

@@ -1,0 +1,284 @@
+"""LaTeX for the notes: the library's printers plus named adjoints, and display helpers.
+
+The notes print with printers derived from the library's matrix and index printers
+(``symgrad.printing``); they add only what the notes need: tensors that print as given
+LaTeX (`Named`: an adjoint's name such as ``\\bar{c}`` or ``\\delta_1``, or a value shown
+in place of one before it is simplified), merged subscripts (``W_{1,ij}`` rather than
+``{W_{1}}_{ij}``), words for dim names, and an order of terms in index notation that
+does not depend on Python's hash seed -- so the notes are byte-identical from run to run.
+`chain` and `aligned` lay out ``lhs = r1 = r2`` displays, on several lines when long.
+"""
+import re
+
+from sympy import Add, Mul, Symbol
+
+from .ops import TensorOp, is_elementwise
+from .printing.index import IndexPrinter
+from .printing.latex import MatrixLatexPrinter
+from .tensor import Tensor, shape_of
+
+# A display formula is printed on several lines (an aligned chain) beyond this length.
+WRAP = 80
+
+
+# --- printers --------------------------------------------------------------------------
+
+class Named(Tensor):
+    """A tensor that prints as given LaTeX: an adjoint's name, or a value shown in place."""
+
+    def __new__(cls, key, shape, tex, shown=False):
+        obj = Tensor.__new__(cls, key, shape)
+        obj.tex = tex
+        obj.shown = shown
+        return obj
+
+    def _hashable_content(self):
+        # the printed form is part of the identity: SymPy caches results by equality
+        return Tensor._hashable_content(self) + (self.tex, self.shown)
+
+
+def _balanced(s):
+    depth = 0
+    for ch in s:
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+class _NotesNames:
+    """What the notes' printers add: named adjoints and merged subscripts."""
+
+    def _print_TensorSymbol(self, e):
+        if isinstance(e, Named):
+            if e.shown and (_needs_parens(e.tex) or _is_product(e.tex)):
+                return r"\left(%s\right)" % e.tex
+            return e.tex
+        if e.name.startswith("grad_"):
+            return bar(self._name(e.name[5:]))
+        return self._name(e.name)
+
+    def _print_Symbol(self, e, style="plain"):
+        # a dim: a word prints upright-italic as one name, not as a product of letters
+        return self._name(e.name) if type(e) is Symbol else super()._print_Symbol(e, style)
+
+    def subscripted(self, name, idx):
+        m = re.fullmatch(r"(.*)_\{([^{}]*)\}", name, re.S)
+        if m and _balanced(m.group(1)) and "^" not in m.group(1):
+            return "%s_{%s,%s}" % (m.group(1), m.group(2), idx)
+        if "_" in name or "^" in name:
+            return "{%s}_{%s}" % (name, idx)
+        return "%s_{%s}" % (name, idx)
+
+    def _print_Mul(self, e):
+        front = [f for f in e.args if isinstance(f, Named)]
+        if not front:
+            return super()._print_Mul(e)
+        coeff, rest = Mul(*[f for f in e.args if f not in front]).as_coeff_Mul()
+        if not any(f.shown for f in front) and not (
+                any(shape_of(f) != () for f in front) and shape_of(rest) != ()):
+            return super()._print_Mul(e)           # no elementwise product to order
+        pieces = []                  # (latex, is a tensor, is a shown value)
+        for f in front:
+            pieces.append((self._print(f), shape_of(f) != (), f.shown))
+        if rest != 1:
+            rs = self._print(rest)
+            if isinstance(rest, Add) or (isinstance(rest, Mul) and any(isinstance(f, Add) for f in rest.args)
+                                         and len(rest.args) > 1 and not rs.startswith(r"\left(")):
+                rs = r"\left(%s\right)" % rs
+            pieces.append((rs, shape_of(rest) != (), False))
+        out = ""
+        if coeff == -1:
+            out = "-"
+        elif coeff != 1:
+            out = self._print(coeff)
+            out += r" \cdot " if pieces[0][2] or pieces[0][0][:1].isdigit() else " "
+        prev = None
+        for p in pieces:
+            if prev is not None:
+                out += r" \odot " if (prev[1] and p[1]) else (r" \cdot " if (prev[2] or p[2]) else " ")
+            out += p[0]
+            prev = p
+        return out
+
+
+class NotesLatex(_NotesNames, MatrixLatexPrinter):
+    """Matrix notation for the notes."""
+
+
+class _Raw(Symbol):
+    """A symbol that prints as given LaTeX; named by that LaTeX, so ordering is stable."""
+
+    def __new__(cls, tex):
+        obj = Symbol.__new__(cls, "\u2063" + tex)
+        obj.raw = tex
+        return obj
+
+    def _latex(self, printer):
+        return self.raw
+
+
+class NotesIndex(_NotesNames, IndexPrinter):
+    """Index notation for the notes."""
+
+    def index_of(self, e, idx, prec=None):
+        if isinstance(e, (Tensor, TensorOp)) or not is_elementwise(e):
+            return super().index_of(e, idx, prec)
+        idx = list(idx)
+        shape = shape_of(e)
+        repl = {}
+        for leaf in _ew_leaves(e):
+            ls = shape_of(leaf)
+            off = len(shape) - len(ls)
+            li = [("1" if ls[k] == 1 and shape[k + off] != 1 else idx[k + off]) for k in range(len(ls))]
+            repl[leaf] = _Raw(self.index_of(leaf, li, "Mul"))
+        s = NotesLatex({"mul_symbol": None}).doprint(e.xreplace(repl))
+        if prec and isinstance(e, Add):
+            return r"\left(%s\right)" % s
+        return s
+
+
+def _ew_leaves(expr):
+    out, seen, stack = [], set(), [expr]
+    while stack:
+        e = stack.pop()
+        if e in seen:
+            continue
+        seen.add(e)
+        if isinstance(e, (Tensor, TensorOp)):
+            out.append(e)
+        elif is_elementwise(e):
+            stack.extend(reversed(e.args))
+    return out
+
+
+_LATEX = NotesLatex({"mul_symbol": None})
+
+
+def tex(e):
+    """An expression in matrix notation."""
+    return _LATEX.doprint(e)
+
+
+def tex_index(e, idx):
+    """The entry of an expression at the indices idx."""
+    return _unwrap_numerators(NotesIndex(used=idx).index_of(e, list(idx)))
+
+
+def _unwrap_numerators(s):
+    r"""\frac{\left(X\right)}{n} -> \frac{X}{n}: a numerator needs no parentheses."""
+    key = r"\frac{\left("
+    start = 0
+    while True:
+        k = s.find(key, start)
+        if k < 0:
+            return s
+        body = k + len(key)
+        depth, j = 1, body
+        while j < len(s) and depth:
+            if s.startswith(r"\left(", j):
+                depth += 1
+                j += len(r"\left(")
+                continue
+            if s.startswith(r"\right)", j):
+                depth -= 1
+                if depth == 0:
+                    break
+                j += len(r"\right)")
+                continue
+            j += 1
+        end = j + len(r"\right)")
+        if depth == 0 and s.startswith("}{", end):
+            s = s[:k] + r"\frac{" + s[body:j] + s[end:]
+        start = k + 1
+
+
+def name_tex(name):
+    return _LATEX._name(name)
+
+
+def entry(name_latex, idx):
+    return _LATEX.subscripted(name_latex, "".join(idx)) if idx else name_latex
+
+
+def bar(name_latex):
+    """The adjoint's name: \\bar{c}, \\bar{W}_{1}, \\overline{\\mathit{out}}."""
+    m = re.fullmatch(r"(\\[A-Za-z]+|[A-Za-z])((?:_\{[^{}]*\})?)", name_latex)
+    if m:
+        return r"\bar{%s}%s" % (m.group(1), m.group(2))
+    m = re.fullmatch(r"(\\mathit\{[A-Za-z]+\})((?:_\{[^{}]*\})?)", name_latex)
+    if m:
+        return r"\overline{%s}%s" % (m.group(1), m.group(2))
+    return r"\overline{%s}" % name_latex
+
+
+def _needs_parens(s):
+    """Whether a value shown as a factor needs parentheses (a sum, or a leading minus)."""
+    if s.startswith("-"):
+        return True
+    depth = 0
+    for k, ch in enumerate(s):
+        if ch in "{(":
+            depth += 1
+        elif ch in "})":
+            depth -= 1
+        elif depth == 0 and k and ch in "+-":
+            return True
+    return False
+
+
+def _is_product(s):
+    """A product at the top level (a space outside braces), but not one fraction alone."""
+    depth = 0
+    for ch in s:
+        if ch in "{(":
+            depth += 1
+        elif ch in "})":
+            depth -= 1
+        elif depth == 0 and ch == " ":
+            return True
+    return False
+
+
+def chain(lhs, rhs, sep="="):
+    """``lhs = r1 = r2 ...`` with repeats dropped; an aligned block when it is long."""
+    seen, parts = set(), []
+    for r in rhs:
+        if r is None or r in seen:
+            continue
+        seen.add(r)
+        parts.append(r)
+    if not parts:
+        return lhs
+    if len(lhs) + sum(len(p) + 3 for p in parts) <= WRAP or len(parts) == 1:
+        return lhs + "".join(" %s %s" % (sep, p) for p in parts)
+    rows = [r"%s &%s %s" % (lhs, sep, parts[0])] + [r"&%s %s" % (sep, p) for p in parts[1:]]
+    return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+
+def aligned(rows):
+    """rows of (lhs, [rhs...]) as one aligned block; a one-row block stays a plain equation."""
+    if len(rows) == 1:
+        lhs, rhs = rows[0]
+        return chain(lhs, rhs)
+    lines = []
+    for lhs, rhs in rows:
+        parts = []
+        for r in rhs:
+            if r not in parts:
+                parts.append(r)
+        lines.append("%s &= %s" % (lhs, " = ".join(parts)))
+    return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+
+def shape_tex(shape):
+    if not shape:
+        return r"\text{scalar}"
+    return r" \times ".join(str(s) if isinstance(s, int) or str(s).isdigit() else name_tex(str(s))
+                             for s in shape)
+
+
+def shape_plain(shape):
+    if not shape:
+        return "scalar"
+    return " × ".join(str(s) for s in shape)
