@@ -7,33 +7,22 @@ constants and ``detach`` never do).  A tensor is a leaf when it is an input or d
 not require grad -- so ``detach(x)`` is a leaf, and so is a node built only from
 inputs with ``requires_grad: false``.
 """
-from .ops import is_differentiable
-from .tensor import Tensor
-
-
-def expr_requires_grad(expr, rg):
-    """Whether PyTorch would set requires_grad on the result of ``expr``."""
-    memo = {}
-
-    def walk(e):
-        if e in memo:
-            return memo[e]
-        if isinstance(e, Tensor):
-            r = rg.get(e.name, False)
-        elif not e.args or not is_differentiable(e):
-            r = False
-        else:
-            r = any(walk(a) for a in e.args)
-        memo[e] = r
-        return r
-    return walk(expr)
 
 
 def requires_grad_map(prob):
-    rg = {d.name: d.requires_grad for d in prob.inputs}
-    for n in prob.nodes:
-        rg[n.name] = expr_requires_grad(n.expr, rg)
-    return rg
+    """name -> requires_grad, as PyTorch sets it (see `flags_map`)."""
+    return {name: f[0] for name, f in flags_map(prob).items()}
+
+
+def flags_map(prob):
+    """name -> (requires_grad, is_leaf) of every tensor, from the graph PyTorch records.
+
+    The recorded graph (`symgrad.autograd_graph`) follows the node texts as
+    PyTorch runs them, so ``b: a`` is the leaf ``a`` itself and ``a*0`` still records a node.
+    """
+    from .autograd_graph import autograd_graph
+    ag = autograd_graph(prob)
+    return {name: ag.flags(name)[:2] for name in ag.values}
 
 
 class Graph:
@@ -43,12 +32,9 @@ class Graph:
         self.prob = prob
         self.defs = {n.symbol: n.expr for n in prob.nodes}
         self.by_name = prob.tensors
-        self.requires_grad = requires_grad_map(prob)
-        self.is_leaf = {}
-        for d in prob.inputs:
-            self.is_leaf[d.name] = True
-        for n in prob.nodes:
-            self.is_leaf[n.name] = not self.requires_grad[n.name]
+        flags = flags_map(prob)
+        self.requires_grad = {name: f[0] for name, f in flags.items()}
+        self.is_leaf = {name: f[1] for name, f in flags.items()}
         # reuse: a node's definition -> its name, so closed forms mention forward results
         self.named = {}
         for n in prob.nodes:

@@ -1,0 +1,522 @@
+"""The autograd graph PyTorch records when it runs a spec's node texts.
+
+`autograd_graph` walks the checked AST of every node's text in Python's evaluation order
+and records what PyTorch records: one `GradNode` per op application whose differentiable
+inputs include a tensor that requires grad, named as ``grad_fn.name()`` names it, with
+the tensors its backward saved (``grad_fn._saved_<field>``).  Each spec tensor is a
+`TensorVal` -- a PyTorch tensor object, so ``b: a`` or ``b: flatten(a)`` (1-D ``a``) is
+the very same object as ``a``, a leaf.  It is built from the AST and not from SymPy
+because SymPy's canonical form is not what PyTorch runs (``x + x`` becomes ``2*x``,
+``x - x`` becomes 0 while PyTorch still records a node).
+
+The op table (`symgrad.ops.table`) gives each function's default node and whether it
+saves tensors; the rules here add what depends on the call: which arguments require
+grad (``mul`` saves ``other`` only for ``self``'s gradient), Python scalars (``2/x`` is
+``x.reciprocal()*2``), ranks (``v @ M`` is ``SqueezeBackward4`` over ``MmBackward0``),
+and composite ops, whose chain is one `GradNode` that knows its root and the node of the
+chain that saved tensors (``raiser``).  ``tests/test_schedule*.py`` check every rule
+against PyTorch itself.
+"""
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from .errors import SpecError
+from .ops import FUNCTIONS, REQUIRED
+from .parser import parse_tree, Builder
+from .tensor import shape_of
+
+
+@dataclass(eq=False)
+class TensorVal:
+    """One tensor object as PyTorch has it (several spec names may alias one object)."""
+    requires_grad: bool
+    shape: tuple = ()
+    grad_fn: Any = None                 # the GradNode that made it, None for a leaf
+    origin: str = ""                    # for a leaf: "input a", "detach(h)", "a constant" ...
+    names: list = field(default_factory=list)   # spec names bound to this object
+    contiguous: bool = True
+    retains_grad: bool = False          # t.retain_grad() was called (non-leaves only)
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    @property
+    def name(self):
+        return self.names[0] if self.names else None
+
+
+@dataclass(eq=False)
+class GradNode:
+    """One recorded op: its backward node(s), what it passes gradients to, what it saved."""
+    seq: int                            # creation order (the engine runs higher first)
+    name: str                           # grad_fn.name() of the op's result
+    inputs: list                        # TensorVals (requiring grad) it sends gradients to
+    raiser: Optional[str] = None        # node of the chain whose saved tensors a rerun unpacks
+    saved: tuple = ()                   # ((field, what it is), ...) of the raiser, as grad_fn._saved_<field>
+    chain: tuple = ()                   # every backward node the op records, root first
+    text: str = ""                      # the op as written
+    owner: str = ""                     # the spec node whose text holds it
+    not_implemented: Optional[str] = None   # PyTorch's error when it runs (heaviside)
+    full: str = ""                      # the owner's whole text
+
+    @property
+    def saves(self):
+        return self.raiser is not None
+
+    def where(self):
+        """``MulBackward0 (c = b*2)``, or with the sub-expression when it is not the whole node."""
+        return "%s (%s)" % (self.name, self.owner_text())
+
+    def owner_text(self):
+        if not self.owner:
+            return self.text
+        if self.text == self.full:
+            return "%s = %s" % (self.owner, self.full)
+        return "%s in %s = %s" % (self.text, self.owner, self.full)
+
+
+# saved tensors of each backward node (PyTorch's field names, ``grad_fn._saved_<field>``)
+SAVED_FIELDS = {
+    "ExpBackward0": ("result",), "Expm1Backward0": ("result",), "SqrtBackward0": ("result",),
+    "RsqrtBackward0": ("result",), "TanBackward0": ("result",), "TanhBackward0": ("result",),
+    "SigmoidBackward0": ("result",), "ReluBackward0": ("result",), "SoftmaxBackward0": ("result",),
+    "LogSoftmaxBackward0": ("result",),
+    "LogBackward0": ("self",), "Log1PBackward0": ("self",), "AbsBackward0": ("self",),
+    "SinBackward0": ("self",), "CosBackward0": ("self",), "SoftplusBackward0": ("self",),
+    "GeluBackward0": ("self",), "SiluBackward0": ("self",), "LeakyReluBackward0": ("self",),
+    "ErfBackward0": ("self",), "PowBackward0": ("self",),
+    "PowBackward1": ("self", "exponent", "result"), "PowBackward2": ("exponent", "result"),
+    "LogsumexpBackward0": ("self", "result"), "LinalgVectorNormBackward0": ("self", "result"),
+    "LinalgDetBackward0": ("A", "LU", "pivots", "result"), "LinalgInvExBackward0": ("inverse",),
+    "WhereBackward0": ("condition",), "MseLossBackward0": ("self", "target"),
+    "BinaryCrossEntropyBackward0": ("self", "target"),
+    "BinaryCrossEntropyWithLogitsBackward0": ("self", "target"),
+}
+
+# binary nodes that save one operand for the other's gradient: name -> (field saved when
+# argument 0 requires grad, fields saved when argument 1 does)
+_CROSS_SAVED = {
+    "MulBackward0": (("other",), ("self",)),
+    "DivBackward0": (("other",), ("self", "other")),
+    "MmBackward0": (("mat2",), ("self",)),
+    "MvBackward0": (("vec",), ("self",)),
+    "DotBackward0": (("tensor",), ("self",)),
+    "AddmmBackward0": (("mat2",), ("mat1",)),
+    "BmmBackward0": (("mat2",), ("self",)),
+}
+# which argument (0 or 1) a field of a binary node refers to
+_FIELD_ARG = {"self": 0, "other": 1, "mat2": 1, "vec": 1, "tensor": 1, "mat1": 0, "exponent": 1,
+              "target": 1, "condition": 0, "A": 0, "LU": None, "pivots": None, "inverse": None,
+              "result": None}
+
+_NOT_DIFFERENTIABLE = {"ones", "zeros", "eye", "full", "ones_like", "zeros_like", "detach"}
+
+
+def _cross_saved(name, rg0, rg1):
+    a, b = _CROSS_SAVED[name]
+    out = []
+    for f in (a if rg0 else ()) + (b if rg1 else ()):
+        if f not in out:
+            out.append(f)
+    return tuple(out)
+
+
+class AutogradGraph:
+    """Every spec tensor as a PyTorch tensor object, and the backward nodes between them."""
+
+    def __init__(self, prob):
+        self.prob = prob
+        self.values = {}            # spec name -> TensorVal
+        self.nodes = []             # GradNodes in creation order
+
+    # --- queries ------------------------------------------------------------------------
+    def flags(self, name):
+        v = self.values[name]
+        return v.requires_grad, v.is_leaf, (v.grad_fn.name if v.grad_fn else None)
+
+    def executed(self, root):
+        """Nodes a ``root.backward()`` runs, in the engine's order (newest first)."""
+        seen, stack = set(), [root.grad_fn] if root.grad_fn else []
+        while stack:
+            n = stack.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            stack.extend(t.grad_fn for t in n.inputs if t.grad_fn is not None)
+        return sorted(seen, key=lambda n: -n.seq)
+
+    def reached(self, root, executed=None):
+        """Tensors whose ``.grad`` a ``root.backward()`` writes: the leaves requiring grad
+        that it reaches, and the reached non-leaves that retain their grad."""
+        executed = self.executed(root) if executed is None else executed
+        out = []
+        cands = [root] + [t for n in executed for t in n.inputs]
+        run = set(executed)
+        for t in cands:
+            if t in out or not t.requires_grad:
+                continue
+            if t.is_leaf or (t.retains_grad and t.grad_fn in run):
+                out.append(t)
+        return out
+
+    def holders(self):
+        """Tensors that can hold a ``.grad``: leaves requiring grad, retained non-leaves."""
+        out = []
+        for name, v in self.values.items():
+            if v.requires_grad and (v.is_leaf or v.retains_grad) and v not in out:
+                out.append(v)
+        return out
+
+
+def autograd_graph(prob):
+    """The autograd graph PyTorch records when it runs the spec's node texts."""
+    g = AutogradGraph(prob)
+    env = {name: sym for name, (sym, _) in prob.dims.items()}
+    for d in prob.inputs:
+        v = TensorVal(d.requires_grad, tuple(d.shape), origin="input %s" % d.name, names=[d.name])
+        g.values[d.name] = v
+        env[d.name] = d.symbol
+    for n in prob.nodes:
+        w = _Walker(g, n.name, n.text, env)
+        v = w.value(w.tree.body)
+        if not isinstance(v, TensorVal):          # a node that is a plain number
+            v = TensorVal(False, tuple(n.symbol.tshape), origin="a constant")
+        v.names.append(n.name)
+        g.values[n.name] = v
+        env[n.name] = n.symbol
+    for name in prob.retain_grad:
+        v = g.values[name]
+        if not v.is_leaf:
+            v.retains_grad = True
+    return g
+
+
+class _Recorder(Builder):
+    """The SymPy builder, remembering the expression (hence the shape) of every tensor node."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.seen = {}
+
+    def build(self, node, depth=0):
+        out = super().build(node, depth)
+        self.seen[id(node)] = out
+        return out
+
+
+class _Walker:
+    """Walks one node's AST in Python's evaluation order, recording PyTorch's nodes."""
+
+    def __init__(self, g, owner, text, env):
+        self.g, self.owner = g, owner
+        self.src = text.strip()
+        self.tree = parse_tree(self.src)
+        self.rec = _Recorder(env)
+        try:
+            self.rec.build(self.tree.body)
+        except SpecError:
+            pass
+
+    # --- helpers --------------------------------------------------------------------------
+    def text(self, node):
+        return ast.get_source_segment(self.src, node) or ast.unparse(node)
+
+    def shape(self, node, default=()):
+        e = self.rec.seen.get(id(node))
+        if e is None:
+            return tuple(default)
+        try:
+            return tuple(shape_of(e))
+        except Exception:
+            return tuple(default)
+
+    def record(self, node, name, args, raiser=None, saved=(), chain=None, shape=None,
+               contiguous=True, not_implemented=None, diff=None):
+        """The result of an op on ``args``: a new node if a differentiable arg requires grad."""
+        diff = args if diff is None else diff
+        grads = [a for a in diff if isinstance(a, TensorVal) and a.requires_grad]
+        shp = self.shape(node) if shape is None else tuple(shape)
+        if not grads:
+            return TensorVal(False, shp, origin="a tensor that does not require grad", contiguous=contiguous)
+        inputs = []
+        for a in grads:
+            if a not in inputs:
+                inputs.append(a)
+        n = GradNode(len(self.g.nodes) + 1, name, inputs, raiser, tuple(saved),
+                     tuple(chain or (name,)), self.text(node), self.owner, not_implemented, self.src)
+        self.g.nodes.append(n)
+        return TensorVal(True, shp, grad_fn=n, contiguous=contiguous)
+
+    def describe(self, field_, args, argnodes, result_text):
+        k = _FIELD_ARG.get(field_)
+        if field_ == "result":
+            return (field_, "its output, %s" % (self.owner if result_text == self.src else result_text))
+        if k is None or k >= len(args):
+            return (field_, "")
+        a, an = args[k], argnodes[k]
+        if isinstance(a, TensorVal):
+            return (field_, self.text(an) if an is not None else "")
+        return (field_, "the scalar %s" % (self.text(an) if an is not None else a))
+
+    def saved(self, fields, args, argnodes, node):
+        return tuple(self.describe(f, args, argnodes, self.text(node)) for f in fields)
+
+    # --- the walk ---------------------------------------------------------------------------
+    def value(self, n):
+        t = type(n)
+        if t is ast.Constant:
+            return n.value
+        if t is ast.Name:
+            if n.id in self.g.values:
+                return self.g.values[n.id]
+            if n.id in self.g.prob.dims:
+                return self.g.prob.dims[n.id][0]
+            return n.id                       # pi
+        if t is ast.UnaryOp:
+            v = self.value(n.operand)
+            if not isinstance(v, TensorVal):
+                return -v if isinstance(n.op, ast.USub) and isinstance(v, (int, float)) else v
+            if isinstance(n.op, ast.UAdd):
+                return v                      # +x is x itself
+            return self.record(n, "NegBackward0", [v], shape=v.shape, contiguous=v.contiguous)
+        if t is ast.BinOp:
+            a, b = self.value(n.left), self.value(n.right)
+            return self.binop(n, type(n.op), a, b, n.left, n.right)
+        if t is ast.Compare:
+            self.value(n.left)
+            self.value(n.comparators[0])
+            return TensorVal(False, self.shape(n), origin="a comparison")
+        if t is ast.Attribute:                # .T
+            v = self.value(n.value)
+            if not isinstance(v, TensorVal):
+                return v
+            nc = len(v.shape) == 2 and all(d != 1 for d in v.shape)
+            return self.record(n, "PermuteBackward0", [v], shape=tuple(reversed(v.shape)),
+                               contiguous=v.contiguous and not nc)
+        if t in (ast.Tuple, ast.List):
+            return tuple(self.value(e) for e in n.elts)
+        if t is ast.Call:
+            return self.call(n)
+        raise TypeError("cannot walk %s" % t.__name__)
+
+    def binop(self, n, op, a, b, an, bn):
+        ta, tb = isinstance(a, TensorVal), isinstance(b, TensorVal)
+        if not ta and not tb:
+            return None
+        shp = self.shape(n)
+        cont = _contig_elementwise([a, b], shp)
+        args, nodes = [a, b], [an, bn]
+        if op is ast.Add:
+            return self.record(n, "AddBackward0", args, shape=shp, contiguous=cont)
+        if op is ast.Sub:
+            return self.record(n, "SubBackward0" if ta else "RsubBackward1", args, shape=shp, contiguous=cont)
+        if op is ast.Mult:
+            if not ta:                        # 2*x is x.__rmul__(2): self is x, other is 2
+                args, nodes = [b, a], [bn, an]
+            return self.mul_like(n, "MulBackward0", args, nodes, shp, cont)
+        if op is ast.Div:
+            if ta:
+                return self.mul_like(n, "DivBackward0", args, nodes, shp, cont)
+            # 2/x is x.reciprocal() * 2
+            fields = ("other",) if b.requires_grad else ()
+            return self.record(n, "MulBackward0", [b], "MulBackward0",
+                               self.saved(fields, [b, a], [bn, an], n),
+                               ("MulBackward0", "ReciprocalBackward0"), shp, cont)
+        if op is ast.Pow:
+            return self.pow(n, a, b, an, bn, shp, cont)
+        if op is ast.MatMult:
+            return self.matmul(n, a, b, an, bn)
+        raise TypeError(op)
+
+    def mul_like(self, n, name, args, nodes, shp, cont):
+        rg = [isinstance(x, TensorVal) and x.requires_grad for x in args]
+        fields = _cross_saved(name, rg[0], rg[1])
+        return self.record(n, name, args, name, self.saved(fields, args, nodes, n), shape=shp, contiguous=cont)
+
+    def pow(self, n, a, b, an, bn, shp, cont):
+        ta, tb = isinstance(a, TensorVal), isinstance(b, TensorVal)
+        name = "PowBackward1" if ta and tb else ("PowBackward0" if ta else "PowBackward2")
+        return self.record(n, name, [a, b], name, self.saved(SAVED_FIELDS[name], [a, b], [an, bn], n),
+                           shape=shp, contiguous=cont)
+
+    def matmul(self, n, a, b, an, bn):
+        if not (isinstance(a, TensorVal) and isinstance(b, TensorVal)):
+            return self.record(n, "MulBackward0", [a, b])
+        ra, rb = len(a.shape), len(b.shape)
+        rga, rgb = a.requires_grad, b.requires_grad
+        if ra == 1 and rb == 1:
+            chain = ("DotBackward0",)
+        elif ra == 2 and rb == 1:
+            chain = ("MvBackward0",)
+        elif ra == 1 and rb == 2:
+            chain = ("SqueezeBackward4", "MmBackward0")
+        elif ra == 2 and rb == 2:
+            chain = ("MmBackward0",)
+        elif rb == 1:
+            chain = ("UnsafeViewBackward0", "MvBackward0")
+        elif rb == 2:
+            chain = ("UnsafeViewBackward0", "MmBackward0")
+        elif ra == 1:
+            chain = ("UnsafeViewBackward0", "MvBackward0") if rga else ("UnsafeViewBackward0", "BmmBackward0")
+        elif ra == 2:
+            chain = ("CloneBackward0", "MmBackward0") if rga else ("UnsafeViewBackward0", "BmmBackward0")
+        else:
+            chain = ("UnsafeViewBackward0", "BmmBackward0")
+        raiser = chain[-1]
+        fields = _cross_saved(raiser, rga, rgb) if (ra <= 2 and rb <= 2) else ()
+        return self.record(n, chain[0], [a, b], raiser, self.saved(fields, [a, b], [an, bn], n), chain)
+
+    def bind(self, n):
+        """(name, {param: value}, {param: ast node}) in the order Python evaluates them."""
+        f = n.func
+        args = list(n.args)
+        if isinstance(f, ast.Attribute):
+            name, args = f.attr, [f.value] + args
+        else:
+            name = f.id
+        spec = FUNCTIONS[name]
+        if spec.varshape and len(args) > len(spec.params):
+            k = [i for i, p in enumerate(spec.params) if p.kind == "shape"][0]
+            args = args[:k] + [ast.Tuple(elts=args[k:], ctx=ast.Load())]
+        vals, nodes = {}, {}
+        for p, a in zip(spec.params, args):
+            vals[p.name], nodes[p.name] = self.value(a), a
+        for k in n.keywords:
+            vals[k.arg], nodes[k.arg] = self.value(k.value), k.value
+        for p in spec.params:
+            if p.name not in vals:
+                vals[p.name], nodes[p.name] = (None if p.default is REQUIRED else p.default), None
+        return name, spec, vals, nodes
+
+    def call(self, n):
+        name, spec, vals, nodes = self.bind(n)
+        tensors = [p.name for p in spec.params if p.kind == "tensor"]
+        args = [vals[p] for p in tensors]
+        argnodes = [nodes[p] for p in tensors]
+        x = vals.get("input")
+        xshape = x.shape if isinstance(x, TensorVal) else ()
+        if name in _NOT_DIFFERENTIABLE:
+            return TensorVal(False, self.shape(n, xshape),
+                             origin=("%s (a stop-gradient)" % self.text(n)) if name == "detach" else "a constant")
+        if name == "heaviside":
+            return self.record(n, spec.grad_fn, args, chain=(spec.grad_fn,),
+                               not_implemented="derivative for aten::heaviside is not implemented")
+        if name in ("sum", "mean"):
+            plain = vals["dim"] is None and not vals["keepdim"]
+            gf = spec.grad_fn if plain else spec.grad_fn.replace("Backward0", "Backward1")
+            return self.record(n, gf, args)
+        if name == "squeeze":
+            d = vals["dim"]
+            gf = "SqueezeBackward0" if d is None else ("SqueezeBackward2" if isinstance(d, tuple) else "SqueezeBackward1")
+            return self.record(n, gf, args, contiguous=x.contiguous if isinstance(x, TensorVal) else True)
+        if name == "flatten":
+            r = len(xshape)
+            if r >= 1 and (vals["start_dim"] % r) == (vals["end_dim"] % r):
+                return x                                  # flatten returns the tensor itself
+            return self.view(n, x, spec.grad_fn, same=False)
+        if name == "reshape":
+            return self.view(n, x, spec.grad_fn, same=self.shape(n) == tuple(xshape))
+        if name in ("transpose", "t"):
+            nc = True
+            if name == "transpose" and len(xshape) >= 2:
+                d0, d1 = vals["dim0"] % len(xshape), vals["dim1"] % len(xshape)
+                nc = d0 != d1 and xshape[d0] != 1 and xshape[d1] != 1
+            elif len(xshape) == 2:
+                nc = all(d != 1 for d in xshape)
+            else:
+                nc = False
+            return self.record(n, spec.grad_fn, args, contiguous=x.contiguous and not nc)
+        if name == "pow":
+            return self.pow(n, vals["input"], vals["exponent"], nodes["input"], nodes["exponent"],
+                            self.shape(n), _contig_elementwise(args, self.shape(n)))
+        if name == "matmul":
+            return self.matmul(n, vals["input"], vals["other"], nodes["input"], nodes["other"])
+        if name == "linear":
+            return self.linear(n, vals, nodes)
+        if name == "cross_entropy":
+            inp, tgt = vals["input"], vals["target"]
+            root = "DivBackward1" if vals["reduction"] == "mean" else "NegBackward0"
+            # -(log_softmax(input) * target).sum(...): Mul's self is log_softmax(input)
+            fields = _cross_saved("MulBackward0", getattr(inp, "requires_grad", False),
+                                  getattr(tgt, "requires_grad", False))
+            desc = tuple((f, {"other": self.text(nodes["target"]) if nodes["target"] else "target",
+                              "self": "log_softmax(%s)" % self.text(nodes["input"])}[f]) for f in fields)
+            return self.record(n, root, args, "MulBackward0", desc,
+                               (root, "NegBackward0", "SumBackward0", "MulBackward0", "LogSoftmaxBackward0"))
+        if name == "logdet":
+            return self.record(n, "WhereBackward0", args, "WhereBackward0", (("condition", "det > 0"),),
+                               ("WhereBackward0", "LinalgSlogdetBackward0"))
+        if name == "outer":
+            rg = [getattr(a, "requires_grad", False) for a in args]
+            return self.record(n, "MulBackward0", args, "MulBackward0",
+                               self.saved(_cross_saved("MulBackward0", *rg), args, argnodes, n),
+                               ("MulBackward0", "ViewBackward0"))
+        if name == "where":
+            c, a, b = vals["condition"], vals["input"], vals["other"]
+            return self.record(n, spec.grad_fn, [c, a, b], spec.grad_fn,
+                               (("condition", self.text(nodes["condition"])),), diff=[a, b])
+        if spec.grad_fn in _CROSS_SAVED and len(args) == 2:
+            rg = [isinstance(a, TensorVal) and a.requires_grad for a in args]
+            return self.record(n, spec.grad_fn, args, spec.grad_fn,
+                               self.saved(_cross_saved(spec.grad_fn, *rg), args, argnodes, n))
+        # the default: one node, as the op table says
+        fields = SAVED_FIELDS.get(spec.grad_fn, ()) if spec.saves else ()
+        shp = self.shape(n)
+        cont = _contig_elementwise(args, shp) if name in ELEMENTWISE else True
+        return self.record(n, spec.grad_fn, args, spec.grad_fn if spec.saves else None,
+                           self.saved(fields, args, argnodes, n), contiguous=cont)
+
+    def view(self, n, x, default, same):
+        if not isinstance(x, TensorVal):
+            return x
+        if x.contiguous:
+            return self.record(n, default, [x])
+        if same:
+            return self.record(n, "ReshapeAliasBackward0", [x], chain=("ReshapeAliasBackward0",))
+        return self.record(n, "UnsafeViewBackward0", [x], chain=("UnsafeViewBackward0", "CloneBackward0"))
+
+    def linear(self, n, vals, nodes):
+        x, w, b = vals["input"], vals["weight"], vals["bias"]
+        ri, rw, hb = len(x.shape), len(w.shape), isinstance(b, TensorVal)
+        if rw == 1:
+            mm = "DotBackward0" if ri == 1 else "MvBackward0"
+            chain = (mm,) if ri <= 2 else ("UnsafeViewBackward0", mm)
+            if hb:
+                chain = ("AddBackward0",) + chain
+        else:
+            if ri == 2:
+                chain = ("AddmmBackward0",) if hb else ("MmBackward0",)
+            elif hb and (ri == 1 or x.contiguous):
+                chain = ("ViewBackward0", "AddmmBackward0")
+            elif ri == 1:
+                chain = ("SqueezeBackward4", "MmBackward0")
+            else:
+                chain = ("UnsafeViewBackward0", "MmBackward0")
+                if hb:
+                    chain = ("AddBackward0",) + chain
+        mm = chain[-1]
+        rgx, rgw = x.requires_grad, w.requires_grad
+        if not (rgx or rgw):
+            if chain[0] == "AddBackward0":
+                chain = ("AddBackward0",)
+            return self.record(n, chain[0], [x, w, b], None, (), chain)
+        fields = _cross_saved(mm, rgx, rgw)
+        desc = tuple((f, self.text(nodes["input"]) if _FIELD_ARG[f] == 0 else
+                      "%s.t()" % self.text(nodes["weight"])) for f in fields)
+        return self.record(n, chain[0], [x, w, b], mm, desc, chain)
+
+
+ELEMENTWISE = {
+    "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "abs", "sin", "cos", "tan", "tanh",
+    "sigmoid", "relu", "softplus", "gelu", "silu", "leaky_relu", "square", "sign", "erf"}
+
+
+def _contig_elementwise(args, shape):
+    """Elementwise results follow the layout of the first operand of the result's shape."""
+    for a in args:
+        if isinstance(a, TensorVal) and tuple(a.shape) == tuple(shape):
+            return a.contiguous
+    return True
