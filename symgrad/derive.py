@@ -124,23 +124,38 @@ def sweep(graph, out_sym, seed, wanted):
     reach_memo = {}
 
     def reaches(e):
+        """Whether a wanted tensor is reachable from e along differentiable paths."""
         r = reach_memo.get(e)
         if r is not None:
             return r
-        if isinstance(e, Tensor):
-            if e in wanted:
-                r = True
+        stack = [e]                       # iterative: deep graphs must not recurse
+        while stack:
+            x = stack[-1]
+            if x in reach_memo:
+                stack.pop()
+                continue
+            if isinstance(x, Tensor):
+                if x in wanted:
+                    kids, verdict = [], True
+                else:
+                    d = defs.get(x)
+                    ok = d is not None and graph.requires_grad.get(x.name, False)
+                    kids, verdict = ([d] if ok else []), None if ok else False
+            elif not x.args or not is_differentiable(x):
+                kids, verdict = [], False
             else:
-                d = defs.get(e)
-                r = d is not None and graph.requires_grad.get(e.name, False) and reaches(d)
-        elif not e.args or not is_differentiable(e):
-            r = False
-        elif isinstance(e, TensorOp):
-            r = any(reaches(a) for a in e.tensors)
-        else:
-            r = any(reaches(a) for a in e.args)
-        reach_memo[e] = r
-        return r
+                kids, verdict = list(x.tensors if isinstance(x, TensorOp) else x.args), None
+            if verdict is not None:
+                reach_memo[x] = verdict
+                stack.pop()
+                continue
+            todo = [k for k in kids if k not in reach_memo]
+            if todo:
+                stack.extend(todo)
+                continue
+            reach_memo[x] = any(reach_memo[k] for k in kids)
+            stack.pop()
+        return reach_memo[e]
 
     def children(u):
         if isinstance(u, Tensor):

@@ -72,3 +72,7 @@ CASES = {
     "binary_cross_entropy": [("binary_cross_entropy(x, c)", {"x": ([4], U), "c": ([4], U)})],
     "binary_cross_entropy_with_logits": [("binary_cross_entropy_with_logits(x, c)", {"x": ([3, 2], R), "c": ([3, 2], U)})],
 }
+
+CASES["matmul"] += [("x @ z", {"x": ([2, 3, 4], R), "z": ([4], R)}),
+                    ("x @ z", {"x": ([3], R), "z": ([2, 3, 4], R)}),
+                    ("x @ z", {"x": ([2, 1, 2, 3], R), "z": ([4, 3, 2], R)})]

@@ -94,6 +94,16 @@ class ElementwiseFn(Function):
     def text(self, p):
         return "%s(%s)" % (self.spec_name, ", ".join(p._print(a) for a in self.args))
 
+    def value(self, *args):
+        """The function as a SymPy expression of numbers (for numeric evaluation)."""
+        return None
+
+    def _eval_evalf(self, prec):
+        if all(a.is_number for a in self.args):
+            v = self.value(*self.args)
+            if v is not None:
+                return sympy.sympify(v).evalf(prec)
+
     def latex(self, p):
         name = self.latex_name or r"\operatorname{%s}" % self.spec_name.replace("_", r"\_")
         return r"%s\left(%s\right)" % (name, ", ".join(p._print(a) for a in self.args))

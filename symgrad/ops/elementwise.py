@@ -15,6 +15,9 @@ from .base import ElementwiseFn
 
 class Sigmoid(ElementwiseFn):
     nargs = 1
+
+    def value(self, x):
+        return 1 / (1 + exp(-x))
     spec_name = "sigmoid"
     torch_name = "torch.sigmoid"
     latex_name = r"\sigma"
@@ -25,6 +28,9 @@ class Sigmoid(ElementwiseFn):
 
 class Relu(ElementwiseFn):
     nargs = 1
+
+    def value(self, x):
+        return sympy.Max(x, 0)
     spec_name = "relu"
     torch_name = "torch.relu"
 
@@ -34,6 +40,9 @@ class Relu(ElementwiseFn):
 
 class LeakyRelu(ElementwiseFn):
     nargs = 2
+
+    def value(self, x, slope):
+        return x if x > 0 else slope * x
     spec_name = "leaky_relu"
     torch_name = "torch.nn.functional.leaky_relu"
 
@@ -52,6 +61,9 @@ class LeakyRelu(ElementwiseFn):
 
 class Softplus(ElementwiseFn):
     nargs = 1
+
+    def value(self, x):
+        return sympy.log(1 + exp(x))
     spec_name = "softplus"
     torch_name = "torch.nn.functional.softplus"
 
@@ -61,6 +73,9 @@ class Softplus(ElementwiseFn):
 
 class Gelu(ElementwiseFn):
     nargs = 1
+
+    def value(self, x):
+        return x * (1 + erf(x / sqrt(2))) / 2
     spec_name = "gelu"
     torch_name = "torch.nn.functional.gelu"
 
@@ -71,6 +86,9 @@ class Gelu(ElementwiseFn):
 
 class Silu(ElementwiseFn):
     nargs = 1
+
+    def value(self, x):
+        return x / (1 + exp(-x))
     spec_name = "silu"
     torch_name = "torch.nn.functional.silu"
 
@@ -81,6 +99,9 @@ class Silu(ElementwiseFn):
 
 class Log1p(ElementwiseFn):
     nargs = 1
+
+    def value(self, x):
+        return sympy.log(1 + x)
     spec_name = "log1p"
     torch_name = "torch.log1p"
     latex_name = r"\operatorname{log1p}"
@@ -91,6 +112,9 @@ class Log1p(ElementwiseFn):
 
 class Expm1(ElementwiseFn):
     nargs = 1
+
+    def value(self, x):
+        return exp(x) - 1
     spec_name = "expm1"
     torch_name = "torch.expm1"
 
@@ -108,6 +132,9 @@ class Mask(ElementwiseFn):
 
     def fdiff(self, argindex=1):
         return S.Zero
+
+    def value(self, a, b):
+        return S.One if {">": a > b, "<": a < b, ">=": a >= b, "<=": a <= b}[self.op] else S.Zero
 
     def _eval_power(self, e):
         if e.is_Integer and e > 0:

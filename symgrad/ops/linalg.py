@@ -27,6 +27,16 @@ def sum_to(g, shape):
     return unbroadcast(g, shape_of(g), shape)
 
 
+def _sum_leading(x, keep):
+    """Sum x over all but its last ``keep`` dims."""
+    from .reduce import SumOp
+    from .base import flag
+    r = len(shape_of(x))
+    if r <= keep:
+        return x
+    return SumOp(x, Tuple(*[Integer(k) for k in range(r - keep)]), flag(False))
+
+
 class MatmulOp(TensorOp):
     spec_name = "matmul"
     n_tensors = 2
@@ -73,10 +83,23 @@ class MatmulOp(TensorOp):
         if shape_of(g) == () and max(ra, rb) <= 2 and any(d != 1 for d in self.out_shape()):
             return self.vjp_constant(i, g, ra, rb)
         g = materialize(g, self.out_shape())
-        if ra == 1:                          # (n) @ (..., n, p)
-            return MatmulOp(b, g) if i == 0 else sum_to(OuterOp(a, g), shape_of(b))
-        if rb == 1:                          # (..., m, n) @ (n)
+        if ra == 1 and rb == 2:              # (n) @ (n, p)
+            return MatmulOp(b, g) if i == 0 else OuterOp(a, g)
+        if rb == 1 and ra == 2:              # (m, n) @ (n)
             return OuterOp(g, b) if i == 0 else MatmulOp(T(a), g)
+        if ra == 1:                          # (n) @ (..., n, p): g is (..., p)
+            from .reduce import SumOp
+            from .base import flag
+            gp = UnsqueezeOp(g, Integer(len(shape_of(g)) - 1))          # (..., 1, p)
+            if i == 0:
+                last = Tuple(Integer(len(shape_of(b)) - 1))
+                return _sum_leading(SumOp(b * gp, last, flag(False)), 1)
+            return sum_to(UnsqueezeOp(a, Integer(1)) * gp, shape_of(b))
+        if rb == 1:                          # (..., m, n) @ (n): g is (..., m)
+            gu = UnsqueezeOp(g, Integer(len(shape_of(g))))
+            if i == 0:
+                return sum_to(gu * b, shape_of(a))
+            return _sum_leading(gu * a, 1)
         if i == 0:
             return sum_to(MatmulOp(g, T(b)), shape_of(a))
         return sum_to(MatmulOp(T(a), g), shape_of(b))

@@ -59,7 +59,7 @@ class SpecPrinter(StrPrinter):
                 out = "%s*%s" % (self.parenthesize(n, PRECEDENCE["Mul"]), out)
             if den:
                 dd = sympy.Mul(*den)
-                out += "/" + self.parenthesize(dd, PRECEDENCE["Mul"], strict=True)
+                out += "/" + self.parenthesize(dd, PRECEDENCE["Mul"], strict=False)
             return out
         if any(isinstance(f, Mask) for f in e.args):
             return self._print_masked(e)
