@@ -101,6 +101,15 @@ def paired_ratios(times, num, den):
     return median([a / b for a, b in zip(times[num], times[den])])
 
 
+def ratio_iqr(times, num, den):
+    """Interquartile range (q1, q3) of the per-round ratios num/den: the noise of a verdict."""
+    r = sorted(a / b for a, b in zip(times[num], times[den]))
+    if len(r) < 4:
+        return r[0], r[-1]
+    q = statistics.quantiles(r, n=4)
+    return q[0], q[2]
+
+
 def min_ratio(times, num, den):
     """Ratio of the best (least disturbed) block times: robust when the machine is shared."""
     return min(times[num]) / min(times[den])

@@ -20,7 +20,7 @@ import argparse
 import os
 
 from _common import (EXAMPLES, machine_line, interleaved, median, paired_ratios, min_ratio,
-                     pick_number, table, verdict, fmt_s, mlp_spec)
+                     ratio_iqr, pick_number, table, verdict, fmt_s, mlp_spec)
 
 import torch
 import torch.nn.functional as F
@@ -110,7 +110,8 @@ def bench_mlp(rounds, dtypes):
         t, number = run_pair({"autograd": ag, "compiled": comp, "hand-written": hw}, rounds,
                              block_s=0.03)
         r = paired_ratios(t, "autograd", "compiled")
-        ratios[dt] = (r, min_ratio(t, "autograd", "compiled"), ok_c)
+        ratios[dt] = (r, min_ratio(t, "autograd", "compiled"),
+                      ratio_iqr(t, "autograd", "compiled"), ok_c)
         for k in t:
             rows.append([dt, k, fmt_s(median(t[k])), fmt_s(min(t[k])),
                          "%.2f" % paired_ratios(t, "autograd", k),
@@ -118,10 +119,10 @@ def bench_mlp(rounds, dtypes):
     print()
     table(["dtype", "method", "median/call", "min/call", "autograd/this", "(of mins)",
            "calls/block"], rows)
-    for dt, (r, rm, ok) in ratios.items():
-        print("RATIO MLP %s autograd / compiled: %.2fx (of the best blocks: %.2fx)   "
-              "target >= 1.0 (aim 1.2)  %s%s" % (dt, r, rm, verdict(r, 1.0, "higher"),
-                                                 "" if ok else "  (but gradients DISAGREE)"))
+    for dt, (r, rm, (q1, q3), ok) in ratios.items():
+        print("RATIO MLP %s autograd / compiled: %.2fx (rounds' IQR %.2f-%.2f; of the best blocks:"
+              " %.2fx)   target >= 1.0 (aim 1.2)  %s%s" % (dt, r, q1, q3, rm, verdict(r, 1.0, "higher"),
+                                                         "" if ok else "  (but gradients DISAGREE)"))
     return ratios
 
 
@@ -162,9 +163,10 @@ def bench_multi_loss(rounds):
     table(["dtype", "method", "median/call", "min/call", "autograd/this", "(of mins)",
            "calls/block"], rows)
     r, rm = paired_ratios(t, "autograd", "compiled"), min_ratio(t, "autograd", "compiled")
+    q1, q3 = ratio_iqr(t, "autograd", "compiled")
     print("RATIO multi_loss autograd (fwd + 2 backward) / compiled gradients(): %.2fx "
-          "(of the best blocks: %.2fx)   target >= 10 (aim 20)  %s%s"
-          % (r, rm, verdict(r, 10.0, "higher"), "" if ok else "  (DISAGREE)"))
+          "(rounds' IQR %.2f-%.2f; of the best blocks: %.2fx)   target >= 10 (aim 20)  %s%s"
+          % (r, q1, q3, rm, verdict(r, 10.0, "higher"), "" if ok else "  (DISAGREE)"))
     return r
 
 

@@ -173,6 +173,50 @@ def draw(domain, shape, gen):
     return torch.where(x.abs() < 1e-3, x + 0.01, x)
 
 
+def check_sizes(d, dims):
+    """Refuse, before allocating anything, a check whose tensors would be too large."""
+    from .tensor import shape_of, Tensor
+    from .printing import to_text
+    vals = {sym: int(dims[name]) for name, (sym, _) in d.problem.dims.items()}
+    seen = set()
+
+    def size(e):
+        n = 1
+        for s in shape_of(e):
+            n *= int(s) if s.is_Integer else int(s.subs(vals))
+        return n
+
+    def walk(e, where):
+        stack = [e]
+        while stack:
+            x = stack.pop()
+            if x in seen or not hasattr(x, "args"):
+                continue
+            seen.add(x)
+            if isinstance(x, Tensor) or x.args:
+                try:
+                    n = size(x)
+                except (TypeError, ValueError):
+                    n = 0
+                if n > MAX_ELEMENTS:
+                    raise CheckError("%s: %s is too large to check (%s has %d elements; at most %d): "
+                                     "check with smaller dims (--dim) or --no-check"
+                                     % (d.problem.file, where, _short(to_text, x), n, MAX_ELEMENTS))
+            stack.extend(x.args)
+    for n in d.problem.nodes:
+        walk(n.expr, "node '%s'" % n.name)
+    for g in d.gradients:
+        walk(g.expr, "d%s/d%s" % (g.output, g.wrt))
+
+
+def _short(to_text, e):
+    try:
+        t = to_text(e)
+    except Exception:
+        t = str(e)
+    return t if len(t) <= 60 else t[:57] + "..."
+
+
 def reference(prob, inputs, dims, dtype, device):
     """Run the spec's text in PyTorch; return (env of tensors, leaf tensors)."""
     from .torch_eval import TorchEval
@@ -239,10 +283,17 @@ def run_check(d, device="cpu", dtype="float64", seed=0, fd=False, dims=None):
     rtol, atol = TOLERANCES[dtype]
     prob = d.problem
     dvals = dim_values(prob, dims)
+    check_sizes(d, dvals)
     from .compile import compile_module
-    mod = compile_module(d)
     report = CheckReport(devices, dtype, seed=seed)
-    for dev in devices:
+    try:
+        mod = compile_module(d)
+    except Exception as e:          # a code-generation bug: nothing can be proven, say why
+        msg = "could not compile the closed forms: %s: %s" % (type(e).__name__, _first_line(e))
+        report.rows = [CheckRow(g.output, g.wrt, dev, dtype, float("nan"), float("nan"), False, msg)
+                       for dev in devices for g in d.gradients]
+        mod = None
+    for dev in devices if mod is not None else ():
         inputs = draw_inputs(prob, dvals, tdtype, dev, seed)
         report.rows.extend(_device_rows(d, mod, inputs, dvals, tdtype, dev, seed, rtol, atol))
         if fd:

@@ -27,18 +27,19 @@ How the code is made (one `Plan` per derivation):
 `op_count` counts the arithmetic of the generated statements from their shapes, for the
 "gradient costs at most 4x the forward pass" target.
 """
-import keyword
 import builtins
-from collections import Counter
+import keyword
+from functools import lru_cache
 
 import sympy
 from sympy import S, Add, Mul, Pow
 from sympy.printing.precedence import PRECEDENCE
 
 from .ops.base import TensorOp, ElementwiseFn
-from .ops.elementwise import Mask, Gt, Le, Relu, LeakyRelu, Where, NATIVE
+from .ops.elementwise import (Mask, Gt, Ge, Lt, Le, Relu, LeakyRelu, Where, NATIVE, Sigmoid, Silu,
+                               Softplus, Gelu, Log1p, Expm1, Heaviside)
 from .ops.linalg import (MatmulOp, TransposeOp, OuterOp, DotOp, TraceOp, InverseOp, DetOp)
-from .ops.reduce import SumOp, MeanOp, LogsumexpOp, SoftmaxOp, NormOp
+from .ops.reduce import SumOp, MeanOp
 from .ops.shape import (ReshapeOp, UnsqueezeOp, SqueezeOp, OnesLikeOp, ZerosLikeOp, DetachOp,
                         Constant, EyeOp)
 from .printing.torchcode import TorchPrinter
@@ -66,18 +67,12 @@ class Transposed(TransposeOp):
         return None
 
 
-def is_coeff(e, _memo={}):
+@lru_cache(maxsize=200000)
+def is_coeff(e):
     """True for a scalar with no tensor in it (a number, a dim, ``1/B``, ``sqrt(2)``)."""
-    r = _memo.get(e)
-    if r is None:
-        if isinstance(e, (Tensor, TensorOp)):
-            r = False
-        elif not e.args:
-            r = True
-        else:
-            r = all(is_coeff(a) for a in e.args)
-        _memo[e] = r
-    return r
+    if isinstance(e, (Tensor, TensorOp)):
+        return False
+    return all(is_coeff(a) for a in e.args)
 
 
 def split_coeff(e):
@@ -89,6 +84,36 @@ def split_coeff(e):
     if is_coeff(e):
         return e, S.One
     return S.One, e
+
+
+def tensor_atoms(e):
+    """The Tensor symbols in e (each shared subexpression visited once)."""
+    out, seen, stack = set(), set(), [e]
+    while stack:
+        x = stack.pop()
+        if x in seen:
+            continue
+        seen.add(x)
+        if isinstance(x, Tensor):
+            out.add(x)
+        else:
+            stack.extend(x.args)
+    return out
+
+
+def free_names(e):
+    """Names of the free symbols (tensors and dims) in e."""
+    out, seen, stack = set(), set(), [e]
+    while stack:
+        x = stack.pop()
+        if x in seen:
+            continue
+        seen.add(x)
+        if isinstance(x, sympy.Symbol):
+            out.add(x.name)
+        else:
+            stack.extend(x.args)
+    return out
 
 
 def children(e):
@@ -284,6 +309,7 @@ class Plan:
             | set(self.seeds) | set(keyword.kwlist) | set(dir(builtins))
         self.stmts = []
         self.by_name = {}
+        self.n_generic = 0
         self._build()
 
     # names -----------------------------------------------------------------------------
@@ -362,13 +388,13 @@ class Plan:
         # nodes needed by the outputs and by the closed forms (with what they use)
         need = set(prob.outputs)
         for _, e in results:
-            need |= {t.name for t in e.atoms(Tensor) if t.name in self.nodes}
+            need |= {t.name for t in tensor_atoms(e) if t.name in self.nodes}
         stack = list(need)
         while stack:
             n = stack.pop()
             if n not in defs:
                 continue
-            for t in defs[n].atoms(Tensor):
+            for t in tensor_atoms(defs[n]):
                 if t.name in self.nodes and t.name not in need:
                     need.add(t.name)
                     stack.append(t.name)
@@ -379,6 +405,7 @@ class Plan:
         uses, first = {}, {}
 
         in_forward = set()                # parts the forward pass computes
+        seen_fwd = set()
 
         def visit(e, fwd):
             if isinstance(e, Tensor) or is_coeff(e):
@@ -391,14 +418,13 @@ class Plan:
             uses.setdefault(p, []).append(c)
             if fwd:
                 in_forward.add(p)
-            if p in first and (not fwd or p in self._seen_fwd):
+            if p in first and (not fwd or p in seen_fwd):
                 return
             first.setdefault(p, e)
             if fwd:
-                self._seen_fwd.add(p)
+                seen_fwd.add(p)
             for a in children(e):
                 visit(a, fwd)
-        self._seen_fwd = set()
         for n in node_order:
             for a in children(defs[n]):
                 visit(a, True)
@@ -415,10 +441,7 @@ class Plan:
         for p, cs in uses.items():
             if len(cs) < 2 or p in self.table or not _worth(p):
                 continue
-            if p in adjoints:
-                k = adjoints[p][1]
-            else:
-                k = Counter(cs).most_common(1)[0][0] if _describe(p) is None else S.One
+            k = adjoints[p][1] if p in adjoints else None     # else: set when defined
             self.table[p] = ["temp", first[p], k, None]
         self.adjoints = adjoints
         self.defs = defs
@@ -428,7 +451,6 @@ class Plan:
         for n in node_order:
             self.define_node(n)
         self.results = []
-        out_names = set()
         for g, e in results:
             expr = self.rewrite(e)
             x = prob.tensors[g.wrt]
@@ -441,12 +463,11 @@ class Plan:
             st = Stmt(name, None, expr, "result", deps, (g.output, g.wrt))
             self.stmts.append(st)
             self.results.append(st)
-            out_names.add(name)
         self.node_order = node_order
         self.finish()
 
     def deps(self, expr):
-        return {t.name for t in expr.atoms(Tensor) if t.name in self.by_name}
+        return {t.name for t in tensor_atoms(expr) if t.name in self.by_name}
 
     def define_node(self, n):
         if n in self.by_name:
@@ -479,8 +500,9 @@ class Plan:
                 cb, q = S.One, body
             k, expr = c0 / cb, q
             base = (_describe(p) or self._pre_name(p)) if k == 1 else None
-            base = base or "t%d" % sum(
-                1 for s in self.stmts if s.kind == "temp")
+            if base is None:
+                base = "t%d" % self.n_generic
+                self.n_generic += 1
         entry[2] = k
         name = self.fresh(base)
         sym = Tensor(name, shape_of(p), real=True)
@@ -586,11 +608,10 @@ class Plan:
         """Inputs and dims the given statements (and extra expressions) mention."""
         syms = set()
         for st in stmts:
-            syms |= st.expr.free_symbols
+            syms |= free_names(st.expr)
         for e in extra:
-            syms |= e.free_symbols
-        names = {s.name for s in syms}
-        return ([x for x in self.inputs if x in names], [n for n in self.dim_names if n in names],
+            syms |= free_names(e)
+        return ([x for x in self.inputs if x in syms], [n for n in self.dim_names if n in syms],
                 any("_dt" in st.code or "_dev" in st.code for st in stmts))
 
 
@@ -678,8 +699,22 @@ class CodePrinter(TorchPrinter):
         neg = [t.could_extract_minus_sign() for t in terms]
         return [t for t, n in zip(terms, neg) if not n] + [t for t, n in zip(terms, neg) if n]
 
+    def _number(self, e):
+        try:
+            return super()._number(e)
+        except TypeError:                  # relu(2), sigmoid(1/2): functions SymPy cannot evalf
+            return repr(_value(e))
+
     def _print(self, e, **kw):
+        if is_coeff(e) and not e.is_Number and not e.free_symbols:
+            return self._number(e)
         if isinstance(e, Add):
+            consts = [t for t in e.args if is_coeff(t) and not t.free_symbols]
+            if len(consts) > 1 or (consts and not consts[0].is_Number):
+                # relu(2) + 1/2: one number, computed here
+                c = sympy.Float(_value(Add(*consts)), 17)
+                rest = [t for t in e.args if not (is_coeff(t) and not t.free_symbols)]
+                return self._print(Add(c, *rest, evaluate=False) if c != 0 else Add(*rest))
             r = self._addmm(e)
             if r is None:
                 r = self._factor(e)
@@ -742,7 +777,8 @@ class CodePrinter(TorchPrinter):
         if masks and not all(is_coeff(a) for a in others):
             code = self._print(Mul(*others))
             for m in masks:
-                if isinstance(m, Gt) and is_coeff(m.args[1]) and not _is_bool(m.args[0], self.bools):
+                if isinstance(m, Gt) and is_coeff(m.args[1]) and not is_coeff(m.args[0]) \
+                        and not _is_bool(m.args[0], self.bools):
                     code = "_fused_relu_mask(%s, %s, %s)" % (code, self._print(m.args[0]),
                                                               self._print(m.args[1]))
                 else:
@@ -800,6 +836,41 @@ class CodePrinter(TorchPrinter):
         return None
 
 
+def _value(e):
+    """The float value of a constant expression, for functions SymPy cannot evaluate."""
+    import math
+    try:
+        return float(e.evalf(17))
+    except TypeError:
+        pass
+    a = [_value(x) for x in e.args]
+    if isinstance(e, Add):
+        return math.fsum(a)
+    if isinstance(e, Mul):
+        return math.prod(a)
+    if isinstance(e, Pow):
+        return a[0] ** a[1]
+    sig = lambda x: 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
+    fns = {
+        sympy.exp: math.exp, sympy.log: math.log, sympy.sin: math.sin, sympy.cos: math.cos,
+        sympy.tan: math.tan, sympy.tanh: math.tanh, sympy.Abs: abs, sympy.erf: math.erf,
+        sympy.sign: lambda x: float((x > 0) - (x < 0)),
+        Sigmoid: sig, Relu: lambda x: max(x, 0.0), Silu: lambda x: x * sig(x),
+        LeakyRelu: lambda x, s: x if x > 0 else s * x,
+        Softplus: lambda x: max(x, 0.0) + math.log1p(math.exp(-abs(x))),
+        Gelu: lambda x: x * (1 + math.erf(x / math.sqrt(2))) / 2,
+        Log1p: math.log1p, Expm1: math.expm1,
+        Gt: lambda x, y: float(x > y), Ge: lambda x, y: float(x >= y),
+        Lt: lambda x, y: float(x < y), Le: lambda x, y: float(x <= y),
+        Heaviside: lambda x, v: 0.0 if x < 0 else (v if x == 0 else 1.0),
+        Where: lambda c, x, y: x if c else y,
+    }
+    f = fns.get(type(e))
+    if f is None:
+        raise TypeError("cannot evaluate the constant %s" % e)
+    return float(f(*a))
+
+
 def _leaky_slope(a):
     """(x, slope) when a == (x > 0) + slope*(x <= 0), else None."""
     gt = le = None
@@ -848,12 +919,18 @@ def _tuple(names):
     return "(%s)" % (names[0] + ",") if len(names) == 1 else "(%s)" % ", ".join(names)
 
 
-def _prologue(args, dims, lookup, need_dt, indent="    "):
-    """Inputs as tensors of one floating dtype; a fast path when they already are."""
+def _prologue(args, dims, lookup, need_dt, indent="    ", detach=False):
+    """Inputs as tensors of one floating dtype; a fast path when they already are.
+
+    With ``detach``, inputs that require grad are detached first, so that no autograd
+    graph is recorded (gradients() is plain tensor arithmetic).
+    """
     out = []
     if args:
         a0 = args[0]
         checks = ["_dt.is_floating_point"] + ["%s.dtype is _dt" % a for a in args[1:]]
+        if detach:
+            checks += ["not %s.requires_grad" % a for a in args]
         cond, line = [], "    if not ("
         for k, c in enumerate(checks):
             piece = c if k == 0 else " and " + c
@@ -866,8 +943,8 @@ def _prologue(args, dims, lookup, need_dt, indent="    "):
                 "    _dt = %s.dtype" % a0] + cond + [
                 "        raise TypeError",
                 "except (AttributeError, TypeError):",
-                "    %s = _tensors(%s)" % (", ".join(args) + ("," if len(args) == 1 else ""),
-                                           ", ".join(args)),
+                "    %s = _tensors(%s%s)" % (", ".join(args) + ("," if len(args) == 1 else ""),
+                                             ", ".join(args), ", detach=True" if detach else ""),
                 "    _dt = %s.dtype" % a0]
         if need_dt:
             out.append("_dev = %s.device" % a0)
@@ -878,12 +955,11 @@ def _prologue(args, dims, lookup, need_dt, indent="    "):
     return [indent + line for line in out]
 
 
-def _doc_forms(d, indent):
-    lines = []
-    for g in d.gradients:
-        tag = "   (upstream gradient %s)" % g.seed if g.seed else ""
-        lines.append("%sd%s/d%s = %s%s" % (indent, g.output, g.wrt, g.text, tag))
-    return lines
+def _doc_forms(d):
+    """The closed forms' text, one line each."""
+    return ["d%s/d%s = %s%s" % (g.output, g.wrt, g.text,
+                                "   (upstream gradient %s)" % g.seed if g.seed else "")
+            for g in d.gradients]
 
 
 def module_source(d, plan=None):
@@ -894,7 +970,8 @@ def module_source(d, plan=None):
     lookup = _dim_lookup(prob)
     title = d.title
     L = ['"""%s -- closed-form gradients generated by symgrad %s.' % (title, __version__), ""]
-    L += _doc_forms(d, "    ")
+    forms = ["    " + t for t in _doc_forms(d)]
+    L += forms
     L += ["",
           "Needs only torch; gradients() never calls autograd.  Usage:",
           "",
@@ -908,11 +985,13 @@ def module_source(d, plan=None):
           "INPUTS = %r" % (tuple(args),),
           "OUTPUTS = %r" % (tuple(prob.outputs),),
           "WRT = %r" % (tuple(prob.wrt),), "", ""]
-    L += ["def _tensors(*values):",
+    L += ["def _tensors(*values, detach=False):",
           '    """Inputs as tensors of one floating dtype, on the device of the first tensor."""',
           "    ref = next((v for v in values if isinstance(v, torch.Tensor)), None)",
           "    dt = ref.dtype if ref is not None and ref.is_floating_point() else torch.get_default_dtype()",
           "    dev = ref.device if ref is not None else None",
+          "    if detach:",
+          "        values = [v.detach() if isinstance(v, torch.Tensor) else v for v in values]",
           "    return [torch.as_tensor(v, dtype=dt, device=dev) for v in values]",
           "", ""]
     for name, doc, body in FUSED:
@@ -941,7 +1020,7 @@ def module_source(d, plan=None):
     tail = [st for st in grad_stmts if st.name not in fwd_names]
     bwd_refs = set()
     for st in tail + plan.results:
-        bwd_refs |= {s.name for s in st.expr.free_symbols}
+        bwd_refs |= free_names(st.expr)
     iface = [x for x in args if x in bwd_refs] + [st.name for st in head if st.name in bwd_refs]
     bdims = [n for n in prob.dims if n in bwd_refs]
     bdt = any("_dt" in st.code or "_dev" in st.code for st in tail + plan.results)
@@ -949,11 +1028,11 @@ def module_source(d, plan=None):
     L.append("def gradients(%s):" % ", ".join(sig))
     L.append('    """Closed-form gradients; returns {output: {input: tensor}}.')
     L.append("")
-    L += _doc_forms(d, "    ")
+    L += forms
     L.append('    """')
     _, hdims, hdt = plan.names_in(head)
     hdims = [n for n in prob.dims if n in set(hdims) | set(bdims)]
-    L += _prologue(args, hdims, lookup, hdt or bdt)
+    L += _prologue(args, hdims, lookup, hdt or bdt, detach=True)
     for s in plan.seeds:
         L.append("    if %s is None:" % s)
         L.append("        raise TypeError(%r)" % ("gradients() needs %s, the upstream gradient of %s"

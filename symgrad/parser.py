@@ -18,6 +18,7 @@ the loader maps to a line and column of the YAML file.
 import ast
 import difflib
 import re
+import warnings
 
 import sympy
 from sympy import Rational, Integer
@@ -60,6 +61,14 @@ _FORBIDDEN = {
     ast.Yield: "yield is not allowed",
     ast.YieldFrom: "yield is not allowed",
 }
+# PyTorch's kinds of values, tracked per AST node: a comparison is a bool tensor, which
+# PyTorch refuses to negate, subtract, matmul or feed to the functions below, and adds as a
+# logical or; a plain number has no .T.  Refused here, with the place and a fix.
+BOOL_KEEPS = {"detach", "flatten", "reshape", "squeeze", "unsqueeze", "transpose", "t", "sign", "heaviside"}
+BOOL_FAILS = {"abs", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "det", "dot",
+              "gelu", "inverse", "leaky_relu", "linear", "log_softmax", "logdet", "logsumexp", "matmul", "mean",
+              "norm", "outer", "relu", "silu", "softmax", "softplus", "trace"}
+_AS_NUMBER = "multiply it by 1.0 first, as in 1.0*(x > 0)"
 _OP_WORDS = {"Mod": "'%'", "FloorDiv": "'//'", "LShift": "'<<'", "RShift": "'>>'", "BitOr": "'|'",
              "BitXor": "'^'", "BitAnd": "'&'", "Not": "'not'", "Invert": "'~'"}
 
@@ -123,7 +132,9 @@ def parse_tree(text):
     if "\x00" in text:
         raise SpecError("expression contains a NUL character")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        with warnings.catch_warnings():       # e.g. "invalid decimal literal": never a second stderr line
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as e:
         msg = e.msg or "syntax error"
         if "limit" in msg and "digits" in msg:
@@ -188,8 +199,8 @@ def _check(node, depth):
             _check(a, depth + 1)
         for k in node.keywords:
             if k.arg is None:
-                raise err(k.value, "**kwargs are not allowed")
-            _check_name(k.value, k.arg)
+                raise err(k, "**kwargs are not allowed")
+            _check_name(k, k.arg)
             _check(k.value, depth + 1)
     elif t is ast.Attribute:
         _check_name(node, node.attr)
@@ -217,11 +228,17 @@ def _short(s, n=40):
     return s if len(s) <= n else s[:n] + "..."
 
 
+def _num(x):
+    s = _short(str(x))
+    return "(%s)" % s if s.startswith("-") or "/" in s else s
+
+
 class Builder:
     """Builds the SymPy expression of a checked tree in an environment of names."""
 
     def __init__(self, env):
         self.env = env          # name -> Tensor | dim Symbol
+        self.kinds = {}         # id(AST node) -> 'number' | 'bool' | 'tensor'
 
     def build(self, node, depth=0):
         try:
@@ -232,7 +249,53 @@ class Builder:
             raise
         if isinstance(out, sympy.Basic):
             _check_value(node, out)
+        self.kinds[id(node)] = self._kind(node)
         return out
+
+    def kind(self, node):
+        """What PyTorch holds for a built node: 'number' (Python), 'bool' (tensor) or 'tensor'."""
+        return self.kinds.get(id(node), "tensor")
+
+    def _kind(self, node):
+        t = type(node)
+        if t is ast.Constant:
+            return "number"
+        if t is ast.Name:
+            return "tensor" if isinstance(self.env.get(node.id), Tensor) else "number"
+        if t is ast.Compare:
+            sides = (self.kind(node.left), self.kind(node.comparators[0]))
+            return "number" if sides == ("number", "number") else "bool"
+        if t is ast.UnaryOp:
+            return self.kind(node.operand)
+        if t is ast.Attribute:
+            return self.kind(node.value)
+        if t is ast.BinOp:
+            sides = (self.kind(node.left), self.kind(node.right))
+            if sides == ("number", "number"):
+                return "number"
+            return "bool" if sides == ("bool", "bool") and isinstance(node.op, ast.Mult) else "tensor"
+        if t is ast.Call:
+            name, args = _callee(node)
+            if name in BOOL_KEEPS and args and self.kind(args[0]) == "bool":
+                return "bool"
+        return "tensor"
+
+    def bool_rules(self, node):
+        """Refuse what PyTorch refuses for bool tensors and plain numbers (see BOOL_FAILS)."""
+        t = type(node)
+        if t is ast.UnaryOp and self.kind(node.operand) == "bool":
+            raise err(node, "PyTorch cannot apply unary %s to a comparison (a bool tensor): %s"
+                      % ("-" if isinstance(node.op, ast.USub) else "+", _AS_NUMBER))
+        if t is ast.BinOp:
+            sides = (self.kind(node.left), self.kind(node.right))
+            if "bool" in sides and isinstance(node.op, (ast.Sub, ast.MatMult)):
+                raise err(node, "PyTorch cannot %s with a comparison (a bool tensor): %s"
+                          % ("subtract" if isinstance(node.op, ast.Sub) else "matmul", _AS_NUMBER))
+            if sides == ("bool", "bool") and isinstance(node.op, ast.Add):
+                raise err(node, "adding two comparisons is a logical or in PyTorch (a bool tensor), "
+                                "not a sum: %s" % _AS_NUMBER)
+        if t is ast.Attribute and self.kind(node.value) == "number":
+            raise err(node, "a plain number has no .T (PyTorch: 'float' object has no attribute 'T')")
 
     def _build(self, node, depth):
         t = type(node)
@@ -242,6 +305,7 @@ class Builder:
             return self.name(node)
         if t is ast.UnaryOp:
             x = self.tensor(node.operand, depth)
+            self.bool_rules(node)
             return -x if isinstance(node.op, ast.USub) else x
         if t is ast.BinOp:
             return self.binop(node, depth)
@@ -251,6 +315,7 @@ class Builder:
             return _CMPS[type(node.ops[0])](a, b)
         if t is ast.Attribute:            # .T
             x = self.tensor(node.value, depth)
+            self.bool_rules(node)
             r = len(shape_of(x))
             if r > 2:
                 raise err(node, ".T needs a tensor of at most 2 dimensions, got %d" % r)
@@ -299,6 +364,7 @@ class Builder:
     def binop(self, node, depth):
         a = self.tensor(node.left, depth)
         b = self.tensor(node.right, depth)
+        self.bool_rules(node)
         op = _BINOPS[type(node.op)]
         if op == "+":
             return a + b
@@ -314,29 +380,31 @@ class Builder:
             return MatmulOp(a, b)
         return self.power(node, a, b)
 
-    def power(self, node, a, b):
-        if b.is_Number:
-            if a.is_Number:
-                if a == 0 and b < 0:
-                    raise err(node, "division by zero (0 raised to a negative power)")
-                if a.is_Rational and b.is_Integer:
-                    bits = abs(int(b)) * max(1, int(abs(a.p)).bit_length(), int(a.q).bit_length())
-                    if bits > MAX_BITS:
-                        raise err(node, "number %s**%s is too large" % (a, _short(str(b))))
-                    out = a ** b
-                    if a.is_Integer and abs(out) >= INT64 and type(node.left) is ast.Constant \
-                            and isinstance(node.left.value, int):
-                        raise err(node, "integer %s**%s is too large for PyTorch (int64); write %s.0**%s"
-                                  % (a, b, a, b))
-                    return out
-            if abs(b) > MAX_EXPONENT:
-                raise err(node.right, "exponent %s is too large (at most %d in absolute value)"
-                          % (_short(str(b)), MAX_EXPONENT))
-            if b.is_Rational and (abs(b.p) >= 10 ** MAX_EXPONENT_DIGITS or b.q >= 10 ** MAX_EXPONENT_DIGITS):
-                raise err(node.right, "exponent %s has too many digits (at most %d)"
-                          % (_short(str(b)), MAX_EXPONENT_DIGITS))
-        elif b.is_number and not a.has(Tensor):
-            pass
+    def power(self, node, a, b, base=None, exponent=None):
+        """``a**b``, refusing what would be huge: exact powers, and exponents beyond bounds."""
+        base = base if base is not None else getattr(node, "left", node)
+        exponent = exponent if exponent is not None else getattr(node, "right", node)
+        if not b.is_Number:
+            return a ** b
+        if a.is_Number:
+            if a == 0 and b < 0:
+                raise err(node, "division by zero (0 raised to a negative power)")
+            if a.is_Rational and b.is_Integer:
+                bits = abs(int(b)) * max(1, int(abs(a.p)).bit_length(), int(a.q).bit_length())
+                if bits > MAX_BITS:
+                    raise err(node, "number %s**%s is too large" % (_num(a), _num(b)))
+                out = a ** b
+                if out.is_Integer and abs(out) >= INT64 and isinstance(base, ast.Constant) \
+                        and type(base.value) is int:
+                    raise err(node, "integer %s**%s is too large for PyTorch (int64); write %s.0**%s"
+                              % (_num(a), _num(b), _num(a), _num(b)))
+                return out
+        if abs(b) > MAX_EXPONENT:
+            raise err(exponent, "exponent %s is too large (at most %d in absolute value)"
+                      % (_short(str(b)), MAX_EXPONENT))
+        if b.is_Rational and (abs(b.p) >= 10 ** MAX_EXPONENT_DIGITS or b.q >= 10 ** MAX_EXPONENT_DIGITS):
+            raise err(exponent, "exponent %s has too many digits (at most %d)"
+                      % (_short(str(b)), MAX_EXPONENT_DIGITS))
         return a ** b
 
     def call(self, node, depth):
@@ -365,10 +433,10 @@ class Builder:
         names = {p.name: p for p in params}
         for k in node.keywords:
             if k.arg not in names:
-                raise err(k.value, "%s() got an unexpected keyword argument '%s'%s; it takes %s"
+                raise err(k, "%s() got an unexpected keyword argument '%s'%s; it takes %s"
                           % (name, _short(k.arg), suggest(k.arg, names), ", ".join(names)))
             if k.arg in bound:
-                raise err(k.value, "%s() got multiple values for argument '%s'" % (name, k.arg))
+                raise err(k, "%s() got multiple values for argument '%s'" % (name, k.arg))
             bound[k.arg] = (names[k.arg], k.value)
         values = {}
         for p in params:
@@ -378,6 +446,15 @@ class Builder:
                 raise err(node, "%s() missing required argument '%s'" % (name, p.name))
             else:
                 values[p.name] = p.default
+        tensor_args = [bound[q.name][1] for q in params if q.kind == "tensor" and q.name in bound]
+        if tensor_args and name in BOOL_FAILS and self.kind(tensor_args[0]) == "bool":
+            raise err(node, "%s() is not defined for a comparison (a bool tensor) in PyTorch: %s" % (name, _AS_NUMBER))
+        if name == "where" and "condition" in bound and self.kind(bound["condition"][1]) != "bool":
+            raise err(bound["condition"][1], "where(): the condition must be a comparison such as x > 0 "
+                                             "(PyTorch needs a bool tensor)")
+        if name == "pow" and values["input"] is not None and values["exponent"] is not None:
+            return self.power(node, values["input"], values["exponent"],       # x**y, with its bounds
+                              bound["input"][1], bound["exponent"][1])
         try:
             return spec.build(**values)
         except ShapeError as e:
@@ -445,6 +522,14 @@ class Builder:
         if v > 10 ** 9:
             raise err(node, "%s(): size %s is too large (at most 10**9)" % (fname, _short(str(v))))
         return Integer(v)
+
+
+def _callee(node):
+    """(function name, positional argument nodes) of a call; a method's object comes first."""
+    f = node.func
+    if isinstance(f, ast.Attribute):
+        return f.attr, [f.value] + list(node.args)
+    return getattr(f, "id", None), list(node.args)
 
 
 def _check_value(node, out):

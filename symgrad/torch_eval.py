@@ -60,6 +60,8 @@ REF = {
         F.binary_cross_entropy_with_logits(input, target, reduction=reduction),
 }
 CONSTRUCTORS = {"ones": torch.ones, "zeros": torch.zeros, "eye": torch.eye}
+ELEMENTWISE = {"exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "abs", "sin", "cos", "tan", "tanh",
+               "sigmoid", "relu", "softplus", "gelu", "silu", "leaky_relu", "square", "sign", "erf"}
 
 
 class TorchEval:
@@ -148,8 +150,8 @@ class TorchEval:
             return torch.ones_like(vals["input"])
         if name == "zeros_like":
             return torch.zeros_like(vals["input"])
-        if name in ("exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sigmoid", "erf", "abs",
-                    "log1p", "expm1", "rsqrt") and not isinstance(vals["input"], torch.Tensor):
+        if name in ELEMENTWISE and not isinstance(vals["input"], torch.Tensor):
+            # a number: PyTorch's functions take tensors (exp(2) means exp(tensor(2.)))
             vals["input"] = torch.as_tensor(vals["input"], dtype=self.dtype, device=self.device)
         return REF[name](*[vals[p.name] for p in spec.params])
 
