@@ -1,0 +1,608 @@
+"""The plan of a compiled module: which statements compute the closed forms, in order.
+
+Forward reuse (`Prepare`), coefficient/primitive splitting (`Norm`) and common
+subexpressions with readable names (`Plan`); see ``symgrad.compile`` for the whole picture.
+"""
+import builtins
+import keyword
+from functools import lru_cache
+
+import sympy
+from sympy import S, Add, Mul, Pow
+
+from .ops.base import TensorOp, ElementwiseFn
+from .ops.elementwise import (Mask, Gt, Le, Relu, LeakyRelu, Where, NATIVE)
+from .ops.linalg import (MatmulOp, TransposeOp, OuterOp, DotOp, TraceOp, InverseOp)
+from .ops.reduce import SumOp, MeanOp
+from .ops.shape import (ReshapeOp, UnsqueezeOp, SqueezeOp, OnesLikeOp, ZerosLikeOp, DetachOp)
+from .tensor import Tensor, shape_of
+
+# ops through which a scalar factor moves unchanged: c*f(x) == f(c*x)
+LINEAR = (MatmulOp, TransposeOp, SumOp, MeanOp, ReshapeOp, UnsqueezeOp, SqueezeOp, TraceOp,
+          OuterOp, DotOp)
+VIEWS = (TransposeOp, UnsqueezeOp, SqueezeOp, ReshapeOp, DetachOp)
+
+
+# --- 1. forward reuse ------------------------------------------------------------------
+class Transposed(TransposeOp):
+    """A transpose kept outside a sum (TransposeOp pushes itself into sums): ``(a - b).T``
+    computes the sum once -- and shares it with other uses of ``a - b``."""
+
+    @classmethod
+    def eval(cls, x, d0, d1):
+        c, rest = split_coeff(x)
+        if c != 1 and rest != 1:
+            return c * cls(rest, d0, d1)
+        if isinstance(x, TransposeOp) and (x.args[1], x.args[2]) == (d0, d1):
+            return x.args[0]
+        return None
+
+
+@lru_cache(maxsize=200000)
+def is_coeff(e):
+    """True for a scalar with no tensor in it (a number, a dim, ``1/B``, ``sqrt(2)``)."""
+    if isinstance(e, (Tensor, TensorOp)):
+        return False
+    return all(is_coeff(a) for a in e.args)
+
+
+def split_coeff(e):
+    """(scalar coefficient, the rest) of a product."""
+    if isinstance(e, Mul):
+        c = [a for a in e.args if is_coeff(a)]
+        if c:
+            return Mul(*c), Mul(*[a for a in e.args if not is_coeff(a)])
+    if is_coeff(e):
+        return e, S.One
+    return S.One, e
+
+
+def tensor_atoms(e):
+    """The Tensor symbols in e (each shared subexpression visited once)."""
+    out, seen, stack = set(), set(), [e]
+    while stack:
+        x = stack.pop()
+        if x in seen:
+            continue
+        seen.add(x)
+        if isinstance(x, Tensor):
+            out.add(x)
+        else:
+            stack.extend(x.args)
+    return out
+
+
+def free_names(e):
+    """Names of the free symbols (tensors and dims) in e."""
+    out, seen, stack = set(), set(), [e]
+    while stack:
+        x = stack.pop()
+        if x in seen:
+            continue
+        seen.add(x)
+        if isinstance(x, sympy.Symbol):
+            out.add(x.name)
+        else:
+            stack.extend(x.args)
+    return out
+
+
+def children(e):
+    return e.tensors if isinstance(e, TensorOp) else e.args
+
+
+def rebuild(e, new_children):
+    if isinstance(e, TensorOp):
+        return e.func(*(list(new_children) + list(e.attrs)))
+    return e.func(*new_children)
+
+
+class Prepare:
+    """Rewrites closed forms to reuse the forward pass: node definitions -> node names."""
+
+    def __init__(self, prob):
+        self.named = {}
+        for n in prob.nodes:
+            e = n.expr
+            if e.args and not isinstance(e, Tensor) and not is_coeff(e) and e not in self.named:
+                self.named[e] = n.symbol
+        self.memo = {}
+        self.relu = {}                 # prepared pre-activation -> node h = relu(...)
+        for n in prob.nodes:
+            e = n.expr
+            if isinstance(e, Relu) or (isinstance(e, LeakyRelu) and e.args[1].is_nonnegative):
+                self.relu.setdefault(self(e.args[0]), n.symbol)
+        self.memo = {}
+
+    def __call__(self, e, top=False):
+        if not e.args or isinstance(e, Tensor) or is_coeff(e):
+            return e
+        key = (e, top)
+        r = self.memo.get(key)
+        if r is not None:
+            return r
+        if not top and e in self.named:
+            r = self.named[e]
+        else:
+            kids = children(e)
+            new = [self(a) for a in kids]
+            r = e if all(a is b for a, b in zip(kids, new)) else rebuild(e, new)
+            if not top and r in self.named:
+                r = self.named[r]
+            elif isinstance(r, (Gt, Le)) and r.args[1] == 0 and r.args[0] in self.relu:
+                r = type(r)(self.relu[r.args[0]], S.Zero)
+            elif isinstance(r, Add):
+                r = hoist_transpose(r)
+        self.memo[key] = r
+        return r
+
+
+def hoist_transpose(e):
+    """c1*a.T + c2*b.T (+ scalars) -> Transposed(c1*a + c2*b)."""
+    inner, dims, n = [], None, 0
+    for t in e.args:
+        c, rest = split_coeff(t)
+        if rest == 1:
+            inner.append(t)
+            continue
+        if not isinstance(rest, TransposeOp):
+            return e
+        d = (rest.args[1], rest.args[2])
+        if dims is not None and d != dims:
+            return e
+        dims = d
+        inner.append(c * rest.args[0])
+        n += 1
+    if n < 2:
+        return e
+    return Transposed(Add(*inner), *dims)
+
+
+# --- 2. coefficients and primitive parts ---------------------------------------------------
+class Norm:
+    """e -> (c, P) with e == c*P: c a scalar coefficient, P the part that carries tensors.
+
+    Two subexpressions with the same P are computed once.  Sums are made primitive and given
+    a canonical sign (``y - p`` and ``p - y`` share one P); scalars move out of linear ops.
+    """
+
+    def __init__(self):
+        self.memo = {}
+
+    def __call__(self, e):
+        r = self.memo.get(e)
+        if r is None:
+            r = self._norm(e)
+            self.memo[e] = r
+        return r
+
+    def _norm(self, e):
+        if is_coeff(e):
+            return e, S.One
+        if isinstance(e, Tensor):
+            return S.One, e
+        if isinstance(e, Mul):
+            c, ps = S.One, []
+            for a in e.args:
+                ca, pa = self(a)
+                c *= ca
+                if pa != 1:
+                    ps.append(pa)
+            p = Mul(*ps)
+            c2, p = split_coeff(p)
+            return c * c2, p
+        if isinstance(e, Add):
+            return self._norm_add(e)
+        if isinstance(e, Pow) and e.exp.is_Integer:
+            cb, pb = self(e.base)
+            if pb != 1:
+                return cb ** e.exp, pb ** e.exp
+        if isinstance(e, LINEAR):
+            parts = [self(a) for a in e.tensors]
+            if all(p != 1 for _, p in parts):
+                c = Mul(*[c for c, _ in parts])
+                p = rebuild(e, [p for _, p in parts])
+                c2, p = split_coeff(p)
+                return c * c2, p
+        return S.One, e
+
+    def _norm_add(self, e):
+        terms = [self(a) for a in e.args]
+        k = next((c for c, p in terms if p != 1), S.One)
+        ratios = [c / k for c, _ in terms]
+        if all(r.is_Rational for r in ratios):
+            a = Add(*[r * p for r, (_, p) in zip(ratios, terms)])
+        else:
+            k, a = S.One, e
+        if isinstance(a, Add):
+            content, a = a.primitive()
+            k = k * content
+            if a.could_extract_minus_sign():
+                a, k = -a, -k
+        c2, a = split_coeff(a)
+        return k * c2, a
+
+
+def _transparent(e):
+    """The single tensor factor of ``c*x`` (whose primitive part is x's)."""
+    if isinstance(e, Mul):
+        t = [a for a in e.args if not is_coeff(a)]
+        if len(t) == 1:
+            return t[0]
+    return None
+
+
+def _worth(p):
+    """Whether a primitive part is worth its own statement when it occurs twice."""
+    if isinstance(p, Tensor) or is_coeff(p):
+        return False
+    if isinstance(p, VIEWS + (Transposed,)) and all(isinstance(a, Tensor) for a in p.tensors):
+        return False                       # a view of a name costs nothing
+    if isinstance(p, Mask) and all(isinstance(a, Tensor) or is_coeff(a) for a in p.args):
+        return False                       # (h > 0) is fused into its product (one kernel)
+    return True
+
+
+# --- 3. the plan: statements in order --------------------------------------------------------
+class Stmt:
+    """One assignment of the generated code: ``name = expr``."""
+    __slots__ = ("name", "sym", "expr", "kind", "deps", "code", "result")
+
+    def __init__(self, name, sym, expr, kind, deps, result=None):
+        self.name, self.sym, self.expr, self.kind, self.deps = name, sym, expr, kind, deps
+        self.code = None
+        self.result = result           # (output, wrt) for a gradient
+
+
+RESERVED = {"torch", "_dt", "_dev", "_g", "ctx", "INPUTS", "OUTPUTS", "WRT", "forward",
+            "gradients", "SymgradFunction", "_tensors", "_closed_forms", "_fused_relu_mask",
+            "_fused_leaky_mask", "_fused_tanh_grad", "_fused_sigmoid_grad"}
+
+
+class Plan:
+    """The generated code of a derivation, as statements over inputs, nodes and temporaries."""
+
+    def __init__(self, d):
+        self.d = d
+        prob = self.prob = d.problem
+        self.norm = Norm()
+        self.prep = Prepare(prob)
+        self.inputs = [x.name for x in prob.inputs]
+        self.input_syms = {x.name: x.symbol for x in prob.inputs}
+        self.dim_names = list(prob.dims)
+        self.nodes = {n.name: n for n in prob.nodes}
+        self.seeds = []
+        for o in prob.outputs:
+            g = next((g for g in d.gradients if g.output == o and g.seed), None)
+            if g is not None and g.seed not in self.seeds:
+                self.seeds.append(g.seed)
+        self.used = set(RESERVED) | set(self.inputs) | set(self.nodes) | set(self.dim_names) \
+            | set(self.seeds) | set(keyword.kwlist) | set(dir(builtins))
+        self.stmts = []
+        self.by_name = {}
+        self.n_generic = 0
+        self._build()
+
+    # names -----------------------------------------------------------------------------
+    def fresh(self, base):
+        base = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in base) or "t"
+        if base[0].isdigit():
+            base = "t" + base
+        name, k = base, 2
+        while name in self.used:
+            name = "%s_%d" % (base, k)
+            k += 1
+        self.used.add(name)
+        return name
+
+    def _adjoint_names(self):
+        """primitive part -> (name, coefficient) for the adjoints of the spec's nodes."""
+        out = {}
+        multi = len(self.prob.outputs) > 1
+        for o, sw in self.d.sweeps.items():
+            for sym, adj in sw.adjoints.items():
+                if sym.name not in self.nodes or sym.name == o:
+                    continue
+                try:
+                    c, p = self.norm(self.prep(adj))
+                except Exception:      # a naming aid only
+                    continue
+                if p == 1 or isinstance(p, Tensor) or p in out:
+                    continue
+                out[p] = ("grad_%s_%s" % (sym.name, o) if multi else "grad_%s" % sym.name, c)
+        for o, sw in self.d.sweeps.items():     # the adjoint at an activation's input
+            for sym, adj in sw.adjoints.items():
+                pre = self._pre_activation_adjoint(sym, adj)
+                if pre is None:
+                    continue
+                c, p = pre
+                if p != 1 and not isinstance(p, Tensor) and p not in out:
+                    out[p] = ("grad_pre_%s_%s" % (sym.name, o) if multi
+                              else "grad_pre_%s" % sym.name, c)
+        return out
+
+    def _pre_name(self, p):
+        """pre_h for the argument u of a node h = f(u) with f elementwise (a pre-activation)."""
+        for n in self.prob.nodes:
+            f = n.expr
+            if ((isinstance(f, ElementwiseFn) and not isinstance(f, (Mask, Where))) or type(f) in NATIVE) \
+                    and f.args and not isinstance(f.args[0], Tensor):
+                c, q = self.norm(self.prep(f.args[0]))
+                if q == p and c == 1:
+                    return "pre_%s" % n.name
+        return None
+
+    def _pre_activation_adjoint(self, sym, adj):
+        """For a node h = f(u) with f elementwise: the adjoint of u, adj(h)*f'(u)."""
+        n = self.nodes.get(sym.name)
+        if n is None:
+            return None
+        f = n.expr
+        if not ((isinstance(f, ElementwiseFn) and not isinstance(f, (Mask, Where)))
+                or type(f) in NATIVE) or len(f.args) < 1 or isinstance(f.args[0], Tensor):
+            return None
+        try:
+            u = f.args[0]
+            x = sympy.Dummy(real=True)
+            fx = f.func(x, *f.args[1:])
+            deriv = fx.diff(x).xreplace({x: u})
+            return self.norm(self.prep(adj * deriv))
+        except Exception:                      # a naming aid only
+            return None
+
+    # building ----------------------------------------------------------------------------
+    def _build(self):
+        prob, d = self.prob, self.d
+        results = [(g, self.prep(g.expr)) for g in d.gradients]
+        defs = {n.name: self.prep(n.expr, top=True) for n in prob.nodes}
+
+        # nodes needed by the outputs and by the closed forms (with what they use)
+        need = set(prob.outputs)
+        for _, e in results:
+            need |= {t.name for t in tensor_atoms(e) if t.name in self.nodes}
+        stack = list(need)
+        while stack:
+            n = stack.pop()
+            if n not in defs:
+                continue
+            for t in tensor_atoms(defs[n]):
+                if t.name in self.nodes and t.name not in need:
+                    need.add(t.name)
+                    stack.append(t.name)
+        node_order = [n.name for n in prob.nodes if n.name in need]
+
+        # count the uses of every primitive part
+        norm = self.norm
+        uses, first = {}, {}
+
+        in_forward = set()                # parts the forward pass computes
+        seen_fwd = set()
+
+        def visit(e, fwd):
+            if isinstance(e, Tensor) or is_coeff(e):
+                return
+            f = _transparent(e)
+            if f is not None:
+                visit(f, fwd)
+                return
+            c, p = norm(e)
+            uses.setdefault(p, []).append(c)
+            if fwd:
+                in_forward.add(p)
+            if p in first and (not fwd or p in seen_fwd):
+                return
+            first.setdefault(p, e)
+            if fwd:
+                seen_fwd.add(p)
+            for a in children(e):
+                visit(a, fwd)
+        for n in node_order:
+            for a in children(defs[n]):
+                visit(a, True)
+        for _, e in results:
+            visit(e, False)
+
+        # what gets a name: the nodes, and primitive parts used more than once
+        self.table = {}                   # primitive part -> [kind, source, coefficient, sym]
+        for n in node_order:
+            c, p = norm(defs[n])
+            if p != 1 and not isinstance(p, Tensor) and p not in self.table:
+                self.table[p] = ["node", n, c, None]
+        adjoints = {p: v for p, v in self._adjoint_names().items() if p not in in_forward}
+        for p, cs in uses.items():
+            if len(cs) < 2 or p in self.table or not _worth(p):
+                continue
+            k = adjoints[p][1] if p in adjoints else None     # else: set when defined
+            self.table[p] = ["temp", first[p], k, None]
+        self.adjoints = adjoints
+        self.defs = defs
+        self.rewrite_memo = {}
+        self.in_progress = set()
+
+        for n in node_order:
+            self.define_node(n)
+        self.results = []
+        for g, e in results:
+            expr = self.rewrite(e)
+            x = prob.tensors[g.wrt]
+            if is_coeff(expr):               # a constant: a tensor of x's shape all the same
+                expr = ZerosLikeOp(x) if expr == 0 else expr * OnesLikeOp(x)
+            elif shape_of(expr) != x.tshape:
+                expr = expr * OnesLikeOp(x)
+            name = self.fresh("d%s_d%s" % (g.output, g.wrt))
+            deps = self.deps(expr)
+            st = Stmt(name, None, expr, "result", deps, (g.output, g.wrt))
+            self.stmts.append(st)
+            self.results.append(st)
+        self.node_order = node_order
+        self.finish()
+
+    def deps(self, expr):
+        return {t.name for t in tensor_atoms(expr) if t.name in self.by_name}
+
+    def define_node(self, n):
+        if n in self.by_name:
+            return self.by_name[n].sym
+        if n in self.in_progress:
+            raise RuntimeError("cyclic node reuse at %s" % n)
+        self.in_progress.add(n)
+        expr = self.rewrite(self.defs[n], top=True)
+        self.in_progress.discard(n)
+        sym = self.nodes[n].symbol
+        st = Stmt(n, sym, expr, "node", self.deps(expr))
+        self.stmts.append(st)
+        self.by_name[n] = st
+        return sym
+
+    def define_temp(self, p, entry):
+        _, e0, k, _ = entry
+        if p in self.in_progress:
+            raise RuntimeError("cyclic temporary")
+        self.in_progress.add(p)
+        c0, _ = self.norm(e0)
+        body = self.rewrite(e0, top=True)
+        self.in_progress.discard(p)
+        if p in self.adjoints:                 # exactly the adjoint of a node: grad_h
+            base = self.adjoints[p][0]
+            expr = (k / c0) * body
+        else:                                  # absorb the scale its parts carry already
+            cb, q = split_coeff(body)
+            if q == 1:
+                cb, q = S.One, body
+            k, expr = c0 / cb, q
+            base = (_describe(p) or self._pre_name(p)) if k == 1 else None
+            if base is None:
+                base = "t%d" % self.n_generic
+                self.n_generic += 1
+        entry[2] = k
+        name = self.fresh(base)
+        sym = Tensor(name, shape_of(p), real=True)
+        st = Stmt(name, sym, expr, "temp", self.deps(expr))
+        self.stmts.append(st)
+        self.by_name[name] = st
+        entry[3] = sym
+        return sym
+
+    def rewrite(self, e, top=False):
+        """e written over the named statements (nodes, temporaries)."""
+        if isinstance(e, Tensor) or is_coeff(e):
+            return e
+        key = (e, top)
+        r = self.rewrite_memo.get(key)
+        if r is not None:
+            return r
+        c, p = self.norm(e)
+        entry = None if top else self.table.get(p)
+        if entry is not None and entry[0] == "node" and entry[1] in self.in_progress:
+            entry = None
+        if entry is not None and entry[0] == "temp" and p in self.in_progress:
+            entry = None
+        if entry is not None:
+            if entry[0] == "node":
+                sym = self.define_node(entry[1])
+            else:
+                sym = entry[3] if entry[3] is not None else self.define_temp(p, entry)
+            r = (c / entry[2]) * sym
+        else:
+            kids = children(e)
+            new = [self.rewrite(a) for a in kids]
+            r = e if all(a is b for a, b in zip(kids, new)) else rebuild(e, new)
+        self.rewrite_memo[key] = r
+        return r
+
+    # after building: dtype fixes and code ------------------------------------------------
+    def finish(self):
+        from .compile_lower import _is_bool, fix_bools, AsFloat, CodePrinter
+        bools = set()
+        for st in self.stmts:
+            is_bool = _is_bool(st.expr, bools)
+            keep_bool = st.kind in ("temp", "node") and is_bool
+            st.expr = fix_bools(st.expr, bools, top_bool_ok=keep_bool)
+            if keep_bool:
+                bools.add(st.name)
+        # a 0/1 temporary only ever used as a number is made a number once
+        for st in self.stmts:
+            if st.kind != "temp" or st.name not in bools:
+                continue
+            cast = AsFloat(st.sym)
+            users = [u for u in self.stmts if st.name in u.deps]
+            if users and all(not u.expr.xreplace({cast: S.One}).has(st.sym) for u in users):
+                st.expr = AsFloat(st.expr)
+                bools.discard(st.name)
+                for u in users:
+                    u.expr = u.expr.xreplace({cast: st.sym})
+        self.bools = bools
+        printer = CodePrinter(bools)
+        for st in self.stmts:
+            e = st.expr
+            if st.kind == "node" and is_coeff(e):
+                st.code = "torch.as_tensor(%s, dtype=_dt, device=_dev)" % printer.doprint(e)
+            else:
+                st.code = printer.doprint(e)
+        # a returned gradient never aliases an input or another returned gradient
+        returned = set()
+        for st in self.results:
+            e = st.expr
+            if isinstance(e, Tensor):
+                if e.name in self.input_syms or e.name in returned:
+                    st.code = "%s.clone()" % st.code
+                returned.add(e.name)
+
+    # selections ----------------------------------------------------------------------------
+    def closure(self, names):
+        """The statements needed for the given statement names, in order."""
+        need = set()
+        stack = list(names)
+        while stack:
+            n = stack.pop()
+            if n in need:
+                continue
+            need.add(n)
+            st = self.by_name.get(n)
+            if st is not None:
+                stack.extend(st.deps)
+        return [st for st in self.stmts if st.name in need and st.kind != "result"]
+
+    def forward_stmts(self):
+        return self.closure([o for o in self.prob.outputs if o in self.by_name])
+
+    def node_stmts(self):
+        """Everything the autograd Function's forward computes: all needed nodes."""
+        return self.closure(self.node_order)
+
+    def gradient_stmts(self):
+        deps = set()
+        for st in self.results:
+            deps |= st.deps
+        return self.closure(deps)
+
+    def names_in(self, stmts, extra=()):
+        """Inputs and dims the given statements (and extra expressions) mention."""
+        syms = set()
+        for st in stmts:
+            syms |= free_names(st.expr)
+        for e in extra:
+            syms |= free_names(e)
+        return ([x for x in self.inputs if x in syms], [n for n in self.dim_names if n in syms],
+                any("_dt" in st.code or "_dev" in st.code for st in stmts))
+
+
+def _describe(p):
+    """A readable name for a primitive part of one named argument, or None."""
+    if isinstance(p, Mask):
+        return None
+    if isinstance(p, (TensorOp, ElementwiseFn)) or type(p) in NATIVE:
+        ts = p.tensors if isinstance(p, TensorOp) else p.args
+        if ts and all(isinstance(a, Tensor) for a in ts if not is_coeff(a)) and \
+                any(isinstance(a, Tensor) for a in ts):
+            names = "_".join(a.name for a in ts if isinstance(a, Tensor))
+            if isinstance(p, (TransposeOp, Transposed)):
+                return "%s_T" % names
+            if isinstance(p, InverseOp):
+                return "inv_%s" % names
+            fname = getattr(p, "spec_name", None) or NATIVE[type(p)].spec_name
+            return "%s_%s" % (fname, names)
+    if isinstance(p, Pow) and isinstance(p.base, Tensor):
+        return {2: "%s_sq", -1: "inv_%s", S.Half: "sqrt_%s", -S.Half: "rsqrt_%s"}.get(
+            p.exp, "%s_pow") % p.base.name
+    return None
