@@ -21,7 +21,11 @@ itself is checked against finite differences, not only autograd.  A spec with a
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-import torch
+import warnings
+
+with warnings.catch_warnings():      # a torch wheel without NumPy warns at import; harmless here
+    warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+    import torch
 
 from .errors import CheckError
 

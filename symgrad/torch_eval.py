@@ -9,7 +9,11 @@ signatures.  Only already-whitelisted trees are evaluated; nothing is `eval`-ed.
 import ast
 import math
 
-import torch
+import warnings
+
+with warnings.catch_warnings():      # a torch wheel without NumPy warns at import; harmless here
+    warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+    import torch
 import torch.nn.functional as F
 
 from .ops import FUNCTIONS, REQUIRED
