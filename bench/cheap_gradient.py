@@ -15,6 +15,10 @@ torch dispatch modes, so every aten op the generated code really executes is see
 
 `gradients()` includes the forward values it needs (it recomputes them: the module has no
 state), so the ratio is the cost of one call of gradients() over one call of forward().
+Where `symgrad/compile.py` has `op_count` (a static count from the generated statements and
+the shapes), its forward/gradients totals are shown too, as a cross-check of the two ways of
+counting (they agree to a few per cent: the static count sees the expressions before torch
+fuses or reorders them).
 The same count for autograd (the spec run in torch + `torch.autograd.grad` for every
 output) is shown for comparison (autograd's fused ops such as binary_cross_entropy count one
 flop per element, so small specs can look cheaper under autograd than they are).
@@ -151,9 +155,25 @@ def measure(label, prob):
     except Exception as e:       # the reference evaluator is someone else's; report, go on
         a_tot = None
         print("  (%s: autograd count failed: %s: %s)" % (label, type(e).__name__, e))
-    return {"label": label, "fwd": f_tot, "fwd_mm": f_mm, "grad": g_tot, "grad_mm": g_mm,
+    static = None
+    try:                         # compile.py's own count from the statements, when it has one
+        from symgrad import compile as sgc
+        if hasattr(sgc, "op_count"):
+            static = sgc.op_count(d)
+    except Exception as e:
+        static = "%s" % type(e).__name__
+    return {"label": label, "static": static, "fwd": f_tot, "fwd_mm": f_mm, "grad": g_tot, "grad_mm": g_mm,
             "fwd_ops": f_ops, "grad_ops": g_ops, "autograd": a_tot, "n_grads": len(d.gradients),
             "by_op": g_by}
+
+
+def static_cell(s):
+    """compile.op_count's forward/gradients totals, or why there are none."""
+    if s is None:
+        return "-"
+    if isinstance(s, str):
+        return s
+    return "%s/%s" % (human(s["forward"]), human(s["gradients"]))
 
 
 def human(n):
@@ -180,7 +200,7 @@ def main():
         try:
             r = measure(label, load())
         except Exception as e:
-            rows.append([label] + ["error"] * 9 + ["%s: %s" % (type(e).__name__, str(e)[:60])])
+            rows.append([label] + ["error"] * 10 + ["%s: %s" % (type(e).__name__, str(e)[:60])])
             fails.append(label)
             continue
         results.append(r)
@@ -195,10 +215,10 @@ def main():
                      human(ag) if ag is not None else "?",
                      "%.2f" % (ag / r["fwd"]) if ag else "?",
                      "%.2f" % (r["grad"] / ag) if ag else "?",
-                     "%d/%d" % (r["fwd_ops"], r["grad_ops"]), v])
+                     "%d/%d" % (r["fwd_ops"], r["grad_ops"]), static_cell(r["static"]), v])
     print("flops per call (float64 inputs; matmul 2mnk, elementwise = numel)\n")
     table(["spec", "grads", "forward", "gradients()", "grad/fwd", "matmul-like", "autograd f+b",
-           "autograd/fwd", "grad()/autograd", "aten ops f/g", "<= 4x"], rows)
+           "autograd/fwd", "grad()/autograd", "aten ops f/g", "op_count f/g", "<= 4x"], rows)
     worst = max(results, key=lambda r: r["grad"] / max(r["fwd"], 1)) if results else None
     if worst:
         top = sorted(worst["by_op"].items(), key=lambda kv: -kv[1])[:6]

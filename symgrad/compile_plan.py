@@ -5,7 +5,6 @@ subexpressions with readable names (`Plan`); see ``symgrad.compile`` for the who
 """
 import builtins
 import keyword
-from functools import lru_cache
 
 import sympy
 from sympy import S, Add, Mul, Pow
@@ -15,7 +14,7 @@ from .ops.elementwise import (Mask, Gt, Le, Relu, LeakyRelu, Where, NATIVE)
 from .ops.linalg import (MatmulOp, TransposeOp, OuterOp, DotOp, TraceOp, InverseOp)
 from .ops.reduce import SumOp, MeanOp
 from .ops.shape import (ReshapeOp, UnsqueezeOp, SqueezeOp, OnesLikeOp, ZerosLikeOp, DetachOp)
-from .tensor import Tensor, shape_of
+from .tensor import identity_cache, Tensor, shape_of
 
 # ops through which a scalar factor moves unchanged: c*f(x) == f(c*x)
 LINEAR = (MatmulOp, TransposeOp, SumOp, MeanOp, ReshapeOp, UnsqueezeOp, SqueezeOp, TraceOp,
@@ -38,7 +37,7 @@ class Transposed(TransposeOp):
         return None
 
 
-@lru_cache(maxsize=200000)
+@identity_cache
 def is_coeff(e):
     """True for a scalar with no tensor in it (a number, a dim, ``1/B``, ``sqrt(2)``)."""
     if isinstance(e, (Tensor, TensorOp)):

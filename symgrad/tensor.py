@@ -9,7 +9,7 @@ are exactly right for it.  Everything that is not elementwise is a `TensorOp`
 `shape_of` computes the broadcast shape of any expression; `broadcast` and `numel`
 are the shape helpers every stage uses.
 """
-from functools import lru_cache
+from functools import wraps
 
 import sympy
 from sympy import Symbol, S
@@ -80,7 +80,30 @@ def fmt_shape(shape):
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
-@lru_cache(maxsize=200000)
+def identity_cache(fn):
+    """Memoise a function of one SymPy expression by object identity.
+
+    Keyed by ``id`` (the expression is kept alive alongside its value), so a lookup never
+    compares trees: SymPy's ``==`` on an equal-but-distinct deep expression walks all of it,
+    which made dict/lru caches the top cost of deriving and printing deep networks.
+    """
+    memo = {}
+
+    @wraps(fn)
+    def cached(e):
+        hit = memo.get(id(e))
+        if hit is not None and hit[0] is e:
+            return hit[1]
+        v = fn(e)
+        if len(memo) > 500_000:
+            memo.clear()
+        memo[id(e)] = (e, v)
+        return v
+    cached.cache_clear = memo.clear
+    return cached
+
+
+@identity_cache
 def shape_of(expr):
     """The shape of an expression (broadcast over elementwise arguments)."""
     if isinstance(expr, Tensor):

@@ -1,5 +1,5 @@
 """LaTeX in matrix notation: juxtaposition for products, ``\\odot`` for elementwise ones."""
-from sympy import Add, Mul, Pow, S
+from sympy import Add, Mul, Pow
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
@@ -67,7 +67,8 @@ class MatrixLatexPrinter(LatexPrinter):
             return head + body
         if len(tensors) < 2:
             return super()._print_Mul(e)
-        others = [f for f in e.args if f not in tensors]
+        ids = {id(t) for t in tensors}
+        others = [f for f in e.args if id(f) not in ids]
         head = super()._print_Mul(Mul(*others)) if others else ""
         if head == "1":
             head = ""
