@@ -42,18 +42,22 @@ def summary(d, check=None):
         lines += ["  " + s for s in sched.summary_lines()]
     if check is not None:
         lines += ["", "check (%s, %s):" % (", ".join(check.devices), check.dtype)]
+        compact = len(check.devices) == 1
         for r in check.rows:
-            lines.append("  " + row_line(r))
+            lines.append("  " + row_line(r, compact))
         for r in check.schedule_rows:
-            lines.append("  " + r.line())
+            lines.append("  " + r.line(compact))
         lines.append("  => %s" % ("PASS" if check.passed else "FAIL"))
     return "\n".join(lines) + "\n"
 
 
-def row_line(r):
+def row_line(r, compact=False):
     what = "d%s/d%s" % (r.output, r.wrt) if r.kind == "autograd" else "fd %s wrt %s" % (r.output, r.wrt)
     verdict = "ok" if r.passed else "FAIL"
     msg = (" (%s)" % r.message) if r.message else ""
+    if compact and r.kind != "fd":
+        return "%-4s %-16s max abs err %.3g, max rel err %.3g%s" % (
+            verdict, what, r.max_abs_err, r.max_rel_err, msg)
     if r.kind == "fd":
         return "%-4s %-24s %-5s %-8s gradcheck%s" % (verdict, what, r.device, r.dtype, msg)
     return "%-4s %-24s %-5s %-8s max abs err %.3g  max rel err %.3g%s" % (

@@ -36,7 +36,7 @@ class ProofRow:
                 "passed": self.passed, "device": self.device, "dtype": self.dtype,
                 "max_abs_err": self.max_abs_err, "message": self.message}
 
-    def line(self):
+    def line(self, compact=False):
         verdict = "ok" if self.passed else "FAIL"
         if self.what == "step":
             subject = "step %d: %s" % (self.step, self.call)
@@ -53,6 +53,8 @@ class ProofRow:
         else:
             detail = "predicted %s, PyTorch: %s%s" % (self.expected, self.got,
                                                        (" (%s)" % self.message) if self.message else "")
+        if compact:
+            return "%-4s schedule: %s -- %s" % (verdict, subject, detail)
         return "%-4s schedule %-30s %-5s %-8s %s" % (verdict, subject, self.device, self.dtype, detail)
 
 

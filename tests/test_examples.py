@@ -111,3 +111,19 @@ def test_golden_json():
     assert data["gradients"][0]["text"] == "a" and data["gradients"][1]["text"] == "4*a"
     assert data["tensors"]["a"] == {"kind": "input", "shape": [1, 4], "requires_grad": True, "is_leaf": True}
     assert data["tensors"]["b"]["is_leaf"] is False and data["check"] is None
+
+
+def test_readme_api_example_is_true():
+    g = derive("least_squares.yaml").gradient("L", "w")
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    assert g.text == "2*X.T @ r" and g.latex == r"2 X^{\top} r"
+    assert g.index_latex == r"\frac{\partial L}{\partial w_{i}} = 2 \left(\sum_{j} X_{ji} r_{j}\right)"
+    for claim in (g.text, g.latex.replace("\\", "\\\\"), g.index_latex.replace("\\", "\\\\")):
+        assert claim in readme, claim
+
+
+def test_readme_example_output_is_real():
+    r = CliRunner().invoke(main, ["derive", os.path.join(EXAMPLES, "multi_loss.yaml")])
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    assert r.exit_code == 0
+    assert r.output.strip() in readme
