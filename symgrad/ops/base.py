@@ -152,6 +152,29 @@ def materialize(g, shape):
     return g * ones(shape)
 
 
+def full_rank(g, shape):
+    """An adjoint that broadcasts to ``shape``, with leading size-1 dims put back so that
+    dim indices of ``shape`` address it (a scalar stays a scalar)."""
+    from sympy import Integer
+    from .shape import UnsqueezeOp
+    r = len(shape_of(g))
+    if r == 0:
+        return g
+    for _ in range(len(shape) - r):
+        g = UnsqueezeOp(g, Integer(0))
+    return g
+
+
+def sum_along(g, d, shape):
+    """sum(g, dim=d, keepdim=True) for an adjoint g that broadcasts to ``shape``."""
+    from sympy import Tuple, Integer
+    from .reduce import SumOp
+    g = full_rank(g, shape)
+    if shape_of(g) == () or shape_of(g)[d] == 1:
+        return g * shape[d]
+    return SumOp(g, Tuple(Integer(d)), flag(True))
+
+
 def norm_dim(d, rank, what="dim"):
     """Normalise a (possibly negative) dim index for a tensor of the given rank."""
     from ..errors import ShapeError

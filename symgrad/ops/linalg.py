@@ -10,7 +10,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError
 from ..tensor import shape_of, broadcast, fmt_shape
-from .base import TensorOp, materialize, split_scalar
+from .base import TensorOp, materialize, split_scalar, full_rank
 from .shape import EyeOp, OnesOp, UnsqueezeOp
 
 
@@ -194,7 +194,7 @@ class TransposeOp(TensorOp):
     def vjp(self, i, g):
         if shape_of(g) == ():
             return g
-        return TransposeOp(g, self.args[1], self.args[2])
+        return TransposeOp(full_rank(g, self.out_shape()), self.args[1], self.args[2])
 
     def is_T(self):
         return len(shape_of(self.args[0])) == 2
@@ -205,7 +205,7 @@ class TransposeOp(TensorOp):
 
     def text(self, p):
         if self.is_T():
-            return "%s.T" % p.parenthesize(self.args[0], PRECEDENCE["Atom"], strict=True)
+            return "%s.T" % p.parenthesize(self.args[0], PRECEDENCE["Func"], strict=True)
         return "transpose(%s, %s, %s)" % (p._print(self.args[0]), self.args[1], self.args[2])
 
     def torch(self, p):

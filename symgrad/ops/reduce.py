@@ -6,7 +6,7 @@ broadcasting do the rest, so no Jacobian is ever built.
 from sympy import S, Tuple, Integer, exp, sqrt
 
 from ..tensor import shape_of
-from .base import TensorOp, count, flag, split_scalar
+from .base import TensorOp, count, flag, split_scalar, sum_along
 from .shape import unsqueeze_dims
 
 
@@ -177,7 +177,7 @@ class LogSoftmaxOp(SoftmaxOp):
         sm = SoftmaxOp(self.args[0], d)
         if shape_of(g) == ():
             return g * (1 - shape_of(self.args[0])[int(d)] * sm)
-        return g - sm * SumOp(g, Tuple(d), flag(True))
+        return g - sm * sum_along(g, int(d), self.out_shape())
 
     def latex(self, p):
         return r"\operatorname{log\,softmax}_{%s}\left(%s\right)" % (self.args[1], p._print(self.args[0]))

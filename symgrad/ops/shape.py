@@ -7,7 +7,7 @@ from sympy import S, Tuple, Integer
 
 from ..errors import ShapeError
 from ..tensor import shape_of, numel, fmt_shape
-from .base import TensorOp, materialize, flag
+from .base import TensorOp, materialize, flag, full_rank
 
 
 def _shape_text(shape):
@@ -173,7 +173,7 @@ class UnsqueezeOp(TensorOp):
     def vjp(self, i, g):
         if shape_of(g) == ():
             return g
-        return SqueezeOp(g, Tuple(self.args[1]))
+        return SqueezeOp(full_rank(g, self.out_shape()), Tuple(self.args[1]))
 
     def text_kwargs(self, p):
         return [str(self.args[1])]
@@ -206,7 +206,10 @@ class SqueezeOp(TensorOp):
     def vjp(self, i, g):
         if shape_of(g) == ():
             return g
-        return ReshapeOp(g, Tuple(*shape_of(self.args[0])))
+        g = full_rank(g, self.out_shape())
+        for d in sorted(int(d) for d in self.args[1]):
+            g = UnsqueezeOp(g, Integer(d))
+        return g
 
     def text_kwargs(self, p):
         dims = [str(d) for d in self.args[1]]
