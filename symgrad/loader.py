@@ -17,14 +17,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Tuple
 
-import sympy
 import yaml
 from sympy import Integer, Symbol
 
 from .errors import SpecError
-from .ops import FUNCTIONS
-from .parser import parse_expr_text, parse_tree, suggest, locate
-from .tensor import Tensor, shape_of, fmt_shape, numel
+from .parser import parse_expr_text, suggest, locate
+from .tensor import Tensor, shape_of, fmt_shape
 
 TOP_KEYS = ("title", "description", "dims", "inputs", "nodes", "outputs", "wrt", "retain_grad", "backward")
 INPUT_KEYS = ("shape", "requires_grad", "domain", "value")
@@ -368,12 +366,12 @@ class _Builder:
         kn, vn = self.get("wrt")
         for k, name in enumerate(wrt):
             if not rg[name]:
-                node = vn.value[k] if vn is not None else self.names[name]
+                node = self.item(vn, k) if vn is not None else self.names[name]
                 ctx.fail(node, "cannot differentiate with respect to '%s': it does not require grad" % name)
         kn, vn = self.get("retain_grad")
         for k, name in enumerate(retain):
             if not rg[name]:
-                ctx.fail(vn.value[k], "can't retain_grad on Tensor '%s' that has requires_grad=False" % name)
+                ctx.fail(self.item(vn, k), "can't retain_grad on Tensor '%s' that has requires_grad=False" % name)
         prob.backward = self.backward(prob, env)
         return prob
 
@@ -582,6 +580,11 @@ class _Builder:
     def pending_nodes(self):
         kn, vn = self.get("nodes")
         return {k.value for k, _ in vn.value} if isinstance(vn, yaml.MappingNode) else set()
+
+    @staticmethod
+    def item(vn, k):
+        """The node of the k-th name of a list field (a single name may stand for a list)."""
+        return vn.value[k] if isinstance(vn, yaml.SequenceNode) else vn
 
     def name_list(self, key, allowed, what):
         kn, vn = self.get(key)

@@ -8,6 +8,9 @@ from the op table (`symgrad.ops.table`); a method call ``c.mean()`` is ``mean(c)
 Hostile text is answered quickly and without recursion errors: the text length, the
 nesting depth, exponents and the size of exact numbers are bounded before anything
 large is built, and constants must be real, finite float64 values (PyTorch's meaning).
+The kind of value PyTorch would hold at each node (a plain number, a bool tensor from a
+comparison, or a tensor) is tracked, so that what PyTorch itself refuses -- ``-(x > 0)``,
+``sum(2.0)``, ``(1).T`` -- is refused here, with its place, instead of failing later.
 
 `parse_expr_text` returns a SymPy expression; `parse_tree` returns the checked AST
 (used by the schedule and the torch reference, which need PyTorch's own op structure).
@@ -27,6 +30,7 @@ from .errors import SpecError, ShapeError
 from .ops import FUNCTIONS, REQUIRED
 from .ops import elementwise as ew
 from .ops.linalg import MatmulOp, T
+from .ops.table import NATIVE_BUILD
 from .tensor import shape_of, Tensor
 
 MAX_DEPTH = 100            # nesting levels of the expression tree (every stage recurses over it)
@@ -69,6 +73,9 @@ BOOL_FAILS = {"abs", "binary_cross_entropy", "binary_cross_entropy_with_logits",
               "gelu", "inverse", "leaky_relu", "linear", "log_softmax", "logdet", "logsumexp", "matmul", "mean",
               "norm", "outer", "relu", "silu", "softmax", "softplus", "trace"}
 _AS_NUMBER = "multiply it by 1.0 first, as in 1.0*(x > 0)"
+# Functions that also take a plain number (exp(2) is exp of a 0-d tensor; pow(2, x)); every
+# other function needs a tensor first argument, as in PyTorch (sum(2.0) is a TypeError there).
+NUMBER_OK = set(NATIVE_BUILD) | {"leaky_relu", "pow", "where"}
 _OP_WORDS = {"Mod": "'%'", "FloorDiv": "'//'", "LShift": "'<<'", "RShift": "'>>'", "BitOr": "'|'",
              "BitXor": "'^'", "BitAnd": "'&'", "Not": "'not'", "Invert": "'~'"}
 
@@ -447,6 +454,9 @@ class Builder:
             else:
                 values[p.name] = p.default
         tensor_args = [bound[q.name][1] for q in params if q.kind == "tensor" and q.name in bound]
+        if tensor_args and name not in NUMBER_OK and self.kind(tensor_args[0]) == "number" \
+                and not (isinstance(tensor_args[0], ast.Constant) and tensor_args[0].value is None):
+            raise err(tensor_args[0], "%s() needs a tensor, not a plain number (PyTorch raises a TypeError)" % name)
         if tensor_args and name in BOOL_FAILS and self.kind(tensor_args[0]) == "bool":
             raise err(node, "%s() is not defined for a comparison (a bool tensor) in PyTorch: %s" % (name, _AS_NUMBER))
         if name == "where" and "condition" in bound and self.kind(bound["condition"][1]) != "bool":

@@ -96,6 +96,12 @@ def test_file_that_is_not_utf8(tmp_path):
     expect(tmp_path, b"title: caf\xe9\ninputs:\n", 1, 11, "not a UTF-8 text file", "0xe9")
 
 
+def test_file_too_large(tmp_path):
+    t = time.perf_counter()
+    expect(tmp_path, "# " + "x" * 10_000_000 + "\n", 1, 1, "the spec is too large (more than 10 MB)")
+    assert time.perf_counter() - t < 5
+
+
 def test_control_character(tmp_path):
     expect(tmp_path, HEAD + "  b: sum(a)\x07\n", 5, 12, "unacceptable character #x0007")
 
@@ -159,6 +165,16 @@ def test_unknown_name_in_outputs(tmp_path):
 def test_wrt_an_input_without_grad(tmp_path):
     spec = "inputs:\n  a: {shape: [3], requires_grad: false}\nnodes:\n  b: sum(a)\nwrt: [a]\n"
     expect(tmp_path, spec, 5, 7, "cannot differentiate with respect to 'a': it does not require grad")
+
+
+@pytest.mark.parametrize("key,col,fragment", [
+    ("wrt", 6, "cannot differentiate with respect to 'h': it does not require grad"),
+    ("retain_grad", 14, "can't retain_grad on Tensor 'h' that has requires_grad=False"),
+])
+def test_single_name_instead_of_a_list(tmp_path, key, col, fragment):
+    # found by the fuzzer: a single name where a list is expected, naming a tensor without grad
+    spec = "inputs:\n  a: {shape: [3], requires_grad: false}\nnodes:\n  h: sum(a)\n%s: h\n" % key
+    expect(tmp_path, spec, 5, col, fragment)
 
 
 # --- wrong types and sizes ---------------------------------------------------------------
@@ -304,6 +320,23 @@ def test_python_outside_the_whitelist(tmp_path, expr, col, fragment):
 ])
 def test_numbers_pytorch_cannot_hold(tmp_path, expr, col, fragment):
     expect(tmp_path, node(expr), 5, col, fragment)
+
+
+@pytest.mark.parametrize("expr,col,fragment", [
+    ("-(a > 0)", 6, "PyTorch cannot apply unary - to a comparison (a bool tensor)"),
+    ("1 - (a > 0)", 6, "PyTorch cannot subtract with a comparison"),
+    ("(a > 0) + (a < 1)", 6, "adding two comparisons is a logical or in PyTorch"),
+    ("W @ (W.T @ W > 0)", 6, "PyTorch cannot matmul with a comparison"),
+    ("softmax(a > 0, 0)", 6, "softmax() is not defined for a comparison (a bool tensor)"),
+    ("(a > 0).mean()", 6, "mean() is not defined for a comparison"),
+    ("where(a, a, 0)", 12, "where(): the condition must be a comparison such as x > 0"),
+    ("a * (2).T", 10, "a plain number has no .T"),
+    ("a * t(1.5)", 12, "t() needs a tensor, not a plain number"),
+    ("a * (2.0).sum()", 11, "sum() needs a tensor, not a plain number"),
+])
+def test_what_pytorch_refuses_for_bool_tensors_and_numbers(tmp_path, expr, col, fragment):
+    msg = expect(tmp_path, node('"%s"' % expr), 5, col + 1, fragment)
+    assert "1.0*(x > 0)" in msg or "where" in msg or ".T" in msg or "TypeError" in msg
 
 
 # --- where an expression error points, in every YAML scalar style ------------------------------

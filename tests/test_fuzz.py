@@ -8,10 +8,9 @@ lies inside the text.  A hypothesis failure prints the smallest input that break
 import glob
 import os
 
-import pytest
 import sympy
 import yaml
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import symgrad
 from symgrad.errors import SpecError
@@ -284,7 +283,7 @@ def spec_docs(draw):
     for key in ("outputs", "wrt", "retain_grad"):
         if rare(draw, 3):
             doc[key] = often(draw, st.lists(st.sampled_from(pool), max_size=2, unique=True),
-                             st.lists(st.sampled_from(pool + ["zz"]), max_size=3) | SCALARS)
+                             st.sampled_from(pool) | st.lists(st.sampled_from(pool + ["zz"]), max_size=3) | SCALARS, 3)
     if rare(draw, 3):
         good = st.sampled_from(["%s.backward()" % n for n in pool] + ["zero_grad()", "h.backward(retain_graph=True)",
                                "L.backward(gradient=ones_like(L))", "h.backward(None, True)"])
