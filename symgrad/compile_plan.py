@@ -409,7 +409,9 @@ class Plan:
                 self.table[p] = ["node", n, c, None]
         adjoints = {p: v for p, v in self._adjoint_names().items() if p not in in_forward}
         for p, cs in uses.items():
-            if len(cs) < 2 or p in self.table or not _worth(p):
+            # shared parts get a name, and so does every node's adjoint: readable backprop,
+            # and no statement nests deeper than one node's own rule (deep chains compile)
+            if (len(cs) < 2 and p not in adjoints) or p in self.table or not _worth(p):
                 continue
             k = adjoints[p][1] if p in adjoints else None     # else: set when defined
             self.table[p] = ["temp", first[p], k, None]

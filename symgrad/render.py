@@ -114,13 +114,15 @@ def build_pdf(tex_source):
                            "apt-get install %s -- or write .tex or .md notes instead" % TEX_PACKAGES)
     env = dict(os.environ)
     env.update({"SOURCE_DATE_EPOCH": env.get("SOURCE_DATE_EPOCH", EPOCH), "FORCE_SOURCE_DATE": "1",
-                "TZ": "UTC"})
+                "TZ": "UTC",
+                # a spec's text must not read or write files, nor run programs, through TeX
+                "openin_any": "p", "openout_any": "p", "shell_escape": "f"})
     with tempfile.TemporaryDirectory(prefix="symgrad-pdf-") as tmp:
         src = os.path.join(tmp, "notes.tex")
         with open(src, "w", encoding="utf-8") as f:
             f.write(tex_source)
-        cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
-               "-quiet", "notes.tex"]
+        cmd = ["latexmk", "-pdf", "-pdflatex=pdflatex -no-shell-escape %O %S",
+               "-interaction=nonstopmode", "-halt-on-error", "-file-line-error", "-quiet", "notes.tex"]
         try:
             proc = subprocess.run(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL, timeout=PDF_TIMEOUT_S)

@@ -119,8 +119,21 @@ def tex_escape(s):
     return "".join(tex_char(ch) for ch in str(s))
 
 
+_UNSAFE_TEX = re.compile(
+    r"\\(input|include|includeonly|InputIfFileExists|openin|openout|read|readline|write|"
+    r"immediate|special|catcode|def|edef|gdef|xdef|let|futurelet|csname|endcsname|"
+    r"expandafter|newcommand|renewcommand|providecommand|DeclareRobustCommand|usepackage|"
+    r"RequirePackage|documentclass|includegraphics|verbatiminput|lstinputlisting|jobname|"
+    r"endinput|makeatletter|pdfprimitive|directlua|shipout|output|everypar|"
+    r"everymath|everydisplay|afterassignment|aftergroup|uppercase|lowercase|scantokens|"
+    r"detokenize|batchmode|errorstopmode|nonstopmode|scrollmode)(?![A-Za-z])")
+
+
 def tex_math_text(s):
-    """Math copied from user text: pass through, but map non-ASCII to something pdflatex knows."""
+    """Math copied from user text: pass through, but map non-ASCII to something pdflatex knows,
+    and disarm anything that could read, write or redefine (``\\input``, ``\\def``, ``^^5c``)."""
+    s = s.replace("^^", "^{}{}^{}")
+    s = _UNSAFE_TEX.sub(lambda m: r"\backslash\mathrm{%s}" % m.group(1), s)
     out = []
     for ch in s:
         if ord(ch) < 128:

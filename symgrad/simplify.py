@@ -11,7 +11,7 @@ from sympy import Add, Mul, S, factor_terms, cancel
 
 from .ops.linalg import MatmulOp, T
 from .ops.reduce import SumOp, MeanOp
-from .tensor import shape_of
+from .tensor import shape_of, identity_cache
 from .ops.base import TensorOp, split_scalar
 
 MAX_CANCEL_OPS = 60
@@ -44,10 +44,13 @@ def tidy(e):
     best_size = size(flat)
     cands = []
     try:
-        cands.append(factor_terms(flat))
+        if isinstance(flat, Mul):        # factor by factor: each sum is tidied once, ever
+            cands.append(Mul(*[_factor_sum(f) for f in flat.args]))
+        else:
+            cands.append(factor_terms(flat))
     except Exception:
         pass
-    if best_size <= MAX_CANCEL_OPS and not _has_big_power(flat):
+    if best_size <= MAX_CANCEL_OPS and not _has_big_power(flat) and _worth_cancel(flat):
         try:
             cands.append(factor_terms(cancel(flat)))
         except Exception:
@@ -60,6 +63,11 @@ def tidy(e):
     if back:
         best = best.xreplace(back)
     return sign_normal(collect_matmul(best))
+
+
+@identity_cache
+def _factor_sum(f):
+    return factor_terms(f) if isinstance(f, Add) else f
 
 
 def opaque(e):
@@ -120,6 +128,17 @@ def absorb_neg(f):
         if na is not None:
             return MatmulOp(na, b)
     return None
+
+
+def _worth_cancel(e):
+    """cancel() only pays off on a rational expression with a symbolic denominator, and it
+    expands products: a product of many sums (a chain's (1 - h1**2)*(1 - h2**2)*...)
+    would grow exponentially."""
+    dens = [p for p in e.atoms(sympy.Pow) if p.exp.is_negative and not p.base.is_Number]
+    if not dens:
+        return False
+    sums = [f for m in [e] + list(e.atoms(Mul)) for f in Mul.make_args(m) if isinstance(f, Add)]
+    return len(set(sums)) <= 4
 
 
 def _has_big_power(e):

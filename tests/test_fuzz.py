@@ -318,3 +318,21 @@ def test_random_node_expressions_in_a_spec(which, expr):
     text = text.replace("nodes:\n", "nodes:\n" + line + "\n", 1) if which == "h" else \
         text.replace("outputs: [L]\n", line + "\noutputs: [L]\n", 1)
     load_or_spec_error(text)
+
+
+@settings(FUZZ, max_examples=60 * max(1, SCALE))
+@given(mutated_specs() | spec_docs())
+def test_cli_on_random_specs(text):
+    """Through the command line: exit 0, or exit 2 with exactly one clean stderr line."""
+    import tempfile
+    from click.testing import CliRunner
+    from symgrad.cli import main
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "spec.yaml")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        result = CliRunner().invoke(main, ["derive", path, "--no-check", "-o", os.path.join(tmp, "out.json")])
+        assert result.exit_code in (0, 2), result.output
+        if result.exit_code == 2:
+            assert result.stderr.count("\n") == 1 and result.stderr.startswith("symgrad: error: "), result.stderr
+            assert sorted(os.listdir(tmp)) == ["spec.yaml"]

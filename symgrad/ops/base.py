@@ -74,8 +74,9 @@ class TensorOp(Function):
     def _sympystr(self, p):
         return self.text(p)
 
-    def _latex(self, p):
-        return self.latex(p)
+    def _latex(self, p, exp=None, **kwargs):
+        out = self.latex(p)
+        return out if exp is None else r"\left(%s\right)^{%s}" % (out, exp)
 
     def _torchcode(self, p):
         return self.torch(p)
@@ -116,8 +117,9 @@ class ElementwiseFn(Function):
     def _sympystr(self, p):
         return self.text(p)
 
-    def _latex(self, p):
-        return self.latex(p)
+    def _latex(self, p, exp=None, **kwargs):
+        out = self.latex(p)
+        return out if exp is None else r"\left(%s\right)^{%s}" % (out, exp)
 
     def _torchcode(self, p):
         return self.torch(p)

@@ -121,8 +121,9 @@ class MatmulOp(TensorOp):
 
     def text(self, p):
         a, b = self.args
-        left = p.parenthesize(a, PRECEDENCE["Mul"] - 1, strict=True)
-        right = p.parenthesize(b, PRECEDENCE["Mul"] + 1)
+        op = getattr(p, "operand", p.parenthesize)
+        left = op(a, PRECEDENCE["Mul"] - 1, strict=True)
+        right = op(b, PRECEDENCE["Mul"] + 1)
         return "%s @ %s" % (left, right)
 
     def torch(self, p):
@@ -232,6 +233,14 @@ class OuterOp(TensorOp):
     spec_name = "outer"
     n_tensors = 2
 
+    def text(self, p):
+        op = getattr(p, "operand", None)
+        args = [op(a, 0) if op else p._print(a) for a in self.args]
+        return "%s(%s)" % (self.spec_name, ", ".join(args))
+
+    def torch(self, p):
+        return "torch.%s(%s)" % (self.spec_name, ", ".join(p._print(a) for a in self.args))
+
     def out_shape(self):
         a, b = (shape_of(t) for t in self.args)
         if len(a) != 1 or len(b) != 1:
@@ -257,6 +266,14 @@ class OuterOp(TensorOp):
 class DotOp(TensorOp):
     spec_name = "dot"
     n_tensors = 2
+
+    def text(self, p):
+        op = getattr(p, "operand", None)
+        args = [op(a, 0) if op else p._print(a) for a in self.args]
+        return "%s(%s)" % (self.spec_name, ", ".join(args))
+
+    def torch(self, p):
+        return "torch.%s(%s)" % (self.spec_name, ", ".join(p._print(a) for a in self.args))
 
     def out_shape(self):
         a, b = (shape_of(t) for t in self.args)

@@ -2,7 +2,7 @@
 import sympy
 from sympy.printing.precedence import PRECEDENCE
 
-from ..tensor import Tensor
+from ..tensor import Tensor, shape_of
 from sympy.printing.str import StrPrinter
 
 from ..ops.elementwise import Mask
@@ -12,6 +12,15 @@ from ..ops.linalg import MatmulOp
 class SpecPrinter(StrPrinter):
     def _print_TensorSymbol(self, e):
         return e.name
+
+    def operand(self, e, level, strict=False):
+        """An operand of @, outer or dot: a 0/1 mask is a bool tensor in PyTorch, which
+        matmul refuses, so it is given the dtype of what it compares."""
+        if e.args and all(isinstance(f, Mask) for f in sympy.Mul.make_args(e)):
+            m = sympy.Mul.make_args(e)[0]
+            like = m.args[0] if shape_of(m.args[0]) == shape_of(e) else m.args[1]
+            return "(ones_like(%s)*%s)" % (self._print(like), self._print(e))
+        return self.parenthesize(e, level, strict=strict)
 
     def _print_sign(self, e):
         return "sign(%s)" % self._print(e.args[0])

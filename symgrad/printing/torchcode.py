@@ -35,7 +35,7 @@ class TorchPrinter(StrPrinter):
         return "(%d/%d)" % (e.p, e.q)
 
     def _print_Integer(self, e):
-        return str(e.p)
+        return str(e.p) if abs(e.p) < 2 ** 63 else repr(float(e.p))    # torch has no bigger ints
 
     def _print_Exp1(self, e):
         return self._number(e)
