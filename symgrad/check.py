@@ -337,8 +337,14 @@ def _device_rows(d, mod, inputs, dims, dtype, dev, seed, rtol, atol):
         targets = [leaves[x] if x in leaves else env[x] for x in wrt]
         if isinstance(out, torch.Tensor) and out.requires_grad:
             live = [t for t in targets if isinstance(t, torch.Tensor) and t.requires_grad]
-            grads = torch.autograd.grad(out, live, grad_outputs=seeds.get("grad_" + o),
-                                        retain_graph=True, allow_unused=True)
+            try:
+                grads = torch.autograd.grad(out, live, grad_outputs=seeds.get("grad_" + o),
+                                            retain_graph=True, allow_unused=True)
+            except RuntimeError as e:       # e.g. heaviside: PyTorch has no derivative at all
+                msg = "PyTorch cannot differentiate '%s': %s" % (o, _first_line(e))
+                rows.extend(CheckRow(o, x, dev, _name(dtype), float("nan"), float("nan"), False, msg)
+                            for x in wrt)
+                continue
             by_id = {id(t): g for t, g in zip(live, grads)}
             grads = [by_id.get(id(t)) for t in targets]
         else:

@@ -153,6 +153,8 @@ class CodePrinter(TorchPrinter):
             like = self._print(ones.args[0])
             if is_coeff(rest):
                 return "torch.full_like(%s, %s)" % (like, self._print(rest))
+            if _is_bool(rest, self.bools):    # a 0/1 mask: a number of the working dtype
+                return "torch.broadcast_to(%s, %s.shape).to(%s.dtype)" % (self._print(rest), like, like)
             return "torch.broadcast_to(%s, %s.shape).contiguous()" % (self._print(rest), like)
         masks = [a for a in args if _is_bool(a, self.bools)]
         others = [a for a in args if not _is_bool(a, self.bools)]

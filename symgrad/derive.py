@@ -91,6 +91,10 @@ def partial(expr, leaf, leaves):
             back[d] = L
     e = expr.xreplace(subs) if subs else expr
     var = subs.get(leaf, leaf)
+    if e.has(sympy.sign):              # PyTorch's sign has gradient 0 everywhere
+        signs = {x: Dummy(real=True) for x in e.atoms(sympy.sign) if x.has(var)}
+        back.update({v: k for k, v in signs.items()})
+        e = e.xreplace(signs)
     d = sympy.diff(e, var)
     if d.has(DiracDelta):
         d = d.replace(lambda x: isinstance(x, DiracDelta), lambda x: S.Zero)
@@ -191,6 +195,9 @@ def sweep(graph, out_sym, seed, wanted):
         G = tidy(sympy.Add(*parts)) if len(parts) > 1 else parts[0]
         if isinstance(u, Tensor):
             res.adjoints[u] = G
+        if G == 0:
+            continue                      # nothing flows back (sign, masks, a softmax's sum)
+        if isinstance(u, Tensor):
             if u in defs:
                 res.order.append(u)
             d = defs.get(u)
@@ -201,9 +208,10 @@ def sweep(graph, out_sym, seed, wanted):
             for i, a in enumerate(u.tensors):
                 if reaches(a):
                     c = u.vjp(i, G)
-                    c = strip_leading(tidy(c.xreplace(named) if named else c))
+                    c = tidy(c.xreplace(named) if named else c)
                     res.steps.append(Step(u, a, None, c))
-                    contrib.setdefault(a, []).append(c)
+                    if c != 0:
+                        contrib.setdefault(a, []).append(c)
             continue
         leaves = _leaves(u)
         us = shape_of(u)
@@ -215,7 +223,8 @@ def sweep(graph, out_sym, seed, wanted):
                 d = d.xreplace(named)
             c = tidy(unbroadcast(G * d, us, shape_of(L)))
             res.steps.append(Step(u, L, d, c))
-            contrib.setdefault(L, []).append(c)
+            if c != 0:
+                contrib.setdefault(L, []).append(c)
     return res
 
 

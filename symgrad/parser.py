@@ -31,7 +31,7 @@ from .ops import FUNCTIONS, REQUIRED
 from .ops import elementwise as ew
 from .ops.linalg import MatmulOp, T
 from .ops.table import NATIVE_BUILD
-from .tensor import shape_of, Tensor
+from .tensor import shape_of, Tensor, broadcast
 
 MAX_DEPTH = 100            # nesting levels of the expression tree (every stage recurses over it)
 MAX_LEN = 20000            # characters of one expression
@@ -246,6 +246,7 @@ class Builder:
     def __init__(self, env):
         self.env = env          # name -> Tensor | dim Symbol
         self.kinds = {}         # id(AST node) -> 'number' | 'bool' | 'tensor'
+        self.shapes = {}        # id(AST node) -> shape of what it built
 
     def build(self, node, depth=0):
         try:
@@ -256,8 +257,37 @@ class Builder:
             raise
         if isinstance(out, sympy.Basic):
             _check_value(node, out)
+            out = self._keep_shape(node, out)
+            self.shapes[id(node)] = shape_of(out)
         self.kinds[id(node)] = self._kind(node)
         return out
+
+    def _keep_shape(self, node, out):
+        """SymPy folds ``x - x`` to 0 and ``sign(a)`` (a positive) to 1; in PyTorch the result
+        still has the broadcast shape of the operands, so put that shape back."""
+        t = type(node)
+        if t is ast.BinOp and not isinstance(node.op, ast.MatMult):
+            kids = [node.left, node.right]
+        elif t is ast.UnaryOp:
+            kids = [node.operand]
+        elif t is ast.Compare:
+            kids = [node.left, node.comparators[0]]
+        elif t is ast.Call and _call_name(node) in ELEMENTWISE_CALLS:
+            kids = ([node.func.value] if isinstance(node.func, ast.Attribute) else []) + list(node.args) \
+                + [k.value for k in node.keywords]
+        else:
+            return out
+        shapes = [self.shapes[id(k)] for k in kids if id(k) in self.shapes]
+        if not shapes:
+            return out
+        try:
+            want = broadcast(*shapes)
+        except ShapeError:
+            return out
+        if shape_of(out) == want or not want:
+            return out
+        from .ops.shape import OnesOp, ZerosOp
+        return ZerosOp(sympy.Tuple(*want)) if out == 0 else out * OnesOp(sympy.Tuple(*want))
 
     def kind(self, node):
         """What PyTorch holds for a built node: 'number' (Python), 'bool' (tensor) or 'tensor'."""
@@ -565,6 +595,16 @@ def _check_value(node, out):
         shape_of(out)
     except ShapeError as e:
         raise err(node, e.message)
+
+
+def _call_name(node):
+    f = node.func
+    return f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
+
+
+ELEMENTWISE_CALLS = {"exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "abs", "sin", "cos", "tan",
+                     "tanh", "sigmoid", "relu", "softplus", "gelu", "silu", "leaky_relu", "square",
+                     "pow", "sign", "erf", "heaviside", "where"}
 
 
 def parse_expr_text(text, env):

@@ -58,7 +58,8 @@ class TensorOp(Function):
         return []
 
     def text(self, p):
-        parts = [p._print(a) for a in self.tensors] + self.text_kwargs(p)
+        op = getattr(p, "operand", None)
+        parts = [op(a, 0) if op else p._print(a) for a in self.tensors] + self.text_kwargs(p)
         return "%s(%s)" % (self.spec_name, ", ".join(parts))
 
     def latex(self, p):

@@ -176,7 +176,7 @@ class Heaviside(ElementwiseFn):
     differentiable = False
 
     def fdiff(self, argindex=1):
-        return S.Zero
+        return S.Zero        # PyTorch has none: its backward raises (the schedule predicts it)
 
     def torch(self, p):
         return "torch.heaviside(%s, torch.as_tensor(%s, dtype=%s.dtype))" % (

@@ -254,6 +254,7 @@ class OuterOp(TensorOp):
         if shape_of(g) == ():
             other = b if i == 0 else a
             return g * SumOp(other, Tuple(Integer(0)), flag(False))
+        g = materialize(g, self.out_shape())
         return MatmulOp(g, b) if i == 0 else MatmulOp(T(g), a)
 
     def latex(self, p):

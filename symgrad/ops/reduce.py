@@ -175,6 +175,8 @@ class LogSoftmaxOp(SoftmaxOp):
     def vjp(self, i, g):
         d = self.args[1]
         sm = SoftmaxOp(self.args[0], d)
+        if not shape_of(self.args[0]):
+            return S.Zero                  # log_softmax of one number is 0
         if shape_of(g) == ():
             return g * (1 - shape_of(self.args[0])[int(d)] * sm)
         return g - sm * sum_along(g, int(d), self.out_shape())

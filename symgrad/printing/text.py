@@ -19,8 +19,11 @@ class SpecPrinter(StrPrinter):
         if e.args and all(isinstance(f, Mask) for f in sympy.Mul.make_args(e)):
             m = sympy.Mul.make_args(e)[0]
             like = m.args[0] if shape_of(m.args[0]) == shape_of(e) else m.args[1]
-            return "(ones_like(%s)*%s)" % (self._print(like), self._print(e))
-        return self.parenthesize(e, level, strict=strict)
+            out = "ones_like(%s)*%s" % (self._print(like), self._print(e))
+            return out if level == 0 else "(%s)" % out
+        if level and isinstance(e, (sympy.Mul, sympy.Pow)):
+            return "(%s)" % self._print(e)        # (w @ (1/x)), never w @ 1/x
+        return self._print(e) if level == 0 else self.parenthesize(e, level, strict=strict)
 
     def _print_sign(self, e):
         return "sign(%s)" % self._print(e.args[0])
@@ -47,7 +50,7 @@ class SpecPrinter(StrPrinter):
         # c*(A @ B)/n reads better as c*A @ B/n, which Python evaluates as ((c*A) @ B)/n.
         mm = [f for f in e.args if isinstance(f, MatmulOp)]
         rest = [f for f in e.args if not isinstance(f, MatmulOp)]
-        if len(mm) == 1 and all(not f.has(Tensor) for f in rest):
+        if len(mm) == 1 and all(shape_of(f) == () and not f.has(Tensor) for f in rest):
             num, den = [], []
             for f in rest:
                 b, x = f.as_base_exp()
