@@ -298,7 +298,16 @@ def _linear(input, weight, bias):
 
 @op("mse_loss", P("input", "target", Param("reduction", "str", "mean")), "MseLossBackward0", True)
 def _mse(input, target, reduction):
-    return _reduce((input - target) ** 2, reduction)
+    return _reduce(_keep_shape((input - target) ** 2, input, target), reduction)
+
+
+def _keep_shape(e, *args):
+    """An elementwise result SymPy folded (``(x - x)**2`` is 0) keeps its broadcast shape."""
+    from ..tensor import broadcast
+    want = broadcast(*[shape_of(a) for a in args])
+    if shape_of(e) == want or not want:
+        return e
+    return ZerosOp(Tuple(*want)) if e == 0 else e * OnesOp(Tuple(*want))
 
 
 @op("cross_entropy", P("input", "target", Param("reduction", "str", "mean")), "DivBackward1", True)
@@ -325,13 +334,14 @@ def _cross_entropy(input, target, reduction):
 @op("binary_cross_entropy", P("input", "target", Param("reduction", "str", "mean")),
     "BinaryCrossEntropyBackward0", True)
 def _bce(input, target, reduction):
-    return _reduce(-(target * sympy.log(input) + (1 - target) * sympy.log(1 - input)), reduction)
+    return _reduce(_keep_shape(-(target * sympy.log(input) + (1 - target) * sympy.log(1 - input)),
+                               input, target), reduction)
 
 
 @op("binary_cross_entropy_with_logits", P("input", "target", Param("reduction", "str", "mean")),
     "BinaryCrossEntropyWithLogitsBackward0", True)
 def _bce_logits(input, target, reduction):
-    return _reduce(ew.Softplus(input) - input * target, reduction)
+    return _reduce(_keep_shape(ew.Softplus(input) - input * target, input, target), reduction)
 
 
 # --- operators (for autograd bookkeeping: the AST operator -> PyTorch node) ------------
