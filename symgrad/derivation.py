@@ -13,8 +13,7 @@ from .derive import sweep, seed_for, materialize_for
 from .errors import SymgradError
 from .graph import Graph
 from .printing import to_text, to_latex, to_index_latex, index_letters
-from .tensor import Tensor, shape_of, shape_json, numel
-from .version import __version__
+from .tensor import Tensor, shape_json
 
 
 @dataclass

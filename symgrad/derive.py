@@ -21,8 +21,7 @@ import sympy
 from sympy import S, Dummy, Tuple, Integer, DiracDelta
 
 from .errors import SymgradError
-from .graph import Graph
-from .ops import is_elementwise, is_differentiable, TensorOp
+from .ops import is_differentiable, region_leaves, TensorOp
 from .ops.base import flag
 from .ops.reduce import SumOp
 from .ops.shape import OnesLikeOp, ZerosLikeOp
@@ -65,19 +64,6 @@ def unbroadcast(g, from_shape, to_shape):
     return g * factor
 
 
-def _leaves(expr):
-    """Leaves of the elementwise region rooted at expr (tensors and non-elementwise ops)."""
-    out, seen, stack = [], set(), [expr]
-    while stack:
-        e = stack.pop()
-        if e in seen:
-            continue
-        seen.add(e)
-        if isinstance(e, Tensor) or isinstance(e, TensorOp):
-            out.append(e)
-        elif is_elementwise(e):
-            stack.extend(e.args)
-    return out
 
 
 def partial(expr, leaf, leaves):
@@ -167,7 +153,7 @@ def sweep(graph, out_sym, seed, wanted):
             return [d] if d is not None and reaches(d) else []
         if isinstance(u, TensorOp):
             return [a for a in u.tensors if reaches(a)]
-        return [L for L in _leaves(u) if reaches(L)]
+        return [L for L in region_leaves(u) if reaches(L)]
 
     res = Sweep(out_sym.name, seed)
     if not reaches(out_sym):
@@ -213,7 +199,7 @@ def sweep(graph, out_sym, seed, wanted):
                     if c != 0:
                         contrib.setdefault(a, []).append(c)
             continue
-        leaves = _leaves(u)
+        leaves = region_leaves(u)
         us = shape_of(u)
         for L in leaves:
             if not reaches(L):

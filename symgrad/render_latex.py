@@ -12,7 +12,7 @@ import re
 
 from sympy import Add, Mul, Symbol
 
-from .ops import TensorOp, is_elementwise
+from .ops import TensorOp, is_elementwise, region_leaves
 from .printing.index import IndexPrinter
 from .printing.latex import MatrixLatexPrinter
 from .tensor import Tensor, shape_of
@@ -127,7 +127,7 @@ class NotesIndex(_NotesNames, IndexPrinter):
         idx = list(idx)
         shape = shape_of(e)
         repl = {}
-        for leaf in _ew_leaves(e):
+        for leaf in region_leaves(e):
             ls = shape_of(leaf)
             off = len(shape) - len(ls)
             li = [("1" if ls[k] == 1 and shape[k + off] != 1 else idx[k + off]) for k in range(len(ls))]
@@ -138,18 +138,6 @@ class NotesIndex(_NotesNames, IndexPrinter):
         return s
 
 
-def _ew_leaves(expr):
-    out, seen, stack = [], set(), [expr]
-    while stack:
-        e = stack.pop()
-        if e in seen:
-            continue
-        seen.add(e)
-        if isinstance(e, (Tensor, TensorOp)):
-            out.append(e)
-        elif is_elementwise(e):
-            stack.extend(reversed(e.args))
-    return out
 
 
 _LATEX = NotesLatex({"mul_symbol": None})

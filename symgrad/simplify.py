@@ -7,7 +7,7 @@ with the depth of the graph: SymPy's automatic canonical forms do most of the wo
 ``B @ x + B.T @ x`` into ``(B + B.T) @ x``.  Nothing here expands a tensor.
 """
 import sympy
-from sympy import Add, Mul, S, factor_terms, cancel
+from sympy import Add, Mul, factor_terms, cancel
 
 from .ops.linalg import MatmulOp, T
 from .ops.reduce import SumOp, MeanOp

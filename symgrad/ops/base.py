@@ -17,7 +17,7 @@ import sympy
 from sympy import Function, S, Tuple, Mul
 from sympy.printing.precedence import PRECEDENCE
 
-from ..tensor import shape_of, numel
+from ..tensor import shape_of
 
 
 class TensorOp(Function):

@@ -5,7 +5,7 @@ The rules are the Matrix Cookbook's, written as vector-Jacobian products:
 ``d X^{-1} = -X^{-T} G X^{-T}``.  `MatmulOp.eval` keeps products canonical: scalar
 factors move out, identities vanish, transposes of products are pushed inside.
 """
-from sympy import S, Tuple, Integer, Add, Mul
+from sympy import S, Tuple, Integer, Add
 from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError

@@ -3,7 +3,7 @@
 Their vector-Jacobian rules put the reduced dims back (`unsqueeze_dims`) and let
 broadcasting do the rest, so no Jacobian is ever built.
 """
-from sympy import S, Tuple, Integer, exp, sqrt
+from sympy import S, Tuple, Integer, exp
 
 from ..tensor import shape_of
 from .base import TensorOp, count, flag, split_scalar, sum_along

@@ -7,7 +7,7 @@ from sympy import S, Tuple, Integer
 
 from ..errors import ShapeError
 from ..tensor import shape_of, numel, fmt_shape
-from .base import TensorOp, materialize, flag, full_rank
+from .base import TensorOp, materialize, full_rank
 
 
 def _shape_text(shape):

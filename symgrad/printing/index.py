@@ -6,9 +6,8 @@ in place of the leaf; ops print themselves (``op.index``), asking for fresh summ
 indices with `fresh`.  Broadcast axes of size 1 get the index 1.
 """
 from sympy import Symbol
-from sympy.printing.latex import LatexPrinter
 
-from ..ops import is_elementwise, TensorOp
+from ..ops import is_elementwise, region_leaves, TensorOp
 from ..tensor import Tensor, shape_of
 from .latex import MatrixLatexPrinter
 
@@ -64,7 +63,7 @@ class IndexPrinter(MatrixLatexPrinter):
         if is_elementwise(e):
             shape = shape_of(e)
             repl = {}
-            for leaf in _leaves(e):
+            for leaf in region_leaves(e):
                 ls = shape_of(leaf)
                 off = len(shape) - len(ls)
                 li = [("1" if ls[k] == 1 and shape[k + off] != 1 else idx[k + off]) for k in range(len(ls))]
@@ -80,18 +79,6 @@ class IndexPrinter(MatrixLatexPrinter):
         return s
 
 
-def _leaves(expr):
-    out, seen, stack = [], set(), [expr]
-    while stack:
-        e = stack.pop()
-        if e in seen:
-            continue
-        seen.add(e)
-        if isinstance(e, (Tensor, TensorOp)):
-            out.append(e)
-        elif is_elementwise(e):
-            stack.extend(e.args)
-    return out
 
 
 def to_index_latex(e, idx):

@@ -3,8 +3,7 @@
 Names are the spec's own (inputs, nodes, dims, ``grad_<o>``); constants are floats at
 full precision; ``_dt``/``_dev`` (dtype and device) must be bound where the code runs.
 """
-import sympy
-from sympy import S, Rational, Pow
+from sympy import S
 from sympy.printing.str import StrPrinter
 from sympy.printing.precedence import PRECEDENCE
 
