@@ -185,7 +185,19 @@ def check(specs, fd, device, dtype, seed, dim, debug):
 
     def go():
         from . import load, derive as derive_
+        from .check import resolve_devices
         dims = _dims(dim)
+        resolve_devices(device)            # no GPU for --device cuda: one error, up front
+        if dims:                           # a --dim no spec has is a usage mistake
+            known = set()
+            for spec in specs:
+                try:
+                    known |= set(load(spec).dims)
+                except SymgradError:
+                    pass
+            unknown = sorted(set(dims) - known)
+            if unknown:
+                raise SymgradError("--dim %s: no spec given has a dim '%s'" % (unknown[0], unknown[0]))
         worst = 0
         for spec in specs:
             try:

@@ -276,3 +276,16 @@ def test_a_closed_form_that_cannot_run_fails_its_rows(monkeypatch):
     monkeypatch.setattr(comp, "module_source", lambda d: "this is not python")
     r = d.check()
     assert not r.passed and all("could not compile" in x.message for x in r.rows)
+
+
+def test_check_cli_refuses_unknown_dim_and_missing_gpu_once():
+    import os
+    from click.testing import CliRunner
+    from symgrad.cli import main
+    ex = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+    r = CliRunner().invoke(main, ["check", os.path.join(ex, "least_squares.yaml"), "--dim", "zz=3"])
+    assert r.exit_code == 2 and "--dim zz" in r.stderr and r.stdout == ""
+    if not __import__("torch").cuda.is_available():
+        r = CliRunner().invoke(main, ["check", os.path.join(ex, "least_squares.yaml"),
+                                      os.path.join(ex, "multi_loss.yaml"), "--device", "cuda"])
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
