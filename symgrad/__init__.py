@@ -8,7 +8,14 @@
 Pipeline (one module per stage): loader -> graph -> derive -> compile/check -> report/render.
 torch is imported only by the stages that need it (compile, check, schedule proof).
 """
-from .version import __version__
+import sys
+
+# SymPy walks expression trees recursively, and the closed forms of a deep network nest
+# deeply (each layer adds a few levels); raised once, here, rather than mid-computation.
+if sys.getrecursionlimit() < 8000:
+    sys.setrecursionlimit(8000)
+
+from .version import __version__  # noqa: E402
 from .errors import SymgradError, SpecError, ShapeError, CheckError
 from .loader import load, loads, Problem
 from .derivation import derive, Derivation, Gradient

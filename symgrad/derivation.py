@@ -161,8 +161,4 @@ def _stem(path):
 
 def derive(problem):
     """Derive every gradient of a loaded problem."""
-    import sys
-    # SymPy walks expression trees recursively; a deep network nests deeply.
-    if sys.getrecursionlimit() < 20000:
-        sys.setrecursionlimit(20000)
     return Derivation(problem)
