@@ -115,8 +115,10 @@ class TorchEval:
             return {ast.Gt: lambda: a > b, ast.Lt: lambda: a < b,
                     ast.GtE: lambda: a >= b, ast.LtE: lambda: a <= b}[op]()
         if t is ast.Attribute:
-            v = self.eval(n.value)      # .T of a 0-D or 1-D tensor is itself (without the
-            return v.T if getattr(v, "dim", lambda: 2)() == 2 else v   # deprecation warning)
+            v = self.eval(n.value)
+            with warnings.catch_warnings():     # .T of a vector: PyTorch's deprecation warning
+                warnings.simplefilter("ignore", UserWarning)
+                return v.T
         if t in (ast.Tuple, ast.List):
             return tuple(self.eval(e) for e in n.elts)
         if t is ast.Call:
