@@ -5,10 +5,7 @@ ops that save tensors and ops that do not, detach, comparisons, shared sub-graph
 then a schedule of ``backward()`` calls with and without ``retain_graph=True``, with an
 explicit ``gradient=``, ``zero_grad()``, and the occasional non-scalar ``backward()``.
 `symgrad.schedule.prove` compares each step's outcome and every ``.grad`` with PyTorch.
-
-A KNOWN issue outside the schedule is kept out of this test (and pinned as an xfail test
-in `test_schedule.py`): ``x - x`` cancels to a scalar 0 in SymPy, so the node gets shape
-[] instead of x's shape.
+Nodes such as ``x - x`` (which cancels to 0 but keeps x's shape) are drawn too.
 """
 from hypothesis import given, settings, strategies as st, HealthCheck
 
@@ -39,8 +36,6 @@ def problems(draw):
         else:
             x, y = draw(st.sampled_from(vectors)), draw(st.sampled_from(vectors + ["c"]))
             template = draw(st.sampled_from(BINARY))
-            if x == y and "-" in template:
-                y = "c"          # x - x: see KNOWN below
             nodes[name] = template.format(x, y)
         vectors.append(name)
     for k in range(draw(st.integers(1, 3))):

@@ -136,6 +136,11 @@ class Mask(ElementwiseFn):
     def value(self, a, b):
         return S.One if {">": a > b, "<": a < b, ">=": a >= b, "<=": a <= b}[self.op] else S.Zero
 
+    @classmethod
+    def eval(cls, a, b):
+        if a.is_Number and b.is_Number:      # two numbers compare to a number, 0 or 1
+            return cls.value(cls, a, b)
+
     def _eval_power(self, e):
         if e.is_Integer and e > 0:
             return self
@@ -187,6 +192,11 @@ class Where(ElementwiseFn):
     """where(c, x, y); its partials are the 0/1 masks of c and of not-c."""
     nargs = 3
     spec_name = "where"
+
+    @classmethod
+    def eval(cls, c, x, y):
+        if c.is_Number:                       # a decided condition (the parser keeps shapes)
+            return x if c != 0 else y
 
     def fdiff(self, argindex=1):
         c = self.args[0]
