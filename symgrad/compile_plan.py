@@ -527,7 +527,8 @@ class Plan:
                 continue
             cast = AsFloat(st.sym)
             users = [u for u in self.stmts if st.name in u.deps]
-            if users and all(not u.expr.xreplace({cast: S.One}).has(st.sym) for u in users):
+            probe = Tensor("_probe", shape_of(st.sym))     # (1 would break a matmul's shape)
+            if users and all(not u.expr.xreplace({cast: probe}).has(st.sym) for u in users):
                 st.expr = AsFloat(st.expr)
                 bools.discard(st.name)
                 for u in users:

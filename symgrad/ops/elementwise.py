@@ -184,8 +184,8 @@ class Heaviside(ElementwiseFn):
         return S.Zero        # PyTorch has none: its backward raises (the schedule predicts it)
 
     def torch(self, p):
-        return "torch.heaviside(%s, torch.as_tensor(%s, dtype=%s.dtype))" % (
-            p._print(self.args[0]), p._print(self.args[1]), p._print(self.args[0]))
+        return "torch.heaviside(%s, torch.as_tensor(%s, dtype=_dt, device=_dev))" % (
+            p._print(self.args[0]), p._print(self.args[1]))
 
 
 class Where(ElementwiseFn):
