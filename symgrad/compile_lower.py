@@ -67,13 +67,26 @@ def fix_bools(e, bools, top_bool_ok=False):
     return fix(e, "cond" if top_bool_ok else "value")
 
 
+def nesting(code):
+    """The deepest parenthesis nesting of a line of code (Python's parser stops at 200)."""
+    depth = top = 0
+    for ch in code:
+        if ch in "([{":
+            depth += 1
+            top = max(top, depth)
+        elif ch in ")]}":
+            depth -= 1
+    return top
+
+
 class CodePrinter(TorchPrinter):
     """The torch printer, plus the fusions that make generated code fast."""
 
-    def __init__(self, bools=()):
+    def __init__(self, bools=(), fuse=True):
         super().__init__({"order": "none"})
         self.bools = set(bools)
         self.norm = Norm()
+        self.fuse = fuse
 
     def _as_ordered_terms(self, expr, order=None):
         """Positive terms first: ``p - y`` (one kernel), not ``-y + p`` (two)."""
@@ -194,6 +207,8 @@ class CodePrinter(TorchPrinter):
 
     def _fused(self, args):
         """Autograd's one-kernel backward formulas, recognised in a product g*f'."""
+        if not self.fuse:
+            return None
         for k, a in enumerate(args):
             if not isinstance(a, Add) or len(a.args) != 2:
                 continue

@@ -513,7 +513,7 @@ class Plan:
 
     # after building: dtype fixes and code ------------------------------------------------
     def finish(self):
-        from .compile_lower import _is_bool, fix_bools, AsFloat, CodePrinter
+        from .compile_lower import _is_bool, fix_bools, AsFloat, CodePrinter, nesting
         bools = set()
         for st in self.stmts:
             is_bool = _is_bool(st.expr, bools)
@@ -541,6 +541,8 @@ class Plan:
                 st.code = "torch.as_tensor(%s, dtype=_dt, device=_dev)" % printer.doprint(e)
             else:
                 st.code = printer.doprint(e)
+                if nesting(st.code) > 150:    # nested fused calls of a deep chain: a flat product
+                    st.code = CodePrinter(bools, fuse=False).doprint(e)
         # a returned gradient never aliases an input or another returned gradient
         returned = set()
         for st in self.results:

@@ -53,3 +53,10 @@ def test_unused_input_gets_zeros():
 def test_one_element_output_is_a_scalar_output():
     g = symgrad.derive(symgrad.loads(SPECS["one-element-output"])).gradient("q", "x")
     assert g.seed is None and g.text == "(B + B.T) @ x"
+
+
+def test_a_300_node_elementwise_chain_derives_and_checks():
+    spec = "inputs:\n  a: {shape: [3]}\nnodes:\n  h0: tanh(a)\n"
+    spec += "".join("  h%d: tanh(h%d)\n" % (k, k - 1) for k in range(1, 300)) + "  L: sum(h299)\n"
+    d = symgrad.derive(symgrad.loads(spec))
+    assert d.check().passed
