@@ -49,6 +49,9 @@ class CheckRow:
     message: str = ""
     kind: str = "autograd"          # "autograd" | "fd" (finite differences via gradcheck)
 
+    def __getitem__(self, key):          # rows read like the JSON report's rows too
+        return self.to_dict()[key]
+
     def to_dict(self):
         return {"output": self.output, "wrt": self.wrt, "device": self.device, "dtype": self.dtype,
                 "max_abs_err": _json_float(self.max_abs_err), "max_rel_err": _json_float(self.max_rel_err),

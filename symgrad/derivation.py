@@ -47,6 +47,9 @@ class Gradient:
             lhs = r"\frac{\partial %s}{\partial %s}" % (o, xi)
         return "%s = %s" % (lhs, to_index_latex(self.expr, idx))
 
+    def __getitem__(self, key):          # g["text"] as in the JSON report
+        return self.to_dict()[key]
+
     def to_dict(self):
         return {"output": self.output, "wrt": self.wrt, "shape": shape_json(self.shape),
                 "text": self.text, "latex": self.latex, "index_latex": self.index_latex,
