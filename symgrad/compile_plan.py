@@ -99,9 +99,9 @@ def rebuild(e, new_children):
 class Prepare:
     """Rewrites closed forms to reuse the forward pass: node definitions -> node names."""
 
-    def __init__(self, prob):
+    def __init__(self, prob, upto=None):
         self.named = {}
-        for n in prob.nodes:
+        for n in prob.nodes[:upto]:        # a node's own definition may reuse earlier nodes only
             e = n.expr
             if e.args and not isinstance(e, Tensor) and not is_coeff(e) and e not in self.named:
                 self.named[e] = n.symbol
@@ -353,7 +353,7 @@ class Plan:
     def _build(self):
         prob, d = self.prob, self.d
         results = [(g, self.prep(g.expr)) for g in d.gradients]
-        defs = {n.name: self.prep(n.expr, top=True) for n in prob.nodes}
+        defs = {n.name: Prepare(prob, upto=k)(n.expr, top=True) for k, n in enumerate(prob.nodes)}
 
         # nodes needed by the outputs and by the closed forms (with what they use)
         need = set(prob.outputs)

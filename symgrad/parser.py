@@ -284,7 +284,10 @@ class Builder:
             want = broadcast(*shapes)
         except ShapeError:
             return out
-        if shape_of(out) == want or not want:
+        tensor_in = any(self.kind(k) != "number" for k in kids)
+        if shape_of(out) == want and not (out.is_Number and tensor_in):
+            return out                     # (a number from tensors is still a 0-d tensor)
+        if not tensor_in:
             return out
         from .ops.shape import OnesOp, ZerosOp
         return ZerosOp(sympy.Tuple(*want)) if out == 0 else out * OnesOp(sympy.Tuple(*want))

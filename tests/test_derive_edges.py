@@ -60,3 +60,18 @@ def test_a_300_node_elementwise_chain_derives_and_checks():
     spec += "".join("  h%d: tanh(h%d)\n" % (k, k - 1) for k in range(1, 300)) + "  L: sum(h299)\n"
     d = symgrad.derive(symgrad.loads(spec))
     assert d.check().passed
+
+
+@pytest.mark.parametrize("nodes", [
+    "  h0: (tanh(tanh(x).exp()).exp() * (abs(y) > (x + tanh(y).exp())))\n  h1: exp(tanh(y))\n",
+    "  h2: reshape(x, (-1,))\n  h3: (exp(sigmoid((2 * h2))) * 0.5)\n  h4: (2*h2)\n",
+])
+def test_compiled_forward_reuses_only_earlier_nodes(nodes):
+    d = symgrad.derive(symgrad.loads("inputs:\n  x: {shape: [2]}\n  y: {shape: [2]}\nnodes:\n" + nodes))
+    assert d.check().passed
+
+
+def test_a_number_computed_from_tensors_is_a_0d_tensor():
+    spec = ("inputs:\n  s: {shape: []}\n  v: {shape: [2]}\nnodes:\n"
+            "  h: (heaviside(detach((s * 1.5) * (s - s)), 0.5) * v) - s\n")
+    assert symgrad.derive(symgrad.loads(spec)).check().passed
