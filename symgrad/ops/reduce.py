@@ -152,7 +152,7 @@ class SoftmaxOp(TensorOp):
         if shape_of(g) == ():
             return S.Zero      # softmax sums to one along dim: a constant adjoint vanishes
         d = self.args[1]
-        return self * (g - SumOp(g * self, Tuple(d), flag(True)))
+        return self * (g - sum_along(g * self, int(d), self.out_shape()))
 
     def text_kwargs(self, p):
         return ["dim=%s" % self.args[1]]

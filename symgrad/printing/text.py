@@ -16,14 +16,21 @@ class SpecPrinter(StrPrinter):
     def operand(self, e, level, strict=False):
         """An operand of @, outer or dot: a 0/1 mask is a bool tensor in PyTorch, which
         matmul refuses, so it is given the dtype of what it compares."""
-        if e.args and all(isinstance(f, Mask) for f in sympy.Mul.make_args(e)):
-            m = sympy.Mul.make_args(e)[0]
-            like = m.args[0] if shape_of(m.args[0]) == shape_of(e) else m.args[1]
-            out = "ones_like(%s)*%s" % (self._print(like), self._print(e))
+        if _boolish(e):
+            out = "%s*%s" % (self._ones_for(e), self._print(e))
             return out if level == 0 else "(%s)" % out
         if level and isinstance(e, (sympy.Mul, sympy.Pow)):
             return "(%s)" % self._print(e)        # (w @ (1/x)), never w @ 1/x
         return self._print(e) if level == 0 else self.parenthesize(e, level, strict=strict)
+
+    def _ones_for(self, e):
+        """ones_like(t) for a tensor t of e's shape, or ones(shape)."""
+        from ..ops.base import TensorOp
+        for t in sympy.preorder_traversal(e):
+            if isinstance(t, (Tensor, TensorOp)) and not isinstance(t, Mask) and shape_of(t) == shape_of(e):
+                return "ones_like(%s)" % self._print(t)
+        return "ones(%s)" % ("(%s,)" % shape_of(e)[0] if len(shape_of(e)) == 1
+                             else "(%s)" % ", ".join(str(d) for d in shape_of(e)))
 
     def _print_sign(self, e):
         return "sign(%s)" % self._print(e.args[0])
@@ -89,6 +96,20 @@ class SpecPrinter(StrPrinter):
             return "-1*" + tail
         head = self._print(rest)
         return "%s*%s" % ("(%s)" % head if isinstance(rest, sympy.Add) else head, tail)
+
+
+def _boolish(e):
+    """Whether PyTorch holds e as a bool tensor: a comparison, a product of them, or a view
+    (transpose, reshape, unsqueeze, squeeze) of one."""
+    from ..ops.linalg import TransposeOp
+    from ..ops.shape import ReshapeOp, UnsqueezeOp, SqueezeOp
+    if isinstance(e, Mask):
+        return True
+    if isinstance(e, sympy.Mul):
+        return all(_boolish(f) for f in e.args)
+    if isinstance(e, (TransposeOp, ReshapeOp, UnsqueezeOp, SqueezeOp)):
+        return _boolish(e.args[0])
+    return False
 
 
 def print_add(p, e):
