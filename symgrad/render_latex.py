@@ -12,7 +12,6 @@ import re
 
 from sympy import Add, Mul, Symbol
 
-from .ops import TensorOp, is_elementwise, region_leaves
 from .printing.index import IndexPrinter
 from .printing.latex import MatrixLatexPrinter
 from .tensor import Tensor, shape_of
@@ -106,38 +105,10 @@ class NotesLatex(_NotesNames, MatrixLatexPrinter):
     """Matrix notation for the notes."""
 
 
-class _Raw(Symbol):
-    """A symbol that prints as given LaTeX; named by that LaTeX, so ordering is stable."""
-
-    def __new__(cls, tex):
-        obj = Symbol.__new__(cls, "\u2063" + tex)
-        obj.raw = tex
-        return obj
-
-    def _latex(self, printer):
-        return self.raw
-
-
 class NotesIndex(_NotesNames, IndexPrinter):
     """Index notation for the notes."""
 
-    def index_of(self, e, idx, prec=None):
-        if isinstance(e, (Tensor, TensorOp)) or not is_elementwise(e):
-            return super().index_of(e, idx, prec)
-        idx = list(idx)
-        shape = shape_of(e)
-        repl = {}
-        for leaf in region_leaves(e):
-            ls = shape_of(leaf)
-            off = len(shape) - len(ls)
-            li = [("1" if ls[k] == 1 and shape[k + off] != 1 else idx[k + off]) for k in range(len(ls))]
-            repl[leaf] = _Raw(self.index_of(leaf, li, "Mul"))
-        s = NotesLatex({"mul_symbol": None}).doprint(e.xreplace(repl))
-        if prec and isinstance(e, Add):
-            return r"\left(%s\right)" % s
-        return s
-
-
+    region_printer = NotesLatex
 
 
 _LATEX = NotesLatex({"mul_symbol": None})

@@ -31,6 +31,7 @@ class Raw(Symbol):
 
 
 class IndexPrinter(MatrixLatexPrinter):
+    region_printer = MatrixLatexPrinter     # prints an elementwise region over indexed leaves
     def __init__(self, used=()):
         super().__init__({"mul_symbol": None})
         self.used = set(used)
@@ -68,8 +69,8 @@ class IndexPrinter(MatrixLatexPrinter):
                 off = len(shape) - len(ls)
                 li = [("1" if ls[k] == 1 and shape[k + off] != 1 else idx[k + off]) for k in range(len(ls))]
                 repl[leaf] = Raw(self.index_of(leaf, li, "Mul"))
-            return MatrixLatexPrinter({"mul_symbol": None}).doprint(e.xreplace(repl)) if not prec else \
-                self._paren(MatrixLatexPrinter({"mul_symbol": None}).doprint(e.xreplace(repl)), e, prec)
+            out = self.region_printer({"mul_symbol": None}).doprint(e.xreplace(repl))
+            return self._paren(out, e, prec) if prec else out
         return self._print(e)
 
     def _paren(self, s, e, prec):
