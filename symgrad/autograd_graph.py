@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .errors import SpecError
-from .ops import FUNCTIONS, REQUIRED
-from .parser import parse_tree, Builder
+from .ops import REQUIRED
+from .parser import parse_tree, Builder, call_parts
 from .tensor import shape_of
 
 
@@ -371,16 +371,7 @@ class _Walker:
 
     def bind(self, n):
         """(name, {param: value}, {param: ast node}) in the order Python evaluates them."""
-        f = n.func
-        args = list(n.args)
-        if isinstance(f, ast.Attribute):
-            name, args = f.attr, [f.value] + args
-        else:
-            name = f.id
-        spec = FUNCTIONS[name]
-        if spec.varshape and len(args) > len(spec.params):
-            k = [i for i, p in enumerate(spec.params) if p.kind == "shape"][0]
-            args = args[:k] + [ast.Tuple(elts=args[k:], ctx=ast.Load())]
+        name, spec, args = call_parts(n)
         vals, nodes = {}, {}
         for p, a in zip(spec.params, args):
             vals[p.name], nodes[p.name] = self.value(a), a

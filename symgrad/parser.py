@@ -448,22 +448,10 @@ class Builder:
         return a ** b
 
     def call(self, node, depth):
-        f = node.func
-        args = list(node.args)
-        if isinstance(f, ast.Attribute):
-            name = f.attr
-            args = [f.value] + args
-        else:
-            name = f.id
-        spec = FUNCTIONS.get(name)
+        name, spec, args = call_parts(node)
         if spec is None:
             raise err(node, "unknown function '%s'%s" % (_short(name), suggest(name, FUNCTIONS)))
         params = spec.params
-        if spec.varshape and len(args) > len(params):
-            k = [i for i, p in enumerate(params) if p.kind == "shape"][0]
-            packed = ast.Tuple(elts=args[k:], ctx=ast.Load())
-            ast.copy_location(packed, args[k])
-            args = args[:k] + [packed]
         if len(args) > len(params):
             raise err(node, "%s() takes at most %d argument%s (%d given)"
                       % (name, len(params), "" if len(params) == 1 else "s", len(args)))
@@ -598,6 +586,23 @@ def _check_value(node, out):
         shape_of(out)
     except ShapeError as e:
         raise err(node, e.message)
+
+
+def call_parts(node):
+    """(name, op spec or None, positional argument nodes) of a checked call: a method call
+    ``c.mean()`` is ``mean(c)``, and ``ones(2, 3)`` packs its sizes as ``ones((2, 3))``."""
+    f = node.func
+    args = list(node.args)
+    if isinstance(f, ast.Attribute):
+        name, args = f.attr, [f.value] + args
+    else:
+        name = f.id
+    spec = FUNCTIONS.get(name)
+    if spec is not None and spec.varshape and len(args) > len(spec.params):
+        k = [i for i, p in enumerate(spec.params) if p.kind == "shape"][0]
+        packed = ast.copy_location(ast.Tuple(elts=args[k:], ctx=ast.Load()), args[k])
+        args = args[:k] + [packed]
+    return name, spec, args
 
 
 def _call_name(node):

@@ -16,8 +16,8 @@ with warnings.catch_warnings():      # a torch wheel without NumPy warns at impo
     import torch
 import torch.nn.functional as F
 
-from .ops import FUNCTIONS, REQUIRED
-from .parser import parse_tree
+from .ops import REQUIRED
+from .parser import parse_tree, call_parts
 
 
 def _reduce(fn):
@@ -126,16 +126,7 @@ class TorchEval:
         raise TypeError("cannot evaluate %s" % t.__name__)
 
     def call(self, n):
-        f = n.func
-        args = list(n.args)
-        if isinstance(f, ast.Attribute):
-            name, args = f.attr, [f.value] + args
-        else:
-            name = f.id
-        spec = FUNCTIONS[name]
-        if spec.varshape and len(args) > len(spec.params):
-            k = [i for i, p in enumerate(spec.params) if p.kind == "shape"][0]
-            args = args[:k] + [ast.Tuple(elts=args[k:], ctx=ast.Load())]
+        name, spec, args = call_parts(n)
         vals = {}
         for p, a in zip(spec.params, args):
             vals[p.name] = self.eval(a)
