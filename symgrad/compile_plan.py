@@ -56,34 +56,29 @@ def split_coeff(e):
     return S.One, e
 
 
-def tensor_atoms(e):
-    """The Tensor symbols in e (each shared subexpression visited once)."""
+def _atoms(e, cls):
+    """The atoms of class cls in e (each shared subexpression visited once)."""
     out, seen, stack = set(), set(), [e]
     while stack:
         x = stack.pop()
         if x in seen:
             continue
         seen.add(x)
-        if isinstance(x, Tensor):
+        if isinstance(x, cls):
             out.add(x)
         else:
             stack.extend(x.args)
     return out
 
 
+def tensor_atoms(e):
+    """The Tensor symbols in e."""
+    return _atoms(e, Tensor)
+
+
 def free_names(e):
     """Names of the free symbols (tensors and dims) in e."""
-    out, seen, stack = set(), set(), [e]
-    while stack:
-        x = stack.pop()
-        if x in seen:
-            continue
-        seen.add(x)
-        if isinstance(x, sympy.Symbol):
-            out.add(x.name)
-        else:
-            stack.extend(x.args)
-    return out
+    return {x.name for x in _atoms(e, sympy.Symbol)}
 
 
 def children(e):

@@ -233,14 +233,6 @@ class OuterOp(TensorOp):
     spec_name = "outer"
     n_tensors = 2
 
-    def text(self, p):
-        op = getattr(p, "operand", None)
-        args = [op(a, 0) if op else p._print(a) for a in self.args]
-        return "%s(%s)" % (self.spec_name, ", ".join(args))
-
-    def torch(self, p):
-        return "torch.%s(%s)" % (self.spec_name, ", ".join(p._print(a) for a in self.args))
-
     def out_shape(self):
         a, b = (shape_of(t) for t in self.args)
         if len(a) != 1 or len(b) != 1:
@@ -267,14 +259,6 @@ class OuterOp(TensorOp):
 class DotOp(TensorOp):
     spec_name = "dot"
     n_tensors = 2
-
-    def text(self, p):
-        op = getattr(p, "operand", None)
-        args = [op(a, 0) if op else p._print(a) for a in self.args]
-        return "%s(%s)" % (self.spec_name, ", ".join(args))
-
-    def torch(self, p):
-        return "torch.%s(%s)" % (self.spec_name, ", ".join(p._print(a) for a in self.args))
 
     def out_shape(self):
         a, b = (shape_of(t) for t in self.args)
