@@ -13,7 +13,9 @@ setup(
     package_data={"symgrad.templates": ["*.j2"]},
     include_package_data=True,
     python_requires=">=3.9",
-    install_requires=["sympy>=1.12", "click>=8", "jinja2>=3", "PyYAML>=5.4", "torch>=2.0"],
+    install_requires=["sympy>=1.12", "click>=8", "jinja2>=3", "PyYAML>=5.4", "torch>=2.0",
+                      # torch uses NumPy when it is there and warns at import when it is not
+                      "numpy"],
     extras_require={"test": ["pytest", "hypothesis"]},
     entry_points={"console_scripts": ["symgrad = symgrad.cli:main"]},
 )

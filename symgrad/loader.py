@@ -50,6 +50,19 @@ def _resolvers(base):
 class _PyLoader(yaml.SafeLoader):
     yaml_implicit_resolvers = _resolvers(yaml.SafeLoader)
 
+    def fetch_flow_collection_start(self, TokenClass):
+        # PyYAML's scanner reads a whole flow collection ahead of the parser (and newer
+        # releases have a nesting limit of their own): symgrad's limit answers first.
+        if self.flow_level + len(self.indents) >= MAX_YAML_DEPTH:
+            raise _TooDeep(self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
+
+class _TooDeep(Exception):
+    def __init__(self, mark):
+        super().__init__()
+        self.mark = mark
+
 
 if getattr(yaml, "__with_libyaml__", False):
     class _CLoader(yaml.CSafeLoader):
@@ -209,24 +222,50 @@ def _tag(tag):
 
 
 def _compose(text, file):
-    """The YAML node tree: aliases and deep nesting are refused before composing."""
-    loader = _CLoader or _PyLoader
+    """The YAML node tree: aliases and deep nesting are refused before composing.
 
-    def where(mark):
-        return (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+    libyaml is fast but scans a flow collection ahead of its events; when it fails, the
+    pure-Python scanner (which checks the depth as it goes) runs once more, so that
+    symgrad's own limits answer before the dependency's wording and limits do.
+    """
     try:
-        depth = 0
+        return _compose_with(text, file, _CLoader or _PyLoader)
+    except SpecError:
+        if _CLoader is not None:
+            try:
+                _guard_events(text, file, _PyLoader)
+            except yaml.YAMLError:
+                pass
+        raise
+
+
+def _where(mark):
+    return (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+
+
+def _guard_events(text, file, loader):
+    """Refuse aliases and deep nesting while streaming the parser's events."""
+    depth = 0
+    try:
         for ev in yaml.parse(text, Loader=loader):
             if isinstance(ev, yaml.AliasEvent):
                 raise SpecError("YAML aliases ('*%s') are not allowed: write the value out" % _short(ev.anchor),
-                                file, *where(ev.start_mark))
+                                file, *_where(ev.start_mark))
             if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 depth += 1
                 if depth > MAX_YAML_DEPTH:
-                    raise SpecError("the YAML is nested too deeply (more than %d levels)" % MAX_YAML_DEPTH,
-                                    file, *where(ev.start_mark))
+                    raise _TooDeep(ev.start_mark)
             elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 depth -= 1
+    except _TooDeep as e:
+        raise SpecError("the YAML is nested too deeply (more than %d levels)" % MAX_YAML_DEPTH,
+                        file, *_where(e.mark))
+
+
+def _compose_with(text, file, loader):
+    where = _where
+    try:
+        _guard_events(text, file, loader)
         return yaml.compose(text, Loader=loader)
     except yaml.MarkedYAMLError as e:
         m = e.problem_mark or e.context_mark

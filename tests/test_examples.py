@@ -2,6 +2,7 @@
 import glob
 import json
 import os
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -115,7 +116,7 @@ def test_golden_json():
 
 def test_readme_api_example_is_true():
     g = derive("least_squares.yaml").gradient("L", "w")
-    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    readme = Path(ROOT, "README.md").read_text(encoding="utf-8")
     assert g.text == "2*X.T @ r" and g.latex == r"2 X^{\top} r"
     assert g.index_latex == r"\frac{\partial L}{\partial w_{i}} = 2 \left(\sum_{j} X_{ji} r_{j}\right)"
     for claim in (g.text, g.latex.replace("\\", "\\\\"), g.index_latex.replace("\\", "\\\\")):
@@ -124,6 +125,6 @@ def test_readme_api_example_is_true():
 
 def test_readme_example_output_is_real():
     r = CliRunner().invoke(main, ["derive", os.path.join(EXAMPLES, "multi_loss.yaml")])
-    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    readme = Path(ROOT, "README.md").read_text(encoding="utf-8")
     assert r.exit_code == 0
     assert r.output.strip() in readme

@@ -7,6 +7,7 @@ lies inside the text.  A hypothesis failure prints the smallest input that break
 """
 import glob
 import os
+from pathlib import Path
 
 import sympy
 import yaml
@@ -171,7 +172,7 @@ backward:
   - zero_grad()
   - L.backward()
 """
-SEEDS = [BASE] + [open(f, encoding="utf-8").read() for f in sorted(glob.glob(os.path.join(EXAMPLES, "*.yaml")))]
+SEEDS = [BASE] + [Path(f).read_text(encoding="utf-8") for f in sorted(glob.glob(os.path.join(EXAMPLES, "*.yaml")))]
 PIECES = [":", ": ", "-", "- ", "[", "]", "{", "}", ",", "\n", "  ", "\t", "#", "&x ", "*x", "!!python/object/apply:os.system ['true'] ",
           "!!str ", "!!binary ", "? ", "|", ">", "'", '"', "\\", "\x00", "\x07", "\ufeff", "é", "---\n", "...\n",
           "a", "b", "zz", "0", "-1", "1e400", ".nan", "null", "yes", "2024-01-01", "<<: ", "nodes", "inputs",
