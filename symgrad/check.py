@@ -116,6 +116,7 @@ def resolve_devices(device):
 
 
 def dim_values(prob, overrides=None):
+    prob.check_dims(overrides or {})        # unknown dims, and values that contradict one
     vals = {}
     for name, (sym, v) in prob.dims.items():
         vals[name] = v

@@ -6,9 +6,10 @@ PyTorch would not promote them.  Used by ``symgrad.compile``.
 """
 
 import sympy
-from sympy import Add, Mul, Pow
+from sympy import Add, Basic, Mul, Pow
 from sympy.printing.precedence import PRECEDENCE
 
+from .ops.base import TensorOp
 from .ops.elementwise import (Mask, Gt, Ge, Lt, Le, Relu, LeakyRelu, Where, Sigmoid, Silu, Softplus,
                                Gelu, Log1p, Expm1, Heaviside)
 from .ops.linalg import (MatmulOp, TransposeOp)
@@ -80,13 +81,34 @@ def nesting(code):
 
 
 class CodePrinter(TorchPrinter):
-    """The torch printer, plus the fusions that make generated code fast."""
+    """The torch printer, plus the fusions that make generated code fast.
 
-    def __init__(self, bools=(), fuse=True):
+    ``renamed`` maps spec names to the names the generated code gives them (when the module
+    uses the spec's name itself, e.g. ``torch``); ``dims`` maps those dims' symbols to
+    symbols of the new names, for the shapes that ops print as text.
+    """
+
+    def __init__(self, bools=(), fuse=True, renamed=None, dims=None):
         super().__init__({"order": "none"})
         self.bools = set(bools)
         self.norm = Norm()
         self.fuse = fuse
+        self.renamed = renamed or {}
+        self.dims = dims or {}
+
+    def _print_TensorSymbol(self, e):
+        return self.renamed.get(e.name, e.name)
+
+    def _print_Symbol(self, e):
+        return self.renamed.get(e.name, e.name)
+
+    def _renamed_attrs(self, e):
+        """A tensor op whose static attributes (shapes) name a renamed dim, with the new
+        name: the same op, built without re-evaluation (only its printing changes)."""
+        attrs = [a.xreplace(self.dims) if isinstance(a, Basic) else a for a in e.attrs]
+        if all(a is b for a, b in zip(attrs, e.attrs)):
+            return e
+        return Basic.__new__(type(e), *(list(e.tensors) + attrs))
 
     def _as_ordered_terms(self, expr, order=None):
         """Positive terms first: ``p - y`` (one kernel), not ``-y + p`` (two)."""
@@ -101,6 +123,8 @@ class CodePrinter(TorchPrinter):
             return repr(_value(e))
 
     def _print(self, e, **kw):
+        if self.dims and isinstance(e, TensorOp) and e.attrs:
+            e = self._renamed_attrs(e)
         if is_coeff(e) and not e.is_Number and not e.free_symbols:
             return self._number(e)
         if isinstance(e, Add):
@@ -219,13 +243,13 @@ class CodePrinter(TorchPrinter):
                 t = -other
                 if isinstance(t, Pow) and t.exp == 2 and isinstance(t.base, Tensor) \
                         and not all(is_coeff(r) for r in rest):
-                    return "_fused_tanh_grad(%s, %s)" % (self._print(Mul(*rest)), t.base.name)
+                    return "_fused_tanh_grad(%s, %s)" % (self._print(Mul(*rest)), self._print(t.base))
                 # g*s*(1 - s): sigmoid's backward
                 if isinstance(t, Tensor) and t in rest:
                     rest2 = list(rest)
                     rest2.remove(t)
                     if not all(is_coeff(r) for r in rest2):
-                        return "_fused_sigmoid_grad(%s, %s)" % (self._print(Mul(*rest2)), t.name)
+                        return "_fused_sigmoid_grad(%s, %s)" % (self._print(Mul(*rest2)), self._print(t))
             # g*((x > 0) + c*(x <= 0)): leaky_relu's backward
             leaky = _leaky_slope(a)
             if leaky is not None and not all(is_coeff(r) for r in rest):

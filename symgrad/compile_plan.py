@@ -248,9 +248,14 @@ class Stmt:
         self.result = result           # (output, wrt) for a gradient
 
 
-RESERVED = {"torch", "_dt", "_dev", "_g", "ctx", "INPUTS", "OUTPUTS", "WRT", "forward",
-            "gradients", "SymgradFunction", "_tensors", "_closed_forms", "_fused_relu_mask",
-            "_fused_leaky_mask", "_fused_tanh_grad", "_fused_sigmoid_grad"}
+# The names the generated module uses itself: its globals, the locals it binds, the builtins
+# it calls, and what the torch printers write (torch, _dt, _dev).  A spec name among them is
+# renamed in the generated code (`Plan.py`), so a spec may call a tensor `torch` or `ctx`
+# (tests/test_compile.py checks this set against the names generated modules really use).
+MODULE_NAMES = {"torch", "_dt", "_dev", "_g", "ctx", "INPUTS", "OUTPUTS", "WRT", "forward",
+                "gradients", "SymgradFunction", "_tensors", "_closed_forms", "_fused_relu_mask",
+                "_fused_leaky_mask", "_fused_tanh_grad", "_fused_sigmoid_grad",
+                "isinstance", "next", "staticmethod", "TypeError", "AttributeError", "RuntimeError"}
 
 
 class Plan:
@@ -270,14 +275,21 @@ class Plan:
             g = next((g for g in d.gradients if g.output == o and g.seed), None)
             if g is not None and g.seed not in self.seeds:
                 self.seeds.append(g.seed)
-        self.used = set(RESERVED) | set(self.inputs) | set(self.nodes) | set(self.dim_names) \
+        self.used = set(MODULE_NAMES) | set(self.inputs) | set(self.nodes) | set(self.dim_names) \
             | set(self.seeds) | set(keyword.kwlist) | set(dir(builtins))
+        # spec name -> its name in the generated code (itself, unless the module uses it)
+        self.py = {n: self.fresh(n + "_") if n in MODULE_NAMES else n
+                   for n in self.inputs + list(self.nodes) + self.dim_names}
         self.stmts = []
         self.by_name = {}
         self.n_generic = 0
         self._build()
 
     # names -----------------------------------------------------------------------------
+    def name(self, n):
+        """The name of a spec tensor, dim or temporary in the generated code."""
+        return self.py.get(n, n)
+
     def fresh(self, base):
         base = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in base) or "t"
         if base[0].isdigit():
@@ -529,7 +541,10 @@ class Plan:
                 for u in users:
                     u.expr = u.expr.xreplace({cast: st.sym})
         self.bools = bools
-        printer = CodePrinter(bools)
+        renamed = {n: p for n, p in self.py.items() if n != p}
+        dims = {self.prob.dims[n][0]: sympy.Symbol(renamed[n], integer=True, positive=True)
+                for n in self.dim_names if n in renamed}
+        printer = CodePrinter(bools, renamed=renamed, dims=dims)
         for st in self.stmts:
             e = st.expr
             if st.kind == "node" and is_coeff(e):
@@ -537,7 +552,7 @@ class Plan:
             else:
                 st.code = printer.doprint(e)
                 if nesting(st.code) > 150:    # nested fused calls of a deep chain: a flat product
-                    st.code = CodePrinter(bools, fuse=False).doprint(e)
+                    st.code = CodePrinter(bools, fuse=False, renamed=renamed, dims=dims).doprint(e)
         # a returned gradient never aliases an input or another returned gradient
         returned = set()
         for st in self.results:

@@ -5,7 +5,9 @@
 so the message reads ``FILE:LINE:COL: what is wrong``.  A message quotes user text
 (names, keys, file names), so `one_line` escapes line breaks and control characters:
 an error is always exactly one printable line, whatever the spec contains.
+`printable_path` does the same for file names, which need not be UTF-8 on POSIX.
 """
+import os
 
 
 def one_line(text):
@@ -14,6 +16,23 @@ def one_line(text):
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] if c != "'" else c for c in text)
+
+
+def printable_path(path):
+    """A file name as printable text: bytes that are not UTF-8 as ``\\xe9``, control
+    characters escaped.  Accepts text (undecodable bytes as surrogate escapes, the way
+    Python passes them in ``sys.argv``), bytes and ``os.PathLike``."""
+    path = os.fspath(path)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            path = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:          # a lone surrogate that is no escaped byte
+            path = path.encode("utf-8", "backslashreplace").decode("utf-8")
+    return one_line(path)
 
 
 class SymgradError(Exception):

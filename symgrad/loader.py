@@ -10,17 +10,26 @@ all become `SpecError`s that point at the offending place -- for an expression e
 at the offending token inside the expression (`_Builder.text_pos` maps a position in a
 scalar's value back to the file).  Node expressions are parsed here
 (``symgrad.parser``), so a loaded `Problem` is known to be well formed.
+
+Size is bounded before work is done: the file is read up to `MAX_FILE_BYTES` (a FIFO or
+device is read without blocking: it cannot hang the command), the event pass counts YAML
+entries and refuses more than `MAX_YAML_ENTRIES` before anything is composed, and each
+section has its own cap (`SECTION_LIMITS`), counted in the same pass.  A given ``value`` is
+checked against its shape and its declared ``domain``.
 """
 import keyword
 import math
+import os
 import re
+import select
+import stat
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Tuple
 
 import yaml
 from sympy import Integer, Symbol
 
-from .errors import SpecError
+from .errors import SpecError, SymgradError, printable_path
 from .parser import parse_expr_text, suggest, locate
 from .tensor import Tensor, shape_of, fmt_shape
 
@@ -30,12 +39,17 @@ DOMAINS = ("real", "positive", "nonnegative", "unit", "spd", "simplex")
 MAX_DIM_VALUE = 10 ** 9
 MAX_FILE_BYTES = 10_000_000
 MAX_YAML_DEPTH = 64
+MAX_YAML_ENTRIES = 250_000     # scalars, lists and mappings: a 500x500 value, or 10,000 nodes
+MAX_NAMES = 10_000             # inputs, nodes and dims, each
+MAX_BACKWARD_STEPS = 10_000
+SECTION_LIMITS = {"inputs": MAX_NAMES, "nodes": MAX_NAMES, "dims": MAX_NAMES, "backward": MAX_BACKWARD_STEPS}
+READ_IDLE_TIMEOUT = 10.0       # seconds a FIFO or device may stay silent while it is read
 _SAFE_TAGS = {
     "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
     "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:map",
     "tag:yaml.org,2002:seq",
 }
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")      # used with fullmatch ('a\n' is no name)
 _FLOAT_TEXT = re.compile(r"^[-+]?(?:[0-9][0-9_]*\.?[0-9_]*|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$")
 _BREAKS = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 # Implicit YAML types a spec never needs: dates stay text, '<<' and '=' are plain keys.
@@ -88,6 +102,7 @@ class InputDecl:
     value: Any
     symbol: Tensor
     mark: Mark
+    value_mark: Optional[Mark] = None      # where the value is written, if given
 
 
 @dataclass
@@ -131,13 +146,21 @@ class Problem:
         out.update({n.name: n.symbol for n in self.nodes})
         return out
 
-    def dim_values(self, overrides=None):
-        vals = {sym: v for (sym, v) in self.dims.values() if v is not None}
-        for name, v in (overrides or {}).items():
+    def check_dims(self, overrides):
+        """Refuse dim values (``--dim n=5``) that the spec has no dim for, or that contradict
+        the shape of a given ``value`` (a SpecError pointing at the value)."""
+        for name, v in overrides.items():
             if name not in self.dims:
-                raise SpecError("--dim %s: no such dim (dims: %s)" % (name, ", ".join(self.dims) or "none"))
-            vals[self.dims[name][0]] = v
-        return vals
+                raise SymgradError("--dim %s=%s: %s has no dim '%s' (its dims: %s)"
+                                   % (name, v, self.file, name, ", ".join(self.dims) or "none"))
+            sym, declared = self.dims[name]
+            if v == declared:
+                continue
+            for d in self.inputs:
+                if d.value is not None and sym in d.shape:
+                    raise SpecError("--dim %s=%d contradicts the value of '%s', which has %d entries along "
+                                    "dim '%s': drop --dim %s or the value" % (name, v, d.name, declared, name, name),
+                                    self.file, d.value_mark.line, d.value_mark.col)
 
     def input(self, name):
         return next(d for d in self.inputs if d.name == name)
@@ -156,25 +179,73 @@ class _Ctx:
 
 
 def load(path):
-    """Read and validate a spec file."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_FILE_BYTES + 1)
-    except OSError as e:
-        raise SpecError("cannot read the spec: %s" % (e.strerror or e), str(path))
-    if len(raw) > MAX_FILE_BYTES:
-        raise SpecError("the spec is too large (more than %d MB)" % (MAX_FILE_BYTES // 1_000_000), str(path), 1, 1)
+    """Read and validate a spec file (a path as text, bytes or os.PathLike)."""
+    file = printable_path(path)
+    raw = read_spec_bytes(path, file)
     nul = raw.find(b"\x00")
     if nul >= 0:
         line, col = _byte_pos(raw, nul)
-        raise SpecError("not a text file (it contains a NUL byte): a spec is YAML text", str(path), line, col)
+        raise SpecError("not a text file (it contains a NUL byte): a spec is YAML text", file, line, col)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line, col = _byte_pos(raw, e.start)
         raise SpecError("not a UTF-8 text file (invalid byte 0x%02x): a spec is YAML text" % raw[e.start],
-                        str(path), line, col)
-    return loads(text, file=str(path))
+                        file, line, col)
+    return loads(text, file=file)
+
+
+def read_spec_bytes(path, file):
+    """The bytes of a spec file, at most `MAX_FILE_BYTES`; never blocks for long.
+
+    The file is opened without blocking and its type checked first: a folder, a socket or a
+    block device is refused; a FIFO or a character device (``<(cmd)``, ``/dev/stdin``) is
+    read as long as it keeps sending data (a FIFO with no writer is empty at once, a silent
+    one gives up after `READ_IDLE_TIMEOUT` seconds).
+    """
+    def fail(msg):
+        raise SpecError("cannot read the spec: %s" % msg, file)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except (OSError, ValueError) as e:          # ValueError: a NUL in the path
+        fail(getattr(e, "strerror", None) or str(e))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            fail("it is a folder, not a file")
+        if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
+            fail("it is not a regular file (%s)" % _file_kind(mode))
+        if stat.S_ISREG(mode):
+            os.set_blocking(fd, True)
+        chunks, size = [], 0
+        while size <= MAX_FILE_BYTES:
+            try:
+                chunk = os.read(fd, min(1 << 20, MAX_FILE_BYTES + 1 - size))
+            except BlockingIOError:              # a writer is there but silent: wait a while
+                if not select.select([fd], [], [], READ_IDLE_TIMEOUT)[0]:
+                    fail("nothing arrived for %g seconds (%s)" % (READ_IDLE_TIMEOUT, _file_kind(mode)))
+                continue
+            except OSError as e:
+                fail(e.strerror or str(e))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > MAX_FILE_BYTES:
+        raise SpecError("the spec is too large (more than %d MB)" % (MAX_FILE_BYTES // 1_000_000), file, 1, 1)
+    if size == 0 and stat.S_ISFIFO(mode):
+        fail("the FIFO is empty (no process is writing to it)")
+    return b"".join(chunks)
+
+
+def _file_kind(mode):
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 def _byte_pos(raw, k):
@@ -222,21 +293,40 @@ def _tag(tag):
 
 
 def _compose(text, file):
-    """The YAML node tree: aliases and deep nesting are refused before composing.
+    """The YAML node tree: aliases, deep nesting and too many entries are refused first.
 
-    libyaml is fast but scans a flow collection ahead of its events; when it fails, the
-    pure-Python scanner (which checks the depth as it goes) runs once more, so that
-    symgrad's own limits answer before the dependency's wording and limits do.
+    libyaml is fast but scans a flow collection ahead of its events (and has a nesting
+    limit of its own); when it fails inside brackets nested deeper than symgrad allows,
+    the pure-Python scanner (which checks the depth as it goes) reads the text up to that
+    point once more, so that symgrad's own limit answers before the dependency's does.
     """
     try:
         return _compose_with(text, file, _CLoader or _PyLoader)
-    except SpecError:
-        if _CLoader is not None:
+    except _YAMLSyntax as e:
+        if _CLoader is not None and e.index is not None and _bracket_depth(text, e.index) >= MAX_YAML_DEPTH:
             try:
-                _guard_events(text, file, _PyLoader)
+                _guard_events(text[:e.index + 1], file, _PyLoader)
             except yaml.YAMLError:
                 pass
         raise
+
+
+class _YAMLSyntax(SpecError):
+    """PyYAML's own diagnosis of a text that is not YAML (``index``: where, if known)."""
+
+    def __init__(self, message, file, line, col, index=None):
+        super().__init__(message, file, line, col)
+        self.index = index
+
+
+def _bracket_depth(text, end):
+    """The deepest nesting of [ ] and { } in text[:end], quotes ignored (an upper bound
+    of the flow depth, good enough to tell whether a depth limit can be the cause)."""
+    depth = top = 0
+    for m in re.finditer(r"[\[\]{}]", text[:end]):
+        depth += 1 if m.group() in "[{" else -1
+        top = max(top, depth)
+    return top
 
 
 def _where(mark):
@@ -244,19 +334,48 @@ def _where(mark):
 
 
 def _guard_events(text, file, loader):
-    """Refuse aliases and deep nesting while streaming the parser's events."""
-    depth = 0
+    """Refuse aliases, deep nesting and too many entries while streaming the parser's events.
+
+    Counted before anything is composed: every scalar, list and mapping (`MAX_YAML_ENTRIES`),
+    and the entries of the sections 'inputs', 'nodes', 'dims' and 'backward' (`SECTION_LIMITS`).
+    """
+    frames = []          # per open collection: [is_mapping, next_is_key, limit, count, section]
+    section = None       # the last key of the top-level mapping
+    entries = 0
     try:
         for ev in yaml.parse(text, Loader=loader):
             if isinstance(ev, yaml.AliasEvent):
                 raise SpecError("YAML aliases ('*%s') are not allowed: write the value out" % _short(ev.anchor),
                                 file, *_where(ev.start_mark))
+            if isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                frames.pop()
+                continue
+            if not isinstance(ev, (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                continue
+            entries += 1
+            if entries > MAX_YAML_ENTRIES:
+                raise SpecError("the spec has too many entries (more than %d scalars, lists and mappings): "
+                                "leave large inputs without 'value' (they are drawn at random) or split the spec"
+                                % MAX_YAML_ENTRIES, file, *_where(ev.start_mark))
+            is_key = False
+            if frames:
+                f = frames[-1]
+                is_key = f[0] and f[1]
+                if f[2] is not None and (is_key or not f[0]):
+                    f[3] += 1
+                    if f[3] > f[2]:
+                        raise SpecError("'%s' has more than %d entries: split the spec" % (f[4], f[2]),
+                                        file, *_where(ev.start_mark))
+                if f[0]:
+                    f[1] = not f[1]
+                if is_key and len(frames) == 1:
+                    section = ev.value if isinstance(ev, yaml.ScalarEvent) else None
             if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                depth += 1
-                if depth > MAX_YAML_DEPTH:
+                if len(frames) >= MAX_YAML_DEPTH:
                     raise _TooDeep(ev.start_mark)
-            elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                depth -= 1
+                top_value = len(frames) == 1 and not is_key
+                limit = SECTION_LIMITS.get(section) if top_value else None
+                frames.append([isinstance(ev, yaml.MappingStartEvent), True, limit, 0, section])
     except _TooDeep as e:
         raise SpecError("the YAML is nested too deeply (more than %d levels)" % MAX_YAML_DEPTH,
                         file, *_where(e.mark))
@@ -276,7 +395,7 @@ def _compose_with(text, file, loader):
             msg = problem or context or "syntax error"
             if problem and context:
                 msg += " (%s)" % context
-        raise SpecError("invalid YAML: %s" % msg, file, *where(m))
+        raise _YAMLSyntax("invalid YAML: %s" % msg, file, *where(m), index=m.index if m else None)
     except yaml.reader.ReaderError as e:
         pos = e.position
         if loader is _CLoader:                  # libyaml counts UTF-8 bytes
@@ -343,6 +462,74 @@ def _value(ctx, node):
     return {k: _value(ctx, v) for k, (_, v) in _mapping(ctx, node, "this value").items()}
 
 
+DOMAIN_RULES = {
+    "positive": "every entry > 0", "nonnegative": "every entry >= 0",
+    "unit": "every entry strictly between 0 and 1",
+    "simplex": "entries >= 0 that sum to 1 along the last dim",
+    "spd": "a symmetric positive definite matrix",
+}
+_ENTRY_OK = {"positive": lambda x: x > 0, "nonnegative": lambda x: x >= 0,
+             "unit": lambda x: 0 < x < 1, "simplex": lambda x: x >= 0}
+SIMPLEX_TOLERANCE = 1e-9        # |sum - 1| of each row
+SYMMETRY_TOLERANCE = 1e-12      # |a_ij - a_ji| relative to the larger entry
+
+
+def _outside(domain, value):
+    """None when a value (nested lists of floats) lies in its domain, else what is wrong:
+    a text that follows "value of 'a'", e.g. "[1] is -0.5"."""
+    ok = _ENTRY_OK.get(domain)
+    if ok is not None:
+        bad = _first_entry(value, ok, "")
+        if bad is not None:
+            return "%s is %r" % bad
+    if domain == "simplex":
+        return _first_row(value, "")
+    if domain == "spd":
+        n = len(value)
+        for i in range(n):
+            for j in range(i):
+                a, b = value[i][j], value[j][i]
+                if abs(a - b) > SYMMETRY_TOLERANCE * max(abs(a), abs(b), 1.0):
+                    return " is not symmetric: [%d][%d] is %r, [%d][%d] is %r" % (i, j, a, j, i, b)
+        if not _positive_definite(value):
+            return " is not positive definite (its Cholesky factorization fails)"
+    return None
+
+
+def _first_entry(x, ok, path):
+    if not isinstance(x, list):
+        return None if ok(x) else (path, x)
+    for k, y in enumerate(x):
+        bad = _first_entry(y, ok, "%s[%d]" % (path, k))
+        if bad is not None:
+            return bad
+    return None
+
+
+def _first_row(x, path):
+    """The first row along the last dim that does not sum to 1."""
+    if isinstance(x, list) and x and isinstance(x[0], list):
+        for k, y in enumerate(x):
+            bad = _first_row(y, "%s[%d]" % (path, k))
+            if bad is not None:
+                return bad
+        return None
+    total = math.fsum(x) if isinstance(x, list) else x
+    if abs(total - 1) > SIMPLEX_TOLERANCE:
+        return "%s sums to %r" % (path, total) if isinstance(x, list) else "%s is %r" % (path, x)
+    return None
+
+
+def _positive_definite(rows):
+    """Whether a symmetric matrix (lists of floats) has a Cholesky factorization."""
+    import numpy                                 # only for a given spd value
+    try:
+        numpy.linalg.cholesky(numpy.array(rows, dtype=float))
+        return True
+    except numpy.linalg.LinAlgError:
+        return False
+
+
 def _mark(node, offset=0):
     m = node.start_mark
     return Mark(m.line + 1, m.column + 1 + offset)
@@ -368,7 +555,7 @@ class _Builder:
         return str(v)
 
     def define(self, kn, name, what):
-        if not isinstance(name, str) or not _IDENT.match(name) or keyword.iskeyword(name):
+        if not isinstance(name, str) or not _IDENT.fullmatch(name) or keyword.iskeyword(name):
             self.ctx.fail(kn, "%s name %r is not a valid identifier" % (what, name))
         if name.startswith("__") or name in ("pi", "True", "False", "None"):
             self.ctx.fail(kn, "%s name '%s' is reserved" % (what, name))
@@ -462,15 +649,17 @@ class _Builder:
                                   % (", ".join(DOMAINS), domain, suggest(str(domain), DOMAINS)))
                 if domain == "spd" and (len(shape) != 2 or shape[0] != shape[1]):
                     self.ctx.fail(fields["domain"][1], "domain spd needs a square matrix, got %s" % fmt_shape(shape))
-            value = None
+            value, value_mark = None, None
             if "value" in fields:
                 value = self.value(fields["value"][1], shape, dims, name)
+                self.check_domain(fields["value"][1], name, domain, value)
+                value_mark = _mark(fields["value"][1])
             assume = {"real": {"real": True}, "positive": {"positive": True},
                       "nonnegative": {"nonnegative": True}, "unit": {"positive": True},
                       "spd": {"real": True}, "simplex": {"nonnegative": True}}[domain]
             sym = Tensor(name, shape, domain=domain, **assume)
             env[name] = sym
-            out.append(InputDecl(name, shape, rg, domain, value, sym, _mark(k)))
+            out.append(InputDecl(name, shape, rg, domain, value, sym, _mark(k), value_mark))
         return out
 
     def shape(self, node, dims, name):
@@ -538,6 +727,14 @@ class _Builder:
                               % (name, path, len(x), fmt_shape(shape), int(d)))
             return [check(y, s[1:], path + "[%d]" % k) for k, y in enumerate(x)]
         return check(data, shape, "")
+
+    def check_domain(self, node, name, domain, value):
+        """A given value must lie in the input's domain (else the closed forms, which rely
+        on it, would be blamed by the check)."""
+        wrong = _outside(domain, value)
+        if wrong is not None:
+            self.ctx.fail(node, "value of '%s'%s: outside its domain %s (%s)"
+                          % (name, wrong, domain, DOMAIN_RULES[domain]))
 
     def nodes(self, env):
         kn, vn = self.get("nodes")
@@ -636,16 +833,17 @@ class _Builder:
             vn = yaml.SequenceNode("tag:yaml.org,2002:seq", [vn], vn.start_mark, vn.end_mark)
         if not isinstance(vn, yaml.SequenceNode):
             self.ctx.fail(vn, "'%s' must be a list of names" % key)
-        out = []
+        out, seen = [], set()
         for item in vn.value:
             v = _scalar(self.ctx, item)
             if not isinstance(item, yaml.ScalarNode) or not isinstance(v, str):
                 self.ctx.fail(item, "'%s' must be a list of names" % key)
             if v not in allowed:
                 self.ctx.fail(item, "'%s' in '%s' is not %s of the spec%s" % (v, key, what, suggest(v, allowed)))
-            if v in out:
+            if v in seen:
                 self.ctx.fail(item, "'%s' appears twice in '%s'" % (v, key))
             out.append(v)
+            seen.add(v)
         return out
 
     def backward(self, prob, env):

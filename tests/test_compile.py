@@ -5,8 +5,10 @@ there; gradients() must equal torch.autograd's gradients on the same inputs, and
 module's SymgradFunction must pass torch.autograd.gradcheck in float64.  A subprocess
 imports the written modules with nothing of symgrad (or sympy) loaded.
 """
+import ast
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -19,6 +21,7 @@ import symgrad
 from symgrad.check import draw_inputs, dim_values, reference, upstream_gradients
 from symgrad.cli import main
 from symgrad.compile import module_source, op_count
+from symgrad.compile_plan import MODULE_NAMES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -82,6 +85,37 @@ SPECS = {
         outputs: [d, e, f]
         """,
 }
+
+
+# Spec names the generated module uses itself (its globals, locals, the builtins it calls),
+# a few more that look like its own, and Python builtins: each one is an input, a node and
+# a dim in one of three specs (so every name plays every role).
+CLASHING = sorted(MODULE_NAMES | {"math", "_forward", "_gradients", "_forward_", "torch_", "input",
+                                  "float", "print", "sum", "grad", "t0", "ref", "dt", "dev", "v"})
+
+
+def clash_spec(r):
+    """The r-th spec over CLASHING: relu/tanh/sigmoid/leaky_relu (the fused helpers), dims
+    as numbers and inside shapes, a non-scalar output (an upstream gradient argument)."""
+    roles = [[n for k, n in enumerate(CLASHING) if (k + r) % 3 == j] for j in range(3)]
+    ins, nodes, dims = roles
+    lines = ["dims: {%s}" % ", ".join("%s: %d" % (n, 3 + (k > 0)) for k, n in enumerate(dims)),
+             "inputs:"]
+    lines += ["  %s: {shape: [%s]}" % (n, dims[0]) for n in ins]
+    lines += ["nodes:",
+              "  %s: relu(%s)*2 + tanh(%s)*%s" % (nodes[0], ins[0], ins[1], dims[1]),
+              "  %s: sigmoid(%s)*%s" % (nodes[1], nodes[0], ins[2]),
+              "  %s: leaky_relu(%s)/%s" % (nodes[2], nodes[1], dims[2])]
+    for k in range(3, len(nodes) - 2):
+        lines.append("  %s: %s*%s + %s" % (nodes[k], nodes[k - 1], ins[k % len(ins)], dims[k % len(dims)]))
+    last = nodes[len(nodes) - 3]
+    lines += ["  %s: reshape(%s, (%s, 1))*ones((%s, 1))" % (nodes[-2], last, dims[0], dims[0]),
+              "  %s: sum(%s**2)/%s + sum(%s)" % (nodes[-1], last, dims[-1], "*".join(ins))]
+    return "\n".join(lines) + "\n"
+
+
+for _r in range(3):
+    SPECS["clash%d" % _r] = clash_spec(_r)
 
 
 def spec(name):
@@ -342,3 +376,58 @@ def test_gradients_record_no_graph_for_parameters():
     for x in d.problem.wrt:
         assert got["loss"][x].grad_fn is None and not got["loss"][x].requires_grad
         torch.testing.assert_close(got["loss"][x], want["loss"][x], rtol=1e-9, atol=1e-12)
+
+
+# --- spec names the module uses itself ---------------------------------------------------------
+@pytest.mark.parametrize("r", range(3))
+def test_spec_names_the_module_uses_work_through_compile_and_check(tmp_path, r):
+    """Every name in CLASHING as an input, a node and a dim: the CLI compiles a module that
+    takes the spec's names as keywords, and symgrad check passes (the other tests run the
+    same specs against autograd, positionally and through SymgradFunction)."""
+    path = tmp_path / ("clash%d.yaml" % r)
+    path.write_text(SPECS["clash%d" % r])
+    out = tmp_path / ("clash%d_grad.py" % r)
+    res = CliRunner().invoke(main, ["compile", str(path), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    mod = import_file(str(out), "clash%d_grad" % r)
+    d = symgrad.derive(symgrad.load(str(path)))
+    ins, seeds, want = autograd_reference(d)
+    first = mod.INPUTS[0]             # a float64 tensor, the others lists: the conversion path
+    got = mod.gradients(**{k: v if k == first else v.tolist() for k, v in ins.items()}, **seeds)
+    for o in want:
+        for x in want[o]:
+            torch.testing.assert_close(got[o][x], want[o][x], rtol=1e-7, atol=1e-9)
+    res = CliRunner().invoke(main, ["check", str(path)])
+    assert res.exit_code == 0, res.output
+    assert "all passed" in res.stdout
+
+
+def _free_names(src):
+    """Names the functions of a module read but do not bind: its globals and builtins."""
+    tree = ast.parse(src)
+    out = set()
+    for fn in ast.walk(tree):
+        if isinstance(fn, ast.FunctionDef):
+            bound = {a.arg for a in fn.args.args + fn.args.kwonlyargs}
+            bound |= {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+            out |= {n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+                    and n.id not in bound}
+    return out
+
+
+def test_module_names_lists_what_generated_modules_use():
+    """MODULE_NAMES (the names a spec name is renamed away from) covers every global and
+    builtin a generated function reads, and every local it binds that is no spec name."""
+    sources = [module_source(symgrad.derive(spec(name))) for name in SPECS]
+    sources += [module_source(symgrad.derive(symgrad.load(os.path.join(ROOT, "examples", f))))
+                for f in sorted(os.listdir(os.path.join(ROOT, "examples"))) if f.endswith(".yaml")]
+    for src in sources:
+        # plus the implementations behind forward() and gradients() when a spec input needs
+        # a name the module uses: _forward, or _forward_2 if the spec has a _forward too
+        names = {n for n in _free_names(src) if not re.fullmatch(r"_(forward|gradients)(_\d+)?", n)}
+        assert names <= MODULE_NAMES, names - MODULE_NAMES
+    src = module_source(symgrad.derive(spec("mlp")))
+    tree = ast.parse(src)
+    own = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+           and n.id.startswith("_")}
+    assert own <= MODULE_NAMES, own - MODULE_NAMES

@@ -157,6 +157,25 @@ def test_reserved_names(tmp_path):
     expect(tmp_path, HEAD + "  __class__: sum(a)\n", 5, 3, "node name '__class__' is reserved")
 
 
+@pytest.mark.parametrize("where,key,line", [
+    ("input", '"a\\n"', 2), ("node", '"b\\n"', 5), ("dim", '"n\\n"', 1),
+    ("input", '"a b"', 2), ("node", '"b-c"', 5), ("dim", '"n.m"', 1), ("node", '"\\u00e9"', 5),
+    ("input", '"a\\t"', 2), ("node", '"b\\r\\n"', 5),
+])
+def test_names_that_are_not_identifiers(tmp_path, where, key, line):
+    """A trailing newline (a regular expression's '$' lets it pass) or any other character
+    outside [A-Za-z0-9_] is refused at the key."""
+    if where == "input":
+        spec = "inputs:\n  %s: {shape: [3]}\nnodes:\n  b: 1\n" % key
+    elif where == "node":
+        spec = HEAD + "  %s: sum(a)\n" % key
+    else:
+        spec = "dims: {%s: 3}\ninputs:\n  a: {shape: [3]}\nnodes:\n  b: sum(a)\n" % key
+    col = {1: 8}.get(line, 3)
+    msg = expect(tmp_path, spec, line, col, "%s name " % where, "is not a valid identifier")
+    assert "\n" not in msg
+
+
 def test_unknown_name_in_outputs(tmp_path):
     expect(tmp_path, node("sum(a)") + "outputs: [bb]\n", 6, 11, "'bb' in 'outputs' is not a tensor",
            "did you mean 'b'?")
@@ -189,6 +208,45 @@ def test_single_name_instead_of_a_list(tmp_path, key, col, fragment):
 ])
 def test_wrong_types_in_an_input(tmp_path, field, line, col, fragment):
     expect(tmp_path, "inputs:\n  a: {%s}\nnodes:\n  b: sum(a)\n" % field, line, col, fragment)
+
+
+DOMAIN_CASES = [
+    ("positive", "[3]", "[1.0, -0.5, 2.0]", "value of 'a'[1] is -0.5: outside its domain positive (every entry > 0)"),
+    ("positive", "[2]", "[1.0, 0]", "value of 'a'[1] is 0.0: outside its domain positive"),
+    ("nonnegative", "[2]", "[0.0, -1e-9]", "value of 'a'[1] is -1e-09: outside its domain nonnegative"),
+    ("unit", "[2, 2]", "[[0.5, 0.5], [1.0, 0.2]]", "value of 'a'[1][0] is 1.0: outside its domain unit "
+                                                  "(every entry strictly between 0 and 1)"),
+    ("unit", "[]", "0", "value of 'a' is 0.0: outside its domain unit"),
+    ("spd", "[2, 2]", "[[2.0, 1.0], [0.0, 2.0]]", "value of 'a' is not symmetric: [1][0] is 0.0, [0][1] is 1.0"),
+    ("spd", "[2, 2]", "[[1.0, 2.0], [2.0, 1.0]]", "value of 'a' is not positive definite"),
+    ("spd", "[2, 2]", "[[0.0, 0.0], [0.0, 0.0]]", "value of 'a' is not positive definite"),
+    ("simplex", "[2, 2]", "[[0.2, 0.8], [0.5, 0.4]]", "value of 'a'[1] sums to 0.9: outside its domain simplex "
+                                                     "(entries >= 0 that sum to 1 along the last dim)"),
+    ("simplex", "[3]", "[1.5, -0.5, 0.0]", "value of 'a'[1] is -0.5: outside its domain simplex"),
+]
+
+
+@pytest.mark.parametrize("domain,shape,value,fragment", DOMAIN_CASES)
+def test_a_value_outside_its_domain(tmp_path, domain, shape, value, fragment):
+    """A given value must lie in its declared domain: the closed forms rely on it (sqrt(a**2)
+    is a for a positive a), so a value outside it would make the check blame them."""
+    spec = "inputs:\n  a:\n    shape: %s\n    domain: %s\n    value: %s\nnodes:\n  b: sum(a*a)\n" % (
+        shape, domain, value)
+    msg = expect(tmp_path, spec, 5, 12, fragment)
+    result, path, out = run(tmp_path, spec, command="check")
+    assert result.exit_code == 2 and "FAIL" not in result.stdout
+
+
+@pytest.mark.parametrize("domain,shape,value", [
+    ("positive", "[2]", "[1.0e-300, 3]"), ("nonnegative", "[2]", "[0, 1]"), ("unit", "[2]", "[1.0e-9, 0.999]"),
+    ("spd", "[2, 2]", "[[2.0, 0.5], [0.5, 1.0]]"), ("simplex", "[2, 3]", "[[0.2, 0.3, 0.5], [1, 0, 0]]"),
+    ("simplex", "[3]", "[0.3333333333333333, 0.3333333333333333, 0.3333333333333334]"),
+])
+def test_a_value_inside_its_domain_is_used(tmp_path, domain, shape, value):
+    spec = "inputs:\n  a:\n    shape: %s\n    domain: %s\n    value: %s\nnodes:\n  b: sum(a*a)\n" % (
+        shape, domain, value)
+    result, path, out = run(tmp_path, spec, command="check")
+    assert result.exit_code == 0, result.output
 
 
 def test_wrong_types_elsewhere(tmp_path):
