@@ -40,10 +40,23 @@ def _run(fn, debug):
     except KeyboardInterrupt:
         click.echo("symgrad: interrupted", err=True)
         code = 130
+    except BrokenPipeError:           # stdout's reader went away (| head): stop quietly
+        _silence_stdout()
+        code = 141                    # what a shell reports for a process ended by SIGPIPE
     except Exception as e:            # a bug: still one clean line
         _internal(e, debug)
         code = 2
     sys.exit(code or 0)
+
+
+def _silence_stdout():
+    """Point stdout at /dev/null so that flushing it at exit raises nothing more."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):    # no real stdout (e.g. under a test runner)
+        pass
 
 
 def _error(e, prefix=""):

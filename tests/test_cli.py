@@ -144,6 +144,18 @@ def test_seed_range_edges_are_accepted(spec):
     assert invoke("check", spec, "--seed", str(2 ** 63 - 1)).exit_code == 0
 
 
+def test_stdout_closed_early_is_no_internal_error(spec, monkeypatch):
+    """``symgrad derive spec.yaml | head -1``: the reader goes away; stop quietly."""
+    import symgrad.cli
+
+    def gone(*args, **kwargs):
+        if not kwargs.get("err"):
+            raise BrokenPipeError(32, "Broken pipe")
+    monkeypatch.setattr(symgrad.cli.click, "echo", gone)
+    result = invoke("derive", spec, "--no-check")
+    assert result.exit_code == 141 and result.stderr == ""
+
+
 # --- output files -----------------------------------------------------------------------------
 def derive_to(spec, out, *extra):
     return invoke("derive", spec, "--no-check", "-o", out, *extra)
