@@ -233,14 +233,16 @@ def test_a_fifo_with_a_reader_is_written_into(tmp_path, spec):
     fifo = tmp_path / "notes.json"
     os.mkfifo(fifo)
     keep = os.open(fifo, os.O_RDWR)       # holds the FIFO open: the reader below never blocks
-    got = []
+    got, opened = [], threading.Event()
 
     def read():
         with open(fifo, "rb") as f:
+            opened.set()
             got.append(f.read())
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
+        assert opened.wait(30)
         result = derive_to(spec, fifo)
     finally:
         os.close(keep)                    # the last writer gone: the reader sees the end
