@@ -24,6 +24,11 @@ How the code is made (one `Plan` per derivation):
    backward, ``aten.threshold_backward``), ``torch.full_like`` instead of ``c * ones``,
    and 0/1 masks cast to the working dtype only where PyTorch would not promote them.
 
+A spec may name a tensor or dim like something the module uses itself (``torch``, ``ctx``,
+``_dt``, ``_closed_forms``, ``TypeError`` ...: `compile_plan.MODULE_NAMES`): the code calls it
+by another name (``torch_``); ``forward`` and ``gradients`` still take the spec's names as
+keyword arguments and hand them on to an implementation with the new names.
+
 `op_count` counts the arithmetic of the generated statements from their shapes, for the
 "gradient costs at most 4x the forward pass" target.
 """
@@ -159,29 +164,28 @@ def module_source(d, plan=None):
             L += ["def %s(%s):" % (name, body[0]),
                   '    """%s"""' % doc,
                   "    return %s" % body[1], "", ""]
-    # A spec input the module needs the name of (torch, ctx, ...) is a parameter of the
-    # public function, which hands it on to an implementation that calls it otherwise.
-    wrap = args != names
-
-    def define(fname, params, doc, wrapped_params):
-        if not wrap:
-            L.append("def %s(%s):" % (fname, ", ".join(params)))
+    def define(fname, doc, seeds=()):
+        """``def fname(inputs, seeds):`` and its docstring.  When an input has another name
+        in the code (torch, ctx ...), the public function takes the spec's name and hands it
+        on to an implementation (``_forward``) whose parameters are the new names."""
+        if args == names:
+            L.append("def %s(%s):" % (fname, ", ".join(args + list(seeds))))
             L.extend(doc)
             return
         impl = plan.fresh("_%s" % fname)
-        L.append("def %s(%s):" % (fname, ", ".join(wrapped_params)))
+        L.append("def %s(%s):" % (fname, ", ".join(names + list(seeds))))
         L.extend(doc)
-        L.append("    return %s(%s)" % (impl, ", ".join(
-            [x for x in names] + ["%s=%s" % (s, s) for s in plan.seeds if fname == "gradients"])))
+        L.append("    return %s(%s)" % (impl, ", ".join(names + ["%s=%s" % (s, s) for s in plan.seeds
+                                                                   if seeds])))
         L.extend(["", ""])
-        L.append("def %s(%s):" % (impl, ", ".join(params)))
+        L.append("def %s(%s):" % (impl, ", ".join(args + list(seeds))))
 
     # forward()
     fwd = plan.forward_stmts()
     outs_exprs = [prob.input(o).symbol for o in prob.outputs if o not in plan.by_name
                   and o in plan.input_syms]
     _, fdims, fdt = plan.names_in(fwd, outs_exprs)
-    define("forward", args, ['    """The spec\'s nodes, evaluated; returns {output: tensor}."""'], names)
+    define("forward", ['    """The spec\'s nodes, evaluated; returns {output: tensor}."""'])
     L += _prologue(args, fdims, lookup, fdt, py)
     for st in fwd:
         L.append("    %s = %s" % (py(st.name), st.code))
@@ -200,9 +204,8 @@ def module_source(d, plan=None):
     bdims = [py(n) for n in prob.dims if n in bwd_refs]
     bdt = any("_dt" in st.code or "_dev" in st.code for st in tail + plan.results)
     seeds = ["%s=None" % s for s in plan.seeds]
-    define("gradients", args + seeds,
-           ['    """Closed-form gradients; returns {output: {input: tensor}}.', ""] + forms + ['    """'],
-           names + seeds)
+    define("gradients", ['    """Closed-form gradients; returns {output: {input: tensor}}.', ""] + forms + ['    """'],
+           seeds)
     _, hdims, hdt = plan.names_in(head)
     hdims = [n for n in prob.dims if n in set(hdims) or py(n) in bdims]
     L += _prologue(args, hdims, lookup, hdt or bdt, py, detach=True)
