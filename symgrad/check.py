@@ -315,7 +315,7 @@ def run_check(d, device="cpu", dtype="float64", seed=0, fd=False, dims=None):
 
 def upstream_gradients(d, env, dtype, device, seed):
     """A random grad_<o> (fixed seed) for each non-scalar output."""
-    gen = torch.Generator().manual_seed(seed + 1)
+    gen = torch.Generator().manual_seed((seed + 1) % 2 ** 64)     # torch's 64-bit seeds wrap
     seeds = {}
     for g in d.gradients:
         if g.seed and g.seed not in seeds:

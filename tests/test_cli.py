@@ -79,7 +79,7 @@ USAGE = [
     (["derive", "{spec}", "--device", "tpu"], "--device"),
     (["derive", "{spec}", "--seed", str(2 ** 64)], "--seed"),
     (["derive", "{spec}", "--seed", str(10 ** 30)], "--seed"),
-    (["check", "{spec}", "--seed", "-1"], "--seed"),
+    (["check", "{spec}", "--seed", str(-2 ** 63 - 1)], "--seed"),
     (["check", "{spec}", "--seed", "one"], "--seed"),
     (["derive", "{spec}", "--no-check", "--dim", "zz=3"], "no dim 'zz'"),
     (["derive", "{spec}", "--dim", "n=\u00b2"], "--dim"),
@@ -140,8 +140,12 @@ def test_dim_that_contradicts_a_value_through_the_api(tmp_path):
     assert (e.value.line, e.value.col) == (3, 26)
 
 
-def test_seed_range_edges_are_accepted(spec):
-    assert invoke("check", spec, "--seed", str(2 ** 63 - 1)).exit_code == 0
+@pytest.mark.parametrize("seed", [2 ** 64 - 1, -2 ** 63, -1, 0])
+def test_every_seed_torch_takes_is_accepted(tmp_path, seed):
+    path = tmp_path / "spec.yaml"            # a non-scalar output: its upstream gradient too
+    path.write_text("inputs:\n  a: {shape: [3]}\nnodes:\n  b: a**2\n")
+    result = invoke("check", path, "--seed", seed)
+    assert result.exit_code == 0, result.output
 
 
 def test_stdout_closed_early_is_no_internal_error(spec, monkeypatch):
