@@ -1,9 +1,19 @@
-"""The op table (see `table.FUNCTIONS`) and the op classes it builds on."""
-from sympy import Add, Mul, Pow
+"""The op table: one block per function of the spec language (see `registry`).
+
+Importing this package registers every block: ``elementwise`` (scalar functions and
+masks), ``reduce``, ``linalg``, ``shape`` (views and constants), ``layers`` (layers and
+losses) and ``operators``; `registry.check_facts` then refuses a block that lacks a fact
+some stage needs.
+"""
+from sympy import Add, Mul, Pow, Tuple
+from sympy.logic.boolalg import Boolean
 
 from .base import TensorOp, ElementwiseFn
+from .registry import FUNCTIONS, OPERATORS, Function, Param, REQUIRED, NOT_IMPLEMENTED, MissingFact, check_facts
+from . import elementwise, reduce, linalg, shape, layers, operators  # noqa: F401  (registers the blocks)
 from .elementwise import NATIVE, Mask
-from .table import FUNCTIONS, OPERATORS, OpSpec, Param, REQUIRED
+
+check_facts()
 
 
 def is_elementwise(expr):
@@ -18,7 +28,10 @@ def is_differentiable(expr):
 
 def region_leaves(expr):
     """Leaves of the elementwise region rooted at expr, left to right: the tensors and
-    non-elementwise ops that the region's arithmetic combines."""
+    non-elementwise ops that the region's arithmetic combines.
+
+    A function that is neither elementwise nor a tensor op has no rule: a `MissingFact`,
+    never a silent zero."""
     from ..tensor import TensorSymbol
     out, seen, stack = [], set(), [expr]
     while stack:
@@ -30,4 +43,7 @@ def region_leaves(expr):
             out.append(e)
         elif is_elementwise(e):
             stack.extend(reversed(e.args))
+        elif e.args and not e.is_number and not isinstance(e, (Tuple, Boolean)):
+            raise MissingFact("no differentiation rule for %s: register it as an op block" % type(e).__name__)
     return out
+

@@ -190,6 +190,23 @@ def norm_dim(d, rank, what="dim"):
 
 
 
+def rank(x):
+    return len(shape_of(x))
+
+
+def dims_of(x, dim):
+    """The sorted non-negative dims that ``dim`` (None, an int or a tuple) names for x."""
+    from ..errors import ShapeError
+    r = rank(x)
+    if dim is None:
+        return tuple(range(r))
+    ds = dim if isinstance(dim, tuple) else (dim,)
+    out = sorted({norm_dim(d, r) for d in ds})
+    if len(out) != len(ds):
+        raise ShapeError("dim %s names a dimension twice" % (dim,))
+    return tuple(out)
+
+
 def count(shape, dims):
     n = S.One
     for d in dims:

@@ -10,7 +10,9 @@ from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError
 from ..tensor import shape_of, broadcast, fmt_shape
-from .base import TensorOp, materialize, split_scalar, full_rank
+from .base import TensorOp, materialize, split_scalar, full_rank, rank, norm_dim
+from .nodes import cross_saved, CROSS
+from .registry import register, P, Param
 from .shape import EyeOp, OnesOp, UnsqueezeOp
 
 
@@ -156,6 +158,46 @@ class MatmulOp(TensorOp):
         return r"\sum_{%s} %s %s" % (k, p.index_of(a, ia, "Mul"), p.index_of(b, ib, "Mul"))
 
 
+def matmul_chain(ra, rb, rga):
+    """The backward nodes ``a @ b`` records for operand ranks ra, rb (root first)."""
+    if ra == 1 and rb == 1:
+        return ("DotBackward0",)
+    if ra == 2 and rb == 1:
+        return ("MvBackward0",)
+    if ra == 1 and rb == 2:
+        return ("SqueezeBackward4", "MmBackward0")
+    if ra == 2 and rb == 2:
+        return ("MmBackward0",)
+    if rb == 1:
+        return ("UnsafeViewBackward0", "MvBackward0")
+    if rb == 2:
+        return ("UnsafeViewBackward0", "MmBackward0")
+    if ra == 1:
+        return ("UnsafeViewBackward0", "MvBackward0") if rga else ("UnsafeViewBackward0", "BmmBackward0")
+    if ra == 2:
+        return ("CloneBackward0", "MmBackward0") if rga else ("UnsafeViewBackward0", "BmmBackward0")
+    return ("UnsafeViewBackward0", "BmmBackward0")
+
+
+def record_matmul(w, n, fn, vals, nodes):
+    """``a @ b`` (the operator and the function): the chain depends on the ranks."""
+    a, b, an, bn = vals["input"], vals["other"], nodes["input"], nodes["other"]
+    if not (w.is_tensor(a) and w.is_tensor(b)):
+        return w.record(n, "MulBackward0", [a, b])
+    ra, rb = len(a.shape), len(b.shape)
+    chain = matmul_chain(ra, rb, a.requires_grad)
+    raiser = chain[-1]
+    fields = cross_saved(raiser, a.requires_grad, b.requires_grad) if (ra <= 2 and rb <= 2) else ()
+    return w.record(n, chain[0], [a, b], raiser, w.saved(fields, [a, b], [an, bn], n), chain)
+
+
+@register("matmul", P("input", "other"), torch="torch.matmul", grad_fn="MmBackward0", saved=CROSS["MmBackward0"], record=record_matmul,
+          on_bool="fail", reason="d(AB) = dA B + A dB, so A receives G B^T and B receives A^T G: "
+                                 "the shapes match only this way")
+def _matmul(input, other):
+    return MatmulOp(input, other)
+
+
 class TransposeOp(TensorOp):
     spec_name = "transpose"
 
@@ -229,6 +271,36 @@ class TransposeOp(TensorOp):
         return p.index_of(self.args[0], idx)
 
 
+def _record_transpose(w, n, fn, vals, nodes):
+    """transpose and t record one node; the result is non-contiguous when two dims > 1 swap."""
+    x = vals["input"]
+    shape = x.shape if w.is_tensor(x) else ()
+    if fn.name == "transpose" and len(shape) >= 2:
+        d0, d1 = vals["dim0"] % len(shape), vals["dim1"] % len(shape)
+        nc = d0 != d1 and shape[d0] != 1 and shape[d1] != 1
+    else:
+        nc = len(shape) == 2 and all(d != 1 for d in shape)
+    return w.record(n, fn.grad_fn, [x], contiguous=getattr(x, "contiguous", True) and not nc)
+
+
+@register("transpose", P("input", Param("dim0", "dim"), Param("dim1", "dim")), torch="torch.transpose",
+          grad_fn="TransposeBackward0", record=_record_transpose, on_bool="keep",
+          reason="a transpose moves entries: its adjoint is transposed back")
+def _transpose(input, dim0, dim1):
+    r = rank(input)
+    if r == 0:
+        return input
+    return TransposeOp(input, Integer(norm_dim(dim0, r)), Integer(norm_dim(dim1, r)))
+
+
+@register("t", P("input"), torch="torch.t", grad_fn="TBackward0", record=_record_transpose, on_bool="keep",
+          reason="a transpose moves entries: its adjoint is transposed back")
+def _t(input):
+    if rank(input) > 2:
+        raise ShapeError("t() expects a tensor with <= 2 dimensions, got %d" % rank(input))
+    return T(input)
+
+
 class OuterOp(TensorOp):
     spec_name = "outer"
     n_tensors = 2
@@ -256,6 +328,20 @@ class OuterOp(TensorOp):
         return "%s %s" % (p.index_of(self.args[0], idx[:1], "Mul"), p.index_of(self.args[1], idx[1:], "Mul"))
 
 
+def _record_outer(w, n, fn, vals, nodes):
+    """outer(u, v) is u[:, None] * v: MulBackward0 over a view."""
+    args, argnodes = [vals["input"], vals["vec2"]], [nodes["input"], nodes["vec2"]]
+    rg = [getattr(a, "requires_grad", False) for a in args]
+    return w.record(n, "MulBackward0", args, "MulBackward0",
+                    w.saved(cross_saved("MulBackward0", *rg), args, argnodes, n), ("MulBackward0", "ViewBackward0"))
+
+
+@register("outer", P("input", "vec2"), torch="torch.outer", grad_fn="MulBackward0", saved=CROSS["MulBackward0"], record=_record_outer,
+          on_bool="fail", reason="d(u v^T) = du v^T + u dv^T: u receives G v, v receives G^T u")
+def _outer(input, vec2):
+    return OuterOp(input, vec2)
+
+
 class DotOp(TensorOp):
     spec_name = "dot"
     n_tensors = 2
@@ -276,6 +362,13 @@ class DotOp(TensorOp):
     def index(self, p, idx):
         k = p.fresh()
         return r"\sum_{%s} %s %s" % (k, p.index_of(self.args[0], [k], "Mul"), p.index_of(self.args[1], [k], "Mul"))
+
+
+@register("dot", P("input", "tensor"), torch="torch.dot", grad_fn="DotBackward0",
+          saved=CROSS["DotBackward0"], on_bool="fail",
+          reason="d(u . v) = du . v + u . dv: each vector receives the other, scaled by the adjoint")
+def _dot(input, tensor):
+    return DotOp(input, tensor)
 
 
 class SquareMatrixOp(TensorOp):
@@ -304,6 +397,12 @@ class TraceOp(SquareMatrixOp):
         return r"\sum_{%s} %s" % (k, p.index_of(self.args[0], [k, k]))
 
 
+@register("trace", P("input"), torch="torch.trace", grad_fn="TraceBackward0", on_bool="fail",
+          reason="d tr(X) = tr(dX): the adjoint times the identity")
+def _trace(input):
+    return TraceOp(input)
+
+
 class DetOp(SquareMatrixOp):
     spec_name = "det"
 
@@ -321,6 +420,12 @@ class DetOp(SquareMatrixOp):
         return self.latex(p)
 
 
+@register("det", P("input"), torch="torch.det", grad_fn="LinalgDetBackward0", saved=("A", "LU", "pivots", "result"),
+          on_bool="fail", reason="Jacobi's formula: d det X = det(X) tr(X^{-1} dX), so X receives det(X) X^{-T}")
+def _det(input):
+    return DetOp(input)
+
+
 class LogdetOp(DetOp):
     spec_name = "logdet"
 
@@ -329,6 +434,19 @@ class LogdetOp(DetOp):
 
     def latex(self, p):
         return r"\log\det\left(%s\right)" % p._print(self.args[0])
+
+
+def _record_logdet(w, n, fn, vals, nodes):
+    """logdet is where(det > 0, logabsdet, nan) over slogdet."""
+    return w.record(n, "WhereBackward0", [vals["input"]], "WhereBackward0", (("condition", "det > 0"),),
+                    ("WhereBackward0", "LinalgSlogdetBackward0"))
+
+
+@register("logdet", P("input"), torch="torch.logdet", grad_fn="WhereBackward0", saved=("condition",),
+          record=_record_logdet, on_bool="fail",
+          reason="d log det X = tr(X^{-1} dX), so X receives X^{-T}")
+def _logdet(input):
+    return LogdetOp(input)
 
 
 class InverseOp(SquareMatrixOp):
@@ -353,3 +471,9 @@ class InverseOp(SquareMatrixOp):
 
     def index(self, p, idx):
         return r"\left(%s\right)_{%s}" % (self.latex(p), "".join(idx))
+
+
+@register("inverse", P("input"), torch="torch.inverse", grad_fn="LinalgInvExBackward0", saved=("inverse",),
+          on_bool="fail", reason="d(X^{-1}) = -X^{-1} dX X^{-1}, so X receives -X^{-T} G X^{-T}")
+def _inverse(input):
+    return InverseOp(input)

@@ -6,8 +6,37 @@ broadcasting do the rest, so no Jacobian is ever built.
 from sympy import S, Tuple, Integer, exp
 
 from ..tensor import shape_of
-from .base import TensorOp, count, flag, split_scalar, sum_along
+from .base import TensorOp, count, flag, split_scalar, sum_along, rank, dims_of, norm_dim
+from .registry import register, P, Param
 from .shape import unsqueeze_dims
+
+
+def _reduction(cls):
+    """build(input, dim=None, keepdim=False) of a reduction op class."""
+    def build(input, dim=None, keepdim=False):
+        if rank(input) == 0:
+            return input
+        return cls(input, Tuple(*map(Integer, dims_of(input, dim))), flag(keepdim))
+    return build
+
+
+def _record_reduction(w, n, fn, vals, nodes):
+    """sum(x) records SumBackward0; with a dim or keepdim, SumBackward1."""
+    plain = vals["dim"] is None and not vals["keepdim"]
+    return w.record(n, fn.grad_fn if plain else fn.grad_fn.replace("Backward0", "Backward1"), [vals["input"]])
+
+
+def _reduce_ref(f):
+    def call(ctx, input, dim=None, keepdim=False):
+        if dim is None:
+            if keepdim:
+                return f(ctx)(input, dim=tuple(range(input.dim())), keepdim=True)
+            return f(ctx)(input)
+        return f(ctx)(input, dim=dim, keepdim=keepdim)
+    return call
+
+
+REDUCE_PARAMS = P("input", Param("dim", "dims", None), Param("keepdim", "bool", False))
 
 
 class Reduction(TensorOp):
@@ -99,6 +128,11 @@ class SumOp(Reduction):
         return r"\sum_{%s} %s" % (",".join(fresh), p.index_of(self.args[0], arg_idx, "Mul"))
 
 
+register("sum", REDUCE_PARAMS, _reduction(SumOp), torch="torch.sum", grad_fn="SumBackward0",
+         record=_record_reduction, ref=_reduce_ref(lambda ctx: ctx.torch.sum),
+         reason="a sum copies its adjoint back to every entry it added")
+
+
 class MeanOp(Reduction):
     spec_name = "mean"
 
@@ -122,6 +156,11 @@ class MeanOp(Reduction):
                                                p.index_of(self.args[0], arg_idx, "Mul"))
 
 
+register("mean", REDUCE_PARAMS, _reduction(MeanOp), torch="torch.mean", grad_fn="MeanBackward0",
+         record=_record_reduction, ref=_reduce_ref(lambda ctx: ctx.torch.mean), on_bool="fail",
+         reason="a mean copies its adjoint back to every entry, divided by their count")
+
+
 class LogsumexpOp(Reduction):
     spec_name = "logsumexp"
     dim_required = True
@@ -140,6 +179,15 @@ class LogsumexpOp(Reduction):
     def index(self, p, idx):
         fresh, arg_idx = self.index_sum(p, idx)
         return r"\log \sum_{%s} e^{%s}" % (",".join(fresh), p.index_of(self.args[0], arg_idx))
+
+
+@register("logsumexp", P("input", Param("dim", "dims"), Param("keepdim", "bool", False)),
+          torch="torch.logsumexp", grad_fn="LogsumexpBackward0", saved=("self", "result"), on_bool="fail",
+          reason="d logsumexp(x) = softmax(x) . dx: the adjoint spreads as the softmax weights")
+def _logsumexp(input, dim, keepdim):
+    if rank(input) == 0:
+        return input
+    return LogsumexpOp(input, Tuple(*map(Integer, dims_of(input, dim))), flag(keepdim))
 
 
 class SoftmaxOp(TensorOp):
@@ -169,6 +217,13 @@ class SoftmaxOp(TensorOp):
             p.index_of(self.args[0], idx), k, p.index_of(self.args[0], other))
 
 
+@register("softmax", P("input", Param("dim", "dim")), torch="torch.softmax", grad_fn="SoftmaxBackward0",
+          saved=("result",), on_bool="fail",
+          reason="d softmax = s * (dg - sum(s * dg)): the Jacobian diag(s) - s s^T applied to the adjoint")
+def _softmax(input, dim):
+    return SoftmaxOp(input, Integer(norm_dim(dim, rank(input))))
+
+
 class LogSoftmaxOp(SoftmaxOp):
     spec_name = "log_softmax"
 
@@ -193,6 +248,13 @@ class LogSoftmaxOp(SoftmaxOp):
             p.index_of(self.args[0], idx), k, p.index_of(self.args[0], other))
 
 
+@register("log_softmax", P("input", Param("dim", "dim")), torch="torch.log_softmax",
+          grad_fn="LogSoftmaxBackward0", saved=("result",), on_bool="fail",
+          reason="d log_softmax = dg - softmax * sum(dg): the identity minus the softmax weights")
+def _log_softmax(input, dim):
+    return LogSoftmaxOp(input, Integer(norm_dim(dim, rank(input))))
+
+
 class NormOp(TensorOp):
     """The 2-norm of all entries (Frobenius for a matrix)."""
     spec_name = "norm"
@@ -213,3 +275,10 @@ class NormOp(TensorOp):
         s = shape_of(self.args[0])
         fresh = [p.fresh() for _ in s]
         return r"\sqrt{\sum_{%s} %s^{2}}" % (",".join(fresh), p.index_of(self.args[0], fresh, "Pow"))
+
+
+@register("norm", P("input"), torch="torch.norm", grad_fn="LinalgVectorNormBackward0",
+          saved=("self", "result"), on_bool="fail",
+          reason="d ||x|| = x . dx / ||x||: the unit vector along x")
+def _norm(input):
+    return NormOp(input)

@@ -7,7 +7,12 @@ from sympy import S, Tuple, Integer
 
 from ..errors import ShapeError
 from ..tensor import shape_of, numel, fmt_shape
-from .base import TensorOp, materialize, full_rank
+from .base import TensorOp, materialize, full_rank, rank, dims_of, norm_dim
+from .registry import register, P, Param
+
+
+def _sizes(v):
+    return tuple(int(s) for s in (v if isinstance(v, tuple) else (v,)))
 
 
 def _shape_text(shape):
@@ -39,6 +44,12 @@ class OnesOp(Constant):
         return "1"
 
 
+@register("ones", P(Param("size", "shape")), kind="constant", torch="torch.ones", varshape=True,
+          ref=lambda ctx, size: ctx.torch.ones(_sizes(size), dtype=ctx.dtype, device=ctx.device))
+def _ones(size):
+    return OnesOp(Tuple(*size))
+
+
 class ZerosOp(Constant):
     spec_name = "zeros"
 
@@ -53,6 +64,19 @@ class ZerosOp(Constant):
 
     def index(self, p, idx):
         return "0"
+
+
+@register("zeros", P(Param("size", "shape")), kind="constant", torch="torch.zeros", varshape=True,
+          ref=lambda ctx, size: ctx.torch.zeros(_sizes(size), dtype=ctx.dtype, device=ctx.device))
+def _zeros(size):
+    return ZerosOp(Tuple(*size))
+
+
+@register("full", P(Param("size", "shape"), Param("fill_value", "number")), kind="constant", torch="torch.full",
+          ref=lambda ctx, size, fill_value: ctx.torch.full(_sizes(size), float(fill_value), dtype=ctx.dtype,
+                                                           device=ctx.device))
+def _full(size, fill_value):
+    return fill_value * OnesOp(Tuple(*size))
 
 
 class EyeOp(TensorOp):
@@ -76,6 +100,12 @@ class EyeOp(TensorOp):
         return r"\delta_{%s}" % "".join(idx)
 
 
+@register("eye", P(Param("n", "size")), kind="constant", torch="torch.eye",
+          ref=lambda ctx, n: ctx.torch.eye(int(n), dtype=ctx.dtype, device=ctx.device))
+def _eye(n):
+    return EyeOp(n)
+
+
 class OnesLikeOp(TensorOp):
     spec_name = "ones_like"
     differentiable = False
@@ -90,6 +120,9 @@ class OnesLikeOp(TensorOp):
         return "1"
 
 
+register("ones_like", P("input"), OnesLikeOp, kind="constant", torch="torch.ones_like")
+
+
 class ZerosLikeOp(OnesLikeOp):
     spec_name = "zeros_like"
 
@@ -98,6 +131,9 @@ class ZerosLikeOp(OnesLikeOp):
 
     def index(self, p, idx):
         return "0"
+
+
+register("zeros_like", P("input"), ZerosLikeOp, kind="constant", torch="torch.zeros_like")
 
 
 class DetachOp(TensorOp):
@@ -112,6 +148,9 @@ class DetachOp(TensorOp):
 
     def index(self, p, idx):
         return r"\operatorname{sg}\left(%s\right)" % p.index_of(self.args[0], idx)
+
+
+register("detach", P("input"), DetachOp, kind="stop", torch="torch.detach", on_bool="keep")
 
 
 class ReshapeOp(TensorOp):
@@ -162,6 +201,46 @@ def reshape_target(in_shape, target):
     return tuple(target)
 
 
+def _record_reshape(w, n, fn, vals, nodes):
+    """A view of a contiguous tensor; a copy (and its chain) of a non-contiguous one."""
+    x = vals["input"]
+    same = w.shape(n) == tuple(getattr(x, "shape", ()))
+    return w.view(n, x, fn.grad_fn, same=same)
+
+
+@register("reshape", P("input", Param("shape", "shape")), torch="torch.reshape", grad_fn="ViewBackward0",
+          record=_record_reshape, varshape=True, on_bool="keep",
+          ref=lambda ctx, input, shape: ctx.torch.reshape(input, _sizes(shape)),
+          reason="a reshape moves no number: its adjoint is reshaped back")
+def _reshape(input, shape):
+    return ReshapeOp(input, Tuple(*reshape_target(shape_of(input), shape)))
+
+
+def _record_flatten(w, n, fn, vals, nodes):
+    """flatten returns its input itself when it has nothing to merge."""
+    x = vals["input"]
+    r = len(getattr(x, "shape", ()))
+    if r >= 1 and (vals["start_dim"] % r) == (vals["end_dim"] % r):
+        return x
+    return w.view(n, x, fn.grad_fn, same=False)
+
+
+@register("flatten", P("input", Param("start_dim", "dim", 0), Param("end_dim", "dim", -1)), torch="torch.flatten",
+          grad_fn="ViewBackward0", record=_record_flatten, on_bool="keep",
+          reason="a reshape moves no number: its adjoint is reshaped back")
+def _flatten(input, start_dim, end_dim):
+    s = shape_of(input)
+    if len(s) == 0:
+        return ReshapeOp(input, Tuple(S.One))
+    a, b = norm_dim(start_dim, len(s)), norm_dim(end_dim, len(s))
+    if a > b:
+        raise ShapeError("flatten: start_dim %d comes after end_dim %d" % (start_dim, end_dim))
+    n = S.One
+    for d in s[a:b + 1]:
+        n *= d
+    return ReshapeOp(input, Tuple(*(s[:a] + (n,) + s[b + 1:])))
+
+
 class UnsqueezeOp(TensorOp):
     spec_name = "unsqueeze"
 
@@ -185,6 +264,12 @@ class UnsqueezeOp(TensorOp):
         idx = list(idx)
         del idx[int(self.args[1])]
         return p.index_of(self.args[0], idx)
+
+
+@register("unsqueeze", P("input", Param("dim", "dim")), torch="torch.unsqueeze", grad_fn="UnsqueezeBackward0",
+          on_bool="keep", reason="unsqueeze adds a dim of size 1: its adjoint is squeezed back")
+def _unsqueeze(input, dim):
+    return UnsqueezeOp(input, Integer(norm_dim(dim, rank(input) + 1)))
 
 
 class SqueezeOp(TensorOp):
@@ -223,6 +308,22 @@ class SqueezeOp(TensorOp):
         for d in sorted(int(d) for d in self.args[1]):
             idx.insert(d, "1")
         return p.index_of(self.args[0], idx)
+
+
+def _record_squeeze(w, n, fn, vals, nodes):
+    d, x = vals["dim"], vals["input"]
+    gf = "SqueezeBackward0" if d is None else ("SqueezeBackward2" if isinstance(d, tuple) else "SqueezeBackward1")
+    return w.record(n, gf, [x], contiguous=getattr(x, "contiguous", True))
+
+
+@register("squeeze", P("input", Param("dim", "dims", None)), torch="torch.squeeze", grad_fn="SqueezeBackward0",
+          record=_record_squeeze, on_bool="keep",
+          ref=lambda ctx, input, dim: ctx.torch.squeeze(input) if dim is None else ctx.torch.squeeze(input, dim),
+          reason="squeeze drops dims of size 1: its adjoint gets them back")
+def _squeeze(input, dim):
+    s = shape_of(input)
+    dims = dims_of(input, dim) if s else ()
+    return SqueezeOp(input, Tuple(*[Integer(d) for d in dims if s[d] == 1]))
 
 
 def unsqueeze_dims(g, dims):
