@@ -185,7 +185,7 @@ def check(specs, fd, device, dtype, seed, dim, debug):
 
     def go():
         from . import load, derive as derive_
-        from .check import resolve_devices
+        from .numeric.check import resolve_devices
         dims = _dims(dim)
         resolve_devices(device)            # no GPU for --device cuda: one error, up front
         if dims:                           # a --dim no spec has is a usage mistake

@@ -9,9 +9,9 @@ from typing import Any, Optional, Tuple
 
 from sympy import S
 
-from .derive import sweep, seed_for, materialize_for
+from .diff.sweep import sweep, seed_for, materialize_for
 from .errors import SymgradError
-from .graph import Graph
+from .diff.graph import Graph
 from .printing import to_text, to_latex, to_index_latex, index_letters
 from .tensor import Tensor, shape_json
 
@@ -104,11 +104,11 @@ class Derivation:
 
     # --- later stages -------------------------------------------------------------------
     def compile(self, device=None):
-        from .compile import compile_gradients
+        from .codegen.module import compile_gradients
         return compile_gradients(self)
 
     def module_source(self):
-        from .compile import module_source
+        from .codegen.module import module_source
         return module_source(self)
 
     @property
@@ -116,12 +116,12 @@ class Derivation:
         if self.problem.backward is None:
             return None
         if self._schedule is None:
-            from .schedule import predict
+            from .autograd.schedule import predict
             self._schedule = predict(self)
         return self._schedule
 
     def check(self, device="cpu", dtype="float64", seed=0, fd=False, dims=None):
-        from .check import run_check
+        from .numeric.check import run_check
         self._check = run_check(self, device=device, dtype=dtype, seed=seed, fd=fd, dims=dims)
         return self._check
 
@@ -138,11 +138,11 @@ class Derivation:
         return summary(self, check if check is not None else self._check)
 
     def render(self, fmt="md", check=None, template_dir=None):
-        from .render import render
+        from .notes.render import render
         return render(self, fmt, check if check is not None else self._check, template_dir)
 
     def _repr_latex_(self):
-        from .render import repr_latex
+        from .notes.render import repr_latex
         return repr_latex(self)
 
     def _repr_markdown_(self):

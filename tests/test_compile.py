@@ -16,9 +16,9 @@ import torch
 from click.testing import CliRunner
 
 import symgrad
-from symgrad.check import draw_inputs, dim_values, reference, upstream_gradients
+from symgrad.numeric.check import draw_inputs, dim_values, reference, upstream_gradients
 from symgrad.cli import main
-from symgrad.compile import module_source, op_count
+from symgrad.codegen.module import module_source, op_count
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -9,7 +9,7 @@ import yaml
 
 import symgrad
 from symgrad.ops import FUNCTIONS
-from symgrad.parser import parse_expr_text
+from symgrad.spec.parse import parse_expr_text
 from op_cases import CASES
 
 
@@ -59,8 +59,8 @@ def symgrad_equal(a, b):
 def test_closed_form_text_means_the_same_in_pytorch(name, i, expr, inputs):
     """Evaluate each gradient's text with real torch ops: it equals autograd's gradient."""
     import torch
-    from symgrad.check import draw_inputs, reference, dim_values
-    from symgrad.torch_eval import TorchEval
+    from symgrad.numeric.check import draw_inputs, reference, dim_values
+    from symgrad.numeric.reference import TorchEval
     d = symgrad.derive(symgrad.loads(spec_for(expr, inputs)))
     prob = d.problem
     dims = dim_values(prob)

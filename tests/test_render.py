@@ -17,8 +17,8 @@ from click.testing import CliRunner
 import symgrad
 from symgrad.cli import main
 from symgrad.errors import SymgradError
-from symgrad import render as render_mod
-from symgrad.render_text import md_to_tex, tex_escape, torch_code
+from symgrad.notes import render as render_mod
+from symgrad.notes.text import md_to_tex, tex_escape, torch_code
 from conftest import EXAMPLES, ROOT
 
 GOLDEN = os.path.join(ROOT, "tests", "golden")

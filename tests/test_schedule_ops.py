@@ -4,7 +4,7 @@ Generated from the op table: every differentiable function of `FUNCTIONS` (and e
 operator of `OPERATORS`) is run in PyTorch and its recorded ``grad_fn`` name, whether a
 second ``backward()`` without ``retain_graph=True`` raises, which node raises, and what
 that node saved (``grad_fn._saved_<field>``) are compared with the op table and with
-`symgrad.autograd_graph`.  The op samples of `tests/op_cases.py` (every op
+`symgrad.autograd.recorded`.  The op samples of `tests/op_cases.py` (every op
 on several shapes, some inputs not requiring grad) and a list of variants (which
 arguments require grad, Python scalars, ranks, composite ops) go through the same check.
 """
@@ -15,10 +15,10 @@ import torch
 import yaml
 
 import symgrad
-from symgrad.check import draw_inputs
+from symgrad.numeric.check import draw_inputs
 from symgrad.ops import FUNCTIONS, OPERATORS
-from symgrad.autograd_graph import autograd_graph
-from symgrad.torch_eval import TorchEval
+from symgrad.autograd.recorded import autograd_graph
+from symgrad.numeric.reference import TorchEval
 from op_cases import CASES
 
 R, P, U = "real", "positive", "unit"

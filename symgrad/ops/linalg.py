@@ -25,7 +25,7 @@ def T(x):
 
 
 def sum_to(g, shape):
-    from ..derive import unbroadcast
+    from ..diff.sweep import unbroadcast
     return unbroadcast(g, shape_of(g), shape)
 
 

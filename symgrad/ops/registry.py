@@ -11,7 +11,7 @@ registration that declares the rest, which the other stages read from here:
   tensor from a comparison (``on_bool``: kept, as ``flatten(x > 0)``, or refused); with
   ``strict``, no tensor argument may be a plain number;
 * `torch`: the dotted name of the PyTorch function the spec's text means -- the reference
-  the check runs (``symgrad.torch_eval``) and the PyTorch listing of the notes; `ref`
+  the check runs (``symgrad.numeric.reference``) and the PyTorch listing of the notes; `ref`
   overrides the call where the spec binds arguments differently;
 * the autograd model: PyTorch's backward node (``grad_fn.name()``), the fields it saves
   (``grad_fn._saved_<field>``; `Cross` when what is saved depends on which arguments

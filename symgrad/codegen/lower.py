@@ -2,7 +2,7 @@
 
 `CodePrinter` extends the torch printer with ``torch.addmm``, the one-kernel backward of
 relu-like masks, ``torch.full_like`` for constants, and casts of 0/1 masks only where
-PyTorch would not promote them.  Used by ``symgrad.compile``.
+PyTorch would not promote them.  Used by ``symgrad.codegen.module``.
 """
 
 import math
@@ -11,12 +11,12 @@ import sympy
 from sympy import Add, Mul, Pow
 from sympy.printing.precedence import PRECEDENCE
 
-from .ops.elementwise import Mask, Gt, Le, Where
-from .ops.linalg import (MatmulOp, TransposeOp)
-from .ops.shape import OnesLikeOp
-from .printing.torchcode import TorchPrinter
-from .tensor import Tensor, shape_of
-from .compile_plan import Norm, children, is_coeff, rebuild, split_coeff
+from ..ops.elementwise import Mask, Gt, Le, Where
+from ..ops.linalg import MatmulOp, TransposeOp
+from ..ops.shape import OnesLikeOp
+from ..printing.torchcode import TorchPrinter
+from ..tensor import Tensor, shape_of
+from .plan import Norm, children, is_coeff, rebuild, split_coeff
 
 
 # --- 4. lowering ---------------------------------------------------------------------------

@@ -26,11 +26,11 @@ import warnings
 import sympy
 from sympy import Rational, Integer
 
-from .errors import SpecError, ShapeError
-from .ops import FUNCTIONS, REQUIRED
-from .ops import elementwise as ew
-from .ops.linalg import MatmulOp, T
-from .tensor import shape_of, Tensor, broadcast
+from ..errors import SpecError, ShapeError
+from ..ops import FUNCTIONS, REQUIRED
+from ..ops import elementwise as ew
+from ..ops.linalg import MatmulOp, T
+from ..tensor import shape_of, Tensor, broadcast
 
 MAX_DEPTH = 100            # nesting levels of the expression tree (every stage recurses over it)
 MAX_LEN = 20000            # characters of one expression
@@ -283,7 +283,7 @@ class Builder:
             return out                     # (a number from tensors is still a 0-d tensor)
         if not tensor_in:
             return out
-        from .ops.shape import OnesOp, ZerosOp
+        from ..ops.shape import OnesOp, ZerosOp
         return ZerosOp(sympy.Tuple(*want)) if out == 0 else out * OnesOp(sympy.Tuple(*want))
 
     def kind(self, node):

@@ -17,10 +17,10 @@ def requires_grad_map(prob):
 def flags_map(prob):
     """name -> (requires_grad, is_leaf) of every tensor, from the graph PyTorch records.
 
-    The recorded graph (`symgrad.autograd_graph`) follows the node texts as
+    The recorded graph (`symgrad.autograd.recorded`) follows the node texts as
     PyTorch runs them, so ``b: a`` is the leaf ``a`` itself and ``a*0`` still records a node.
     """
-    from .autograd_graph import autograd_graph
+    from ..autograd.recorded import autograd_graph
     ag = autograd_graph(prob)
     return {name: ag.flags(name)[:2] for name in ag.values}
 
@@ -42,8 +42,8 @@ class Graph:
                 self.named[n.expr] = n.symbol
         # domain facts: a probability vector (domain simplex) sums to one along its last dim
         from sympy import Tuple, Integer, S
-        from .ops.base import flag
-        from .ops.reduce import SumOp
+        from ..ops.base import flag
+        from ..ops.reduce import SumOp
         for d in prob.inputs:
             if d.domain == "simplex" and d.shape:
                 last = Tuple(Integer(len(d.shape) - 1))

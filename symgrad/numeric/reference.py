@@ -1,6 +1,6 @@
 """PyTorch's own meaning of the spec's text: the reference every check compares with.
 
-The checked AST of each node (``symgrad.parser.parse_tree``) is walked and each
+The checked AST of each node (``symgrad.spec.parse.parse_tree``) is walked and each
 operator and function is applied with the real ``torch`` / ``torch.nn.functional``
 call of the same name -- so the reference is what the same text computes in PyTorch,
 independent of symgrad's SymPy translation.  Arguments are bound with the op table's
@@ -19,8 +19,8 @@ with warnings.catch_warnings():      # a torch wheel without NumPy warns at impo
     import torch
 import torch.nn.functional as F
 
-from .ops import REQUIRED
-from .parser import parse_tree, call_parts
+from ..ops import REQUIRED
+from ..spec.parse import parse_tree, call_parts
 
 
 def resolve(path):

@@ -1,6 +1,6 @@
 """Text for the notes: rich sentences, Markdown -> LaTeX, escaping, and the PyTorch listing.
 
-The notes are built once as format-neutral data (``symgrad.render_notes``) and written
+The notes are built once as format-neutral data (``symgrad.notes.content``) and written
 out by two templates.  Prose generated in Python is a `Rich` list of segments -- plain
 text, inline math (LaTeX), inline code -- that each format spells its own way; the
 spec's ``description`` is Markdown, passed through to the Markdown notes and converted
@@ -278,7 +278,7 @@ TORCH_NAMES = {"pi"}
 
 def _listing(name):
     """How PyTorch spells a call of the spec function ``name`` (its block's ``torch``)."""
-    from .ops import FUNCTIONS
+    from ..ops import FUNCTIONS
     fn = FUNCTIONS.get(name)
     return fn.listing if fn is not None else "torch." + name
 

@@ -1,7 +1,7 @@
 """The plan of a compiled module: which statements compute the closed forms, in order.
 
 Forward reuse (`Prepare`), coefficient/primitive splitting (`Norm`) and common
-subexpressions with readable names (`Plan`); see ``symgrad.compile`` for the whole picture.
+subexpressions with readable names (`Plan`); see ``symgrad.codegen.module`` for the whole picture.
 """
 import builtins
 import keyword
@@ -9,12 +9,12 @@ import keyword
 import sympy
 from sympy import S, Add, Mul, Pow
 
-from .ops.base import TensorOp, ElementwiseFn
-from .ops.elementwise import (Mask, Gt, Le, Relu, LeakyRelu, Where, NATIVE)
-from .ops.linalg import (MatmulOp, TransposeOp, OuterOp, DotOp, TraceOp, InverseOp)
-from .ops.reduce import SumOp, MeanOp
-from .ops.shape import (ReshapeOp, UnsqueezeOp, SqueezeOp, OnesLikeOp, ZerosLikeOp, DetachOp)
-from .tensor import identity_cache, Tensor, shape_of
+from ..ops.base import TensorOp, ElementwiseFn
+from ..ops.elementwise import Mask, Gt, Le, Relu, LeakyRelu, Where, NATIVE
+from ..ops.linalg import MatmulOp, TransposeOp, OuterOp, DotOp, TraceOp, InverseOp
+from ..ops.reduce import SumOp, MeanOp
+from ..ops.shape import ReshapeOp, UnsqueezeOp, SqueezeOp, OnesLikeOp, ZerosLikeOp, DetachOp
+from ..tensor import identity_cache, Tensor, shape_of
 
 # ops through which a scalar factor moves unchanged: c*f(x) == f(c*x)
 LINEAR = (MatmulOp, TransposeOp, SumOp, MeanOp, ReshapeOp, UnsqueezeOp, SqueezeOp, TraceOp,
@@ -508,7 +508,7 @@ class Plan:
 
     # after building: dtype fixes and code ------------------------------------------------
     def finish(self):
-        from .compile_lower import _is_bool, fix_bools, AsFloat, CodePrinter, nesting
+        from .lower import _is_bool, fix_bools, AsFloat, CodePrinter, nesting
         bools = set()
         for st in self.stmts:
             is_bool = _is_bool(st.expr, bools)

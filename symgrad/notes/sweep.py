@@ -1,6 +1,6 @@
 """The reverse sweep as the notes tell it: each local partial, named adjoints, fan-out summed.
 
-`sweep_section` replays one `symgrad.derive.Sweep`: the steps are grouped under the spec
+`sweep_section` replays one `symgrad.diff.sweep.Sweep`: the steps are grouped under the spec
 node whose definition they belong to, in the sweep's (reverse topological) order.  Each
 step shows the rule with the incoming adjoint as a name (``\\bar{b} = 2 \\bar{c}``), then
 with its value substituted (``2 \\cdot \\frac14``), then the simplified contribution the
@@ -11,13 +11,13 @@ each gradient in matrix and index notation.
 from sympy import Add, S
 import sympy
 
-from .derive import strip_leading, unbroadcast
-from .ops import TensorOp
-from .printing.index import index_letters
-from .render_latex import Named, bar, chain, entry, name_tex, shape_plain, shape_tex, tex, tex_index
-from .render_text import Rich
-from .simplify import tidy
-from .tensor import Tensor, shape_of
+from ..diff.sweep import strip_leading, unbroadcast
+from ..ops import TensorOp
+from ..printing.index import index_letters
+from .latex import Named, bar, chain, entry, name_tex, shape_plain, shape_tex, tex, tex_index
+from .text import Rich
+from ..diff.simplify import tidy
+from ..tensor import Tensor, shape_of
 
 # Substituted or simplified forms longer than this (LaTeX characters) are not shown in a step.
 LONG = 360

@@ -9,10 +9,10 @@ with the depth of the graph: SymPy's automatic canonical forms do most of the wo
 import sympy
 from sympy import Add, Mul, factor_terms, cancel
 
-from .ops.linalg import MatmulOp, T
-from .ops.reduce import SumOp, MeanOp
-from .tensor import shape_of, identity_cache
-from .ops.base import TensorOp, split_scalar
+from ..ops.linalg import MatmulOp, T
+from ..ops.reduce import SumOp, MeanOp
+from ..tensor import shape_of, identity_cache
+from ..ops.base import TensorOp, split_scalar
 
 MAX_CANCEL_OPS = 60
 

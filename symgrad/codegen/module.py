@@ -30,12 +30,12 @@ How the code is made (one `Plan` per derivation):
 
 from sympy import Add, Mul
 
-from .ops.linalg import (MatmulOp, DotOp, InverseOp, DetOp)
-from .ops.shape import (OnesLikeOp, ZerosLikeOp, Constant, EyeOp)
-from .tensor import Tensor, shape_of
-from .version import __version__
-from .compile_plan import Plan, Transposed, VIEWS, children, free_names, is_coeff
-from .compile_lower import AsFloat
+from ..ops.linalg import MatmulOp, DotOp, InverseOp, DetOp
+from ..ops.shape import OnesLikeOp, ZerosLikeOp, Constant, EyeOp
+from ..tensor import Tensor, shape_of
+from ..version import __version__
+from .plan import Plan, Transposed, VIEWS, children, free_names, is_coeff
+from .lower import AsFloat
 
 
 def doc_safe(text):

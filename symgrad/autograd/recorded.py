@@ -22,12 +22,12 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .errors import SpecError
-from .ops import REQUIRED, FUNCTIONS, OPERATORS, NOT_IMPLEMENTED
-from .ops.nodes import FIELD_ARG, cross_saved
-from .ops.registry import Cross
-from .parser import parse_tree, Builder, call_parts
-from .tensor import shape_of
+from ..errors import SpecError
+from ..ops import REQUIRED, FUNCTIONS, OPERATORS, NOT_IMPLEMENTED
+from ..ops.nodes import FIELD_ARG, cross_saved
+from ..ops.registry import Cross
+from ..spec.parse import parse_tree, Builder, call_parts
+from ..tensor import shape_of
 
 
 @dataclass(eq=False)

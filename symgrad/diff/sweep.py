@@ -20,13 +20,13 @@ from typing import Any, List
 import sympy
 from sympy import S, Dummy, Tuple, Integer, DiracDelta
 
-from .errors import SymgradError
-from .ops import is_differentiable, region_leaves, TensorOp
-from .ops.base import flag
-from .ops.reduce import SumOp
-from .ops.shape import OnesLikeOp, ZerosLikeOp
+from ..errors import SymgradError
+from ..ops import is_differentiable, region_leaves, TensorOp
+from ..ops.base import flag
+from ..ops.reduce import SumOp
+from ..ops.shape import OnesLikeOp, ZerosLikeOp
 from .simplify import tidy
-from .tensor import Tensor, shape_of, numel
+from ..tensor import Tensor, shape_of, numel
 
 
 def unbroadcast(g, from_shape, to_shape):
@@ -216,7 +216,7 @@ def sweep(graph, out_sym, seed, wanted):
 
 def strip_leading(g):
     """unsqueeze(v, 0) broadcasts like v: drop it from an adjoint."""
-    from .ops.shape import UnsqueezeOp
+    from ..ops.shape import UnsqueezeOp
     if isinstance(g, sympy.Mul):
         args = [strip_leading(f) for f in g.args]
         return g if args == list(g.args) else sympy.Mul(*args)
