@@ -89,13 +89,31 @@ def partial(expr, leaf, leaves):
     return d.xreplace(back) if back else d
 
 
+def contribution(u, arg, G, named=None, index=None, local=None):
+    """What unit ``u`` sends back to its argument ``arg`` for the adjoint ``G``: the op's
+    vector-Jacobian rule (``index``: which tensor argument) or, for an elementwise region,
+    ``G`` times the ``local`` partial; summed back to ``arg``'s shape where it was broadcast
+    (for every op, here, so no rule does it), forward values named, simplified."""
+    if isinstance(u, TensorOp):
+        c = u.vjp(index, G)
+        c = unbroadcast(c, shape_of(c), shape_of(arg))
+        return tidy(c.xreplace(named) if named else c)
+    return tidy(unbroadcast(G * local, shape_of(u), shape_of(arg)))
+
+
 @dataclass
 class Step:
-    """One local step of the reverse sweep, for the notes."""
+    """One local step of the reverse sweep, as recorded for the notes."""
     unit: Any            # the expression whose adjoint flows back
     arg: Any             # the argument that receives a contribution
     local: Any           # elementwise partial (None for a TensorOp rule)
-    contribution: Any
+    contribution: Any    # what arg received (simplified)
+    index: Any = None    # which tensor argument of a TensorOp unit
+    named: Any = None    # forward values by name, as the sweep used them
+
+    def rule(self, G):
+        """The same step for another adjoint ``G`` (the notes use a name such as \\bar{c})."""
+        return contribution(self.unit, self.arg, G, self.named, self.index, self.local)
 
 
 @dataclass
@@ -193,9 +211,8 @@ def sweep(graph, out_sym, seed, wanted):
         if isinstance(u, TensorOp):
             for i, a in enumerate(u.tensors):
                 if reaches(a):
-                    c = u.vjp(i, G)
-                    c = tidy(c.xreplace(named) if named else c)
-                    res.steps.append(Step(u, a, None, c))
+                    c = contribution(u, a, G, named, index=i)
+                    res.steps.append(Step(u, a, None, c, i, named))
                     if c != 0:
                         contrib.setdefault(a, []).append(c)
             continue
@@ -207,8 +224,8 @@ def sweep(graph, out_sym, seed, wanted):
             d = partial(u, L, leaves)
             if named:
                 d = d.xreplace(named)
-            c = tidy(unbroadcast(G * d, us, shape_of(L)))
-            res.steps.append(Step(u, L, d, c))
+            c = contribution(u, L, G, local=d)
+            res.steps.append(Step(u, L, d, c, named=named))
             if c != 0:
                 contrib.setdefault(L, []).append(c)
     return res

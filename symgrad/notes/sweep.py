@@ -11,7 +11,7 @@ each gradient in matrix and index notation.
 from sympy import Add, S
 import sympy
 
-from ..diff.sweep import strip_leading, unbroadcast
+from ..diff.sweep import strip_leading
 from ..ops import TensorOp
 from ..printing.index import index_letters
 from .latex import Named, bar, chain, entry, name_tex, shape_plain, shape_tex, tex, tex_index
@@ -140,10 +140,9 @@ def sweep_section(d, o):
                               "math": _fan_in(bar(ntex), named_parts.get(n, []), parts, g)})
         else:
             title = Rich().t("Further steps")
-        cursor = {}
         for st in steps:
             items.append(_step_item(st, names, named, adjoint_of, gsym, def_of, n_contrib, received,
-                                    cursor, named_parts))
+                                    named_parts))
         if items:
             groups.append({"title": title, "steps": items})
 
@@ -173,7 +172,7 @@ def _paren_sum(s):
     return r"\left(%s\right)" % s if (" + " in s or " - " in s) and not s.startswith(r"\left(") else s
 
 
-def _step_item(st, names, named, adjoint_of, gsym, def_of, n_contrib, received, cursor, named_parts):
+def _step_item(st, names, named, adjoint_of, gsym, def_of, n_contrib, received, named_parts):
     """One step: the local partial or vector-Jacobian rule, and the contribution it sends back.
 
     The display reads ``target = rule (with the adjoint's name) = rule (with its value) =
@@ -193,21 +192,14 @@ def _step_item(st, names, named, adjoint_of, gsym, def_of, n_contrib, received, 
     text = Rich()
     rule = None
     try:
+        rule = strip_leading(st.rule(Gs))
         if isinstance(u, TensorOp):
-            k = cursor.get(u, -1) + 1
-            while k < len(u.tensors) and u.tensors[k] != arg:
-                k += 1
-            cursor[u] = k
-            rule = u.vjp(k, Gs)
-            rule = strip_leading(tidy(rule.xreplace(named) if named else rule))
             opname = u.spec_name or type(u).__name__
             text.t("The vector–Jacobian rule of ").c(opname).t(" sends ").m(Gs.tex).t(" to ")
             text.extend(what)
             text.t(":")
         else:
             local = st.local
-            rule = tidy(unbroadcast(Gs * local, shape_of(u), shape_of(arg)))
-            rule = strip_leading(rule)
             den = name_tex(arg.name) if isinstance(arg, Tensor) else r"\left(%s\right)" % _unit_tex(arg, named)
             if u in def_of:
                 d_tex = r"\frac{\partial %s}{\partial %s}" % (name_tex(def_of[u].name), den)

@@ -126,7 +126,7 @@ class ElementwiseFn(Function):
         return self.torch(p)
 
 
-# --- helpers the rules share -------------------------------------------------------
+# --- helpers the rules share (those that build ops live with the ops: `shape`, `reduce`) ---
 
 def split_scalar(expr):
     """Split ``expr`` into (scalar factor, tensor part) when it is a product."""
@@ -138,44 +138,6 @@ def split_scalar(expr):
     if shape_of(expr) == ():
         return expr, S.One
     return S.One, expr
-
-
-def ones(shape):
-    from .shape import OnesOp
-    return OnesOp(Tuple(*shape))
-
-
-def materialize(g, shape):
-    """``g`` as an expression of exactly ``shape`` (a scalar g becomes g*ones(shape))."""
-    shape = tuple(shape)
-    if shape_of(g) == shape:
-        return g
-    if shape == ():
-        raise ValueError("cannot materialize %s to a scalar" % g)
-    return g * ones(shape)
-
-
-def full_rank(g, shape):
-    """An adjoint that broadcasts to ``shape``, with leading size-1 dims put back so that
-    dim indices of ``shape`` address it (a scalar stays a scalar)."""
-    from sympy import Integer
-    from .shape import UnsqueezeOp
-    r = len(shape_of(g))
-    if r == 0:
-        return g
-    for _ in range(len(shape) - r):
-        g = UnsqueezeOp(g, Integer(0))
-    return g
-
-
-def sum_along(g, d, shape):
-    """sum(g, dim=d, keepdim=True) for an adjoint g that broadcasts to ``shape``."""
-    from sympy import Tuple, Integer
-    from .reduce import SumOp
-    g = full_rank(g, shape)
-    if shape_of(g) == () or shape_of(g)[d] == 1:
-        return g * shape[d]
-    return SumOp(g, Tuple(Integer(d)), flag(True))
 
 
 def norm_dim(d, rank, what="dim"):

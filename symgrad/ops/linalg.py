@@ -10,29 +10,15 @@ from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError
 from ..tensor import shape_of, broadcast, fmt_shape
-from .base import TensorOp, materialize, split_scalar, full_rank, rank, norm_dim
+from .base import TensorOp, split_scalar, rank, flag
 from .nodes import cross_saved, CROSS
-from .registry import register, P, Param
-from .shape import EyeOp, OnesOp, UnsqueezeOp
-
-
-def T(x):
-    """Transpose of the last two dims."""
-    r = len(shape_of(x))
-    if r < 2:
-        return x
-    return TransposeOp(x, Integer(r - 2), Integer(r - 1))
-
-
-def sum_to(g, shape):
-    from ..diff.sweep import unbroadcast
-    return unbroadcast(g, shape_of(g), shape)
+from .reduce import SumOp
+from .registry import register, P
+from .shape import EyeOp, OnesOp, UnsqueezeOp, TransposeOp, T, materialize  # noqa: F401 (re-exported)
 
 
 def _sum_leading(x, keep):
     """Sum x over all but its last ``keep`` dims."""
-    from .reduce import SumOp
-    from .base import flag
     r = len(shape_of(x))
     if r <= keep:
         return x
@@ -63,6 +49,11 @@ class MatmulOp(TensorOp):
                 and len(shape_of(b)) == 2:
             return a
 
+    def _eval_transpose_last2(self):
+        """(A B)^T = B^T A^T, for a transpose of the last two dims (see `TransposeOp.eval`)."""
+        if all(len(shape_of(t)) >= 2 for t in self.args):
+            return MatmulOp(T(self.args[1]), T(self.args[0]))
+
     def out_shape(self):
         a, b = (shape_of(t) for t in self.args)
         if len(a) == 0 or len(b) == 0:
@@ -90,27 +81,21 @@ class MatmulOp(TensorOp):
         if rb == 1 and ra == 2:              # (m, n) @ (n)
             return OuterOp(g, b) if i == 0 else MatmulOp(T(a), g)
         if ra == 1:                          # (n) @ (..., n, p): g is (..., p)
-            from .reduce import SumOp
-            from .base import flag
             gp = UnsqueezeOp(g, Integer(len(shape_of(g)) - 1))          # (..., 1, p)
             if i == 0:
                 last = Tuple(Integer(len(shape_of(b)) - 1))
                 return _sum_leading(SumOp(b * gp, last, flag(False)), 1)
-            return sum_to(UnsqueezeOp(a, Integer(1)) * gp, shape_of(b))
+            return UnsqueezeOp(a, Integer(1)) * gp          # the sweep sums it back to b's shape
         if rb == 1:                          # (..., m, n) @ (n): g is (..., m)
             gu = UnsqueezeOp(g, Integer(len(shape_of(g))))
             if i == 0:
-                return sum_to(gu * b, shape_of(a))
+                return gu * b                                    # (summed back by the sweep)
             return _sum_leading(gu * a, 1)
-        if i == 0:
-            return sum_to(MatmulOp(g, T(b)), shape_of(a))
-        return sum_to(MatmulOp(T(a), g), shape_of(b))
+        # batched: the products carry the broadcast batch dims; the sweep sums them back
+        return MatmulOp(g, T(b)) if i == 0 else MatmulOp(T(a), g)
 
     def vjp_constant(self, i, g, ra, rb):
         """A constant adjoint g: ones-matrix products are sums (no ones tensor is built)."""
-        from .reduce import SumOp
-        from .shape import UnsqueezeOp
-        from .base import flag
         a, b = self.args
 
         def s(x, d):
@@ -198,109 +183,6 @@ def _matmul(input, other):
     return MatmulOp(input, other)
 
 
-class TransposeOp(TensorOp):
-    spec_name = "transpose"
-
-    @classmethod
-    def eval(cls, x, d0, d1):
-        if d0 == d1:
-            return x
-        if d0 > d1:
-            return cls(x, d1, d0)
-        if isinstance(x, TransposeOp) and (x.args[1], x.args[2]) == (d0, d1):
-            return x.args[0]
-        c, r = split_scalar(x)
-        if c != 1 and r != 1:
-            return c * cls(r, d0, d1)
-        rank = len(shape_of(x))
-        last2 = (int(d0), int(d1)) == (rank - 2, rank - 1)
-        if isinstance(x, EyeOp):
-            return x
-        if isinstance(x, OnesOp):
-            s = list(shape_of(x))
-            s[int(d0)], s[int(d1)] = s[int(d1)], s[int(d0)]
-            return OnesOp(Tuple(*s))
-        if rank == 2 and isinstance(x, UnsqueezeOp) and int(x.args[1]) == 1:
-            return UnsqueezeOp(x.args[0], Integer(0))
-        if last2 and isinstance(x, MatmulOp) and all(len(shape_of(t)) >= 2 for t in x.args):
-            return MatmulOp(T(x.args[1]), T(x.args[0]))
-        if last2 and isinstance(x, Add):
-            return Add(*[cls(t, d0, d1) if len(shape_of(t)) == rank else t for t in x.args]) \
-                if all(len(shape_of(t)) in (0, rank) for t in x.args) else None
-
-    def out_shape(self):
-        s = list(shape_of(self.args[0]))
-        d0, d1 = int(self.args[1]), int(self.args[2])
-        s[d0], s[d1] = s[d1], s[d0]
-        return tuple(s)
-
-    def vjp(self, i, g):
-        if shape_of(g) == ():
-            return g
-        return TransposeOp(full_rank(g, self.out_shape()), self.args[1], self.args[2])
-
-    def is_T(self):
-        return len(shape_of(self.args[0])) == 2
-
-    @property
-    def precedence(self):
-        return PRECEDENCE["Atom"] if self.is_T() else PRECEDENCE["Func"]
-
-    def text(self, p):
-        if self.is_T():
-            return "%s.T" % p.parenthesize(self.args[0], PRECEDENCE["Func"], strict=True)
-        return "transpose(%s, %s, %s)" % (p._print(self.args[0]), self.args[1], self.args[2])
-
-    def torch(self, p):
-        return "%s.transpose(%s, %s)" % (p.parenthesize(self.args[0], PRECEDENCE["Atom"], strict=True),
-                                         self.args[1], self.args[2])
-
-    def latex(self, p):
-        if self.is_T():
-            x = self.args[0]
-            if isinstance(x, InverseOp):
-                return r"%s^{-\top}" % p.parenthesize(x.args[0], PRECEDENCE["Atom"], strict=True)
-            return r"%s^{\top}" % p.superscriptable(x)
-        return r"\operatorname{transpose}_{%s,%s}\left(%s\right)" % (
-            self.args[1], self.args[2], p._print(self.args[0]))
-
-    def index(self, p, idx):
-        idx = list(idx)
-        d0, d1 = int(self.args[1]), int(self.args[2])
-        idx[d0], idx[d1] = idx[d1], idx[d0]
-        return p.index_of(self.args[0], idx)
-
-
-def _record_transpose(w, n, fn, vals, nodes):
-    """transpose and t record one node; the result is non-contiguous when two dims > 1 swap."""
-    x = vals["input"]
-    shape = x.shape if w.is_tensor(x) else ()
-    if fn.name == "transpose" and len(shape) >= 2:
-        d0, d1 = vals["dim0"] % len(shape), vals["dim1"] % len(shape)
-        nc = d0 != d1 and shape[d0] != 1 and shape[d1] != 1
-    else:
-        nc = len(shape) == 2 and all(d != 1 for d in shape)
-    return w.record(n, fn.grad_fn, [x], contiguous=getattr(x, "contiguous", True) and not nc)
-
-
-@register("transpose", P("input", Param("dim0", "dim"), Param("dim1", "dim")), torch="torch.transpose",
-          grad_fn="TransposeBackward0", record=_record_transpose, on_bool="keep",
-          reason="a transpose moves entries: its adjoint is transposed back")
-def _transpose(input, dim0, dim1):
-    r = rank(input)
-    if r == 0:
-        return input
-    return TransposeOp(input, Integer(norm_dim(dim0, r)), Integer(norm_dim(dim1, r)))
-
-
-@register("t", P("input"), torch="torch.t", grad_fn="TBackward0", record=_record_transpose, on_bool="keep",
-          reason="a transpose moves entries: its adjoint is transposed back")
-def _t(input):
-    if rank(input) > 2:
-        raise ShapeError("t() expects a tensor with <= 2 dimensions, got %d" % rank(input))
-    return T(input)
-
-
 class OuterOp(TensorOp):
     spec_name = "outer"
     n_tensors = 2
@@ -312,8 +194,6 @@ class OuterOp(TensorOp):
         return (a[0], b[0])
 
     def vjp(self, i, g):
-        from .reduce import SumOp
-        from .base import flag
         a, b = self.args
         if shape_of(g) == ():
             other = b if i == 0 else a
@@ -468,6 +348,9 @@ class InverseOp(SquareMatrixOp):
 
     def latex(self, p):
         return r"%s^{-1}" % p.superscriptable(self.args[0])
+
+    def latex_transposed(self, p):
+        return r"%s^{-\top}" % p.parenthesize(self.args[0], PRECEDENCE["Atom"], strict=True)
 
     def index(self, p, idx):
         return r"\left(%s\right)_{%s}" % (self.latex(p), "".join(idx))

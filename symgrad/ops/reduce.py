@@ -6,9 +6,17 @@ broadcasting do the rest, so no Jacobian is ever built.
 from sympy import S, Tuple, Integer, exp
 
 from ..tensor import shape_of
-from .base import TensorOp, count, flag, split_scalar, sum_along, rank, dims_of, norm_dim
+from .base import TensorOp, count, flag, split_scalar, rank, dims_of, norm_dim
 from .registry import register, P, Param
-from .shape import unsqueeze_dims
+from .shape import unsqueeze_dims, full_rank, TransposeOp
+
+
+def sum_along(g, d, shape):
+    """sum(g, dim=d, keepdim=True) for an adjoint g that broadcasts to ``shape``."""
+    g = full_rank(g, shape)
+    if shape_of(g) == () or shape_of(g)[d] == 1:
+        return g * shape[d]
+    return SumOp(g, Tuple(Integer(d)), flag(True))
 
 
 def _reduction(cls):
@@ -111,7 +119,6 @@ class SumOp(Reduction):
 
     @classmethod
     def eval(cls, x, dims, keepdim):
-        from .linalg import TransposeOp
         if (isinstance(x, TransposeOp) and len(dims) == 1 and not keepdim
                 and len(shape_of(x)) == 2):
             return cls(x.args[0], Tuple(Integer(1 - int(dims[0]))), keepdim)
@@ -138,7 +145,6 @@ class MeanOp(Reduction):
 
     @classmethod
     def eval(cls, x, dims, keepdim):
-        from .linalg import TransposeOp
         if (isinstance(x, TransposeOp) and len(dims) == 1 and not keepdim
                 and len(shape_of(x)) == 2):
             return cls(x.args[0], Tuple(Integer(1 - int(dims[0]))), keepdim)

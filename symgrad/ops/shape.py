@@ -3,11 +3,12 @@
 Shape ops move gradients back by the inverse reshaping; constants and ``detach``
 stop them (``differentiable = False``), as in PyTorch.
 """
-from sympy import S, Tuple, Integer
+from sympy import S, Tuple, Integer, Add
+from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError
 from ..tensor import shape_of, numel, fmt_shape
-from .base import TensorOp, materialize, full_rank, rank, dims_of, norm_dim
+from .base import TensorOp, split_scalar, rank, dims_of, norm_dim
 from .registry import register, P, Param
 
 
@@ -333,3 +334,139 @@ def unsqueeze_dims(g, dims):
     for d in sorted(dims):
         g = UnsqueezeOp(g, Integer(d))
     return g
+
+
+def ones(shape):
+    return OnesOp(Tuple(*shape))
+
+
+def materialize(g, shape):
+    """``g`` as an expression of exactly ``shape`` (a scalar g becomes g*ones(shape))."""
+    shape = tuple(shape)
+    if shape_of(g) == shape:
+        return g
+    if shape == ():
+        raise ValueError("cannot materialize %s to a scalar" % g)
+    return g * ones(shape)
+
+
+def full_rank(g, shape):
+    """An adjoint that broadcasts to ``shape``, with leading size-1 dims put back so that
+    dim indices of ``shape`` address it (a scalar stays a scalar)."""
+    r = len(shape_of(g))
+    if r == 0:
+        return g
+    for _ in range(len(shape) - r):
+        g = UnsqueezeOp(g, Integer(0))
+    return g
+
+
+def T(x):
+    """Transpose of the last two dims."""
+    r = len(shape_of(x))
+    if r < 2:
+        return x
+    return TransposeOp(x, Integer(r - 2), Integer(r - 1))
+
+
+class TransposeOp(TensorOp):
+    spec_name = "transpose"
+
+    @classmethod
+    def eval(cls, x, d0, d1):
+        if d0 == d1:
+            return x
+        if d0 > d1:
+            return cls(x, d1, d0)
+        if isinstance(x, TransposeOp) and (x.args[1], x.args[2]) == (d0, d1):
+            return x.args[0]
+        c, r = split_scalar(x)
+        if c != 1 and r != 1:
+            return c * cls(r, d0, d1)
+        rank = len(shape_of(x))
+        last2 = (int(d0), int(d1)) == (rank - 2, rank - 1)
+        if isinstance(x, EyeOp):
+            return x
+        if isinstance(x, OnesOp):
+            s = list(shape_of(x))
+            s[int(d0)], s[int(d1)] = s[int(d1)], s[int(d0)]
+            return OnesOp(Tuple(*s))
+        if rank == 2 and isinstance(x, UnsqueezeOp) and int(x.args[1]) == 1:
+            return UnsqueezeOp(x.args[0], Integer(0))
+        if last2 and hasattr(x, "_eval_transpose_last2"):
+            return x._eval_transpose_last2()
+        if last2 and isinstance(x, Add):
+            return Add(*[cls(t, d0, d1) if len(shape_of(t)) == rank else t for t in x.args]) \
+                if all(len(shape_of(t)) in (0, rank) for t in x.args) else None
+
+    def out_shape(self):
+        s = list(shape_of(self.args[0]))
+        d0, d1 = int(self.args[1]), int(self.args[2])
+        s[d0], s[d1] = s[d1], s[d0]
+        return tuple(s)
+
+    def vjp(self, i, g):
+        if shape_of(g) == ():
+            return g
+        return TransposeOp(full_rank(g, self.out_shape()), self.args[1], self.args[2])
+
+    def is_T(self):
+        return len(shape_of(self.args[0])) == 2
+
+    @property
+    def precedence(self):
+        return PRECEDENCE["Atom"] if self.is_T() else PRECEDENCE["Func"]
+
+    def text(self, p):
+        if self.is_T():
+            return "%s.T" % p.parenthesize(self.args[0], PRECEDENCE["Func"], strict=True)
+        return "transpose(%s, %s, %s)" % (p._print(self.args[0]), self.args[1], self.args[2])
+
+    def torch(self, p):
+        return "%s.transpose(%s, %s)" % (p.parenthesize(self.args[0], PRECEDENCE["Atom"], strict=True),
+                                         self.args[1], self.args[2])
+
+    def latex(self, p):
+        if self.is_T():
+            x = self.args[0]
+            if getattr(x, "latex_transposed", None):
+                return x.latex_transposed(p)
+            return r"%s^{\top}" % p.superscriptable(x)
+        return r"\operatorname{transpose}_{%s,%s}\left(%s\right)" % (
+            self.args[1], self.args[2], p._print(self.args[0]))
+
+    def index(self, p, idx):
+        idx = list(idx)
+        d0, d1 = int(self.args[1]), int(self.args[2])
+        idx[d0], idx[d1] = idx[d1], idx[d0]
+        return p.index_of(self.args[0], idx)
+
+
+def _record_transpose(w, n, fn, vals, nodes):
+    """transpose and t record one node; the result is non-contiguous when two dims > 1 swap."""
+    x = vals["input"]
+    shape = x.shape if w.is_tensor(x) else ()
+    if fn.name == "transpose" and len(shape) >= 2:
+        d0, d1 = vals["dim0"] % len(shape), vals["dim1"] % len(shape)
+        nc = d0 != d1 and shape[d0] != 1 and shape[d1] != 1
+    else:
+        nc = len(shape) == 2 and all(d != 1 for d in shape)
+    return w.record(n, fn.grad_fn, [x], contiguous=getattr(x, "contiguous", True) and not nc)
+
+
+@register("transpose", P("input", Param("dim0", "dim"), Param("dim1", "dim")), torch="torch.transpose",
+          grad_fn="TransposeBackward0", record=_record_transpose, on_bool="keep",
+          reason="a transpose moves entries: its adjoint is transposed back")
+def _transpose(input, dim0, dim1):
+    r = rank(input)
+    if r == 0:
+        return input
+    return TransposeOp(input, Integer(norm_dim(dim0, r)), Integer(norm_dim(dim1, r)))
+
+
+@register("t", P("input"), torch="torch.t", grad_fn="TBackward0", record=_record_transpose, on_bool="keep",
+          reason="a transpose moves entries: its adjoint is transposed back")
+def _t(input):
+    if rank(input) > 2:
+        raise ShapeError("t() expects a tensor with <= 2 dimensions, got %d" % rank(input))
+    return T(input)
