@@ -152,6 +152,12 @@ def norm_dim(d, rank, what="dim"):
 
 
 
+def shape_text(shape):
+    """A shape as PyTorch code: ``(3,)``, ``(2, n)``."""
+    items = [str(d) for d in shape]
+    return "(%s,)" % items[0] if len(items) == 1 else "(%s)" % ", ".join(items)
+
+
 def rank(x):
     return len(shape_of(x))
 

@@ -1,157 +1,17 @@
-"""Shape ops and constants: reshape, unsqueeze, squeeze, detach, ones/zeros/eye.
+"""Shape ops: reshape, flatten, unsqueeze, squeeze, transpose, and the adjoint helpers
+built on them (`materialize`, `full_rank`).
 
-Shape ops move gradients back by the inverse reshaping; constants and ``detach``
-stop them (``differentiable = False``), as in PyTorch.
+A shape op moves numbers without changing them, so its vector-Jacobian rule is the
+inverse move: reshape back, squeeze what was unsqueezed, transpose back.
 """
 from sympy import S, Tuple, Integer, Add
 from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError
 from ..tensor import shape_of, numel, fmt_shape
-from .base import TensorOp, split_scalar, rank, dims_of, norm_dim
+from .base import TensorOp, split_scalar, rank, dims_of, norm_dim, shape_text
+from .constants import OnesOp, ZerosOp, EyeOp, OnesLikeOp, ZerosLikeOp, DetachOp, Constant, sizes  # noqa: F401
 from .registry import register, P, Param
-
-
-def _sizes(v):
-    return tuple(int(s) for s in (v if isinstance(v, tuple) else (v,)))
-
-
-def _shape_text(shape):
-    items = [str(d) for d in shape]
-    return "(%s,)" % items[0] if len(items) == 1 else "(%s)" % ", ".join(items)
-
-
-class Constant(TensorOp):
-    n_tensors = 0
-    differentiable = False
-
-    def out_shape(self):
-        return tuple(self.args[0])
-
-
-class OnesOp(Constant):
-    spec_name = "ones"
-
-    def text(self, p):
-        return "ones(%s)" % _shape_text(self.args[0])
-
-    def torch(self, p):
-        return "torch.ones(%s, dtype=_dt, device=_dev)" % _shape_text(self.args[0])
-
-    def latex(self, p):
-        return r"\mathbf{1}"
-
-    def index(self, p, idx):
-        return "1"
-
-
-@register("ones", P(Param("size", "shape")), kind="constant", torch="torch.ones", varshape=True,
-          ref=lambda ctx, size: ctx.torch.ones(_sizes(size), dtype=ctx.dtype, device=ctx.device))
-def _ones(size):
-    return OnesOp(Tuple(*size))
-
-
-class ZerosOp(Constant):
-    spec_name = "zeros"
-
-    def text(self, p):
-        return "zeros(%s)" % _shape_text(self.args[0])
-
-    def torch(self, p):
-        return "torch.zeros(%s, dtype=_dt, device=_dev)" % _shape_text(self.args[0])
-
-    def latex(self, p):
-        return r"\mathbf{0}"
-
-    def index(self, p, idx):
-        return "0"
-
-
-@register("zeros", P(Param("size", "shape")), kind="constant", torch="torch.zeros", varshape=True,
-          ref=lambda ctx, size: ctx.torch.zeros(_sizes(size), dtype=ctx.dtype, device=ctx.device))
-def _zeros(size):
-    return ZerosOp(Tuple(*size))
-
-
-@register("full", P(Param("size", "shape"), Param("fill_value", "number")), kind="constant", torch="torch.full",
-          ref=lambda ctx, size, fill_value: ctx.torch.full(_sizes(size), float(fill_value), dtype=ctx.dtype,
-                                                           device=ctx.device))
-def _full(size, fill_value):
-    return fill_value * OnesOp(Tuple(*size))
-
-
-class EyeOp(TensorOp):
-    n_tensors = 0
-    differentiable = False
-    spec_name = "eye"
-
-    def out_shape(self):
-        return (self.args[0], self.args[0])
-
-    def text(self, p):
-        return "eye(%s)" % p._print(self.args[0])
-
-    def torch(self, p):
-        return "torch.eye(%s, dtype=_dt, device=_dev)" % p._print(self.args[0])
-
-    def latex(self, p):
-        return "I"
-
-    def index(self, p, idx):
-        return r"\delta_{%s}" % "".join(idx)
-
-
-@register("eye", P(Param("n", "size")), kind="constant", torch="torch.eye",
-          ref=lambda ctx, n: ctx.torch.eye(int(n), dtype=ctx.dtype, device=ctx.device))
-def _eye(n):
-    return EyeOp(n)
-
-
-class OnesLikeOp(TensorOp):
-    spec_name = "ones_like"
-    differentiable = False
-
-    def out_shape(self):
-        return shape_of(self.args[0])
-
-    def latex(self, p):
-        return r"\mathbf{1}"
-
-    def index(self, p, idx):
-        return "1"
-
-
-register("ones_like", P("input"), OnesLikeOp, kind="constant", torch="torch.ones_like")
-
-
-class ZerosLikeOp(OnesLikeOp):
-    spec_name = "zeros_like"
-
-    def latex(self, p):
-        return r"\mathbf{0}"
-
-    def index(self, p, idx):
-        return "0"
-
-
-register("zeros_like", P("input"), ZerosLikeOp, kind="constant", torch="torch.zeros_like")
-
-
-class DetachOp(TensorOp):
-    spec_name = "detach"
-    differentiable = False
-
-    def out_shape(self):
-        return shape_of(self.args[0])
-
-    def latex(self, p):
-        return r"\operatorname{sg}\left(%s\right)" % p._print(self.args[0])
-
-    def index(self, p, idx):
-        return r"\operatorname{sg}\left(%s\right)" % p.index_of(self.args[0], idx)
-
-
-register("detach", P("input"), DetachOp, kind="stop", torch="torch.detach", on_bool="keep")
 
 
 class ReshapeOp(TensorOp):
@@ -173,7 +33,7 @@ class ReshapeOp(TensorOp):
         return ReshapeOp(materialize(g, self.out_shape()), Tuple(*shape_of(self.args[0])))
 
     def text_kwargs(self, p):
-        return [_shape_text(self.args[1])]
+        return [shape_text(self.args[1])]
 
     def latex(self, p):
         return r"\operatorname{reshape}_{%s}\left(%s\right)" % (
@@ -211,7 +71,7 @@ def _record_reshape(w, n, fn, vals, nodes):
 
 @register("reshape", P("input", Param("shape", "shape")), torch="torch.reshape", grad_fn="ViewBackward0",
           record=_record_reshape, varshape=True, on_bool="keep",
-          ref=lambda ctx, input, shape: ctx.torch.reshape(input, _sizes(shape)),
+          ref=lambda ctx, input, shape: ctx.torch.reshape(input, sizes(shape)),
           reason="a reshape moves no number: its adjoint is reshaped back")
 def _reshape(input, shape):
     return ReshapeOp(input, Tuple(*reshape_target(shape_of(input), shape)))
