@@ -27,6 +27,7 @@ import yaml
 from hypothesis import HealthCheck, Phase, assume, given, note, settings, strategies as st
 
 import symgrad
+from conftest import parse_back
 from symgrad.spec.parse import parse_expr_text
 from symgrad.tensor import Tensor
 
@@ -728,7 +729,7 @@ def check_spec(spec, seed=0):
         if g.seed:
             env[g.seed] = Tensor(g.seed, d.problem.tensors[g.output].tshape, real=True)
         try:
-            back = _no_ones(parse_expr_text(g.text, env))
+            back = _no_ones(parse_back(d, g, env))
             want = _no_ones(g.expr)     # ones_like(e)*(mask) is how a mask prints as a number
             same = back == want or (back - want).expand() == 0 or sympy.simplify(back - want) == 0
             why = "parses back to %s, not %s" % (back, g.expr)

@@ -113,10 +113,13 @@ def _prologue(args, dims, lookup, need_dt, indent="    ", detach=False):
 
 
 def _doc_forms(d):
-    """The closed forms' text, one line each."""
-    return ["d%s/d%s = %s%s" % (g.output, g.wrt, g.text,
-                                "   (upstream gradient %s)" % g.seed if g.seed else "")
-            for g in d.gradients]
+    """The closed forms' text, one line each, after the named adjoints they use."""
+    out = []
+    for o in d.problem.outputs:
+        out += ["%s = %s" % (name, a.text) for name, a in d.adjoints(o).items()]
+    return out + ["d%s/d%s = %s%s" % (g.output, g.wrt, g.text,
+                                      "   (upstream gradient %s)" % g.seed if g.seed else "")
+                  for g in d.gradients]
 
 
 def module_source(d, plan=None):

@@ -7,6 +7,9 @@ constants and ``detach`` never do).  A tensor is a leaf when it is an input or d
 not require grad -- so ``detach(x)`` is a leaf, and so is a node built only from
 inputs with ``requires_grad: false``.
 """
+from sympy import Add, Mul, Pow
+
+from ..ops import is_elementwise, TensorOp
 
 
 def requires_grad_map(prob):
@@ -40,6 +43,16 @@ class Graph:
         for n in prob.nodes:
             if n.expr.args and n.expr not in self.named:
                 self.named[n.expr] = n.symbol
+        # pre-activations: a node h = f(pre), f an elementwise function of one compound
+        # argument, has ``pre`` as a unit of its own (its adjoint is grad_h_pre)
+        self.boundaries = {}           # compound pre-activations: units of their own
+        self.pre_activations = {}      # every pre-activation (a compound one or an op)
+        for n in prob.nodes:
+            pre = _pre_activation(n.expr)
+            if pre is not None:
+                self.pre_activations.setdefault(pre, n.symbol)
+                if not isinstance(pre, TensorOp):
+                    self.boundaries.setdefault(pre, n.symbol)
         # domain facts: a probability vector (domain simplex) sums to one along its last dim
         from sympy import Tuple, Integer, S
         from ..ops.base import flag
@@ -55,3 +68,14 @@ class Graph:
 
     def flags(self, name):
         return self.requires_grad[name], self.is_leaf[name]
+
+
+def _pre_activation(e):
+    """``pre`` when ``e`` is f(pre, constants...) for an elementwise function f and ``pre`` a
+    compound elementwise expression (a sum, product or power) or a tensor op, else None."""
+    if not is_elementwise(e) or isinstance(e, (Add, Mul, Pow)) or not getattr(e, "differentiable", True):
+        return None
+    tensors = [a for a in e.args if a.free_symbols]
+    if len(tensors) == 1 and isinstance(tensors[0], (Add, Mul, Pow, TensorOp)) and tensors[0] is e.args[0]:
+        return tensors[0]
+    return None

@@ -23,6 +23,7 @@ from sympy import S, Dummy, Tuple, Integer, DiracDelta
 from ..errors import SymgradError
 from ..ops import is_differentiable, region_leaves, TensorOp
 from ..ops.base import flag
+from ..ops.elementwise import masks_on_inputs
 from ..ops.reduce import SumOp
 from ..ops.shape import OnesLikeOp, ZerosLikeOp
 from .simplify import tidy
@@ -126,9 +127,13 @@ class Sweep:
     steps: List[Step] = field(default_factory=list)
 
 
-def sweep(graph, out_sym, seed, wanted):
-    """Reverse sweep from ``out_sym`` with adjoint ``seed``; adjoints of ``wanted`` symbols."""
+def sweep(graph, out_sym, seed, wanted, names=None):
+    """Reverse sweep from ``out_sym`` with adjoint ``seed``; adjoints of ``wanted`` symbols.
+
+    With ``names`` (an `AdjointNames`), the adjoint of each candidate unit is offered to it
+    and the sweep goes on with what it returns (a named adjoint's symbol, or the value)."""
     defs, named = graph.defs, graph.named
+    stop = graph.boundaries
     reach_memo = {}
 
     def reaches(e):
@@ -171,7 +176,14 @@ def sweep(graph, out_sym, seed, wanted):
             return [d] if d is not None and reaches(d) else []
         if isinstance(u, TensorOp):
             return [a for a in u.tensors if reaches(a)]
-        return [L for L in region_leaves(u) if reaches(L)]
+        return [L for L in region_leaves(u, stop) if reaches(L)]
+
+    def consumers(u):
+        """How many contributions u's adjoint feeds (through a node's definition)."""
+        kids = children(u)
+        if isinstance(u, Tensor) and len(kids) == 1 and not isinstance(kids[0], Tensor):
+            return len(children(kids[0]))
+        return len(kids)
 
     res = Sweep(out_sym.name, seed)
     if not reaches(out_sym):
@@ -197,6 +209,8 @@ def sweep(graph, out_sym, seed, wanted):
         if not parts:
             continue
         G = tidy(sympy.Add(*parts)) if len(parts) > 1 else parts[0]
+        if names is not None and G != 0:
+            G = names.offer(u, G, consumers(u))
         if isinstance(u, Tensor):
             res.adjoints[u] = G
         if G == 0:
@@ -216,7 +230,7 @@ def sweep(graph, out_sym, seed, wanted):
                     if c != 0:
                         contrib.setdefault(a, []).append(c)
             continue
-        leaves = region_leaves(u)
+        leaves = region_leaves(u, stop)
         us = shape_of(u)
         for L in leaves:
             if not reaches(L):
@@ -224,6 +238,7 @@ def sweep(graph, out_sym, seed, wanted):
             d = partial(u, L, leaves)
             if named:
                 d = d.xreplace(named)
+            d = masks_on_inputs(d)
             c = contribution(u, L, G, local=d)
             res.steps.append(Step(u, L, d, c, named=named))
             if c != 0:

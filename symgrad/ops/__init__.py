@@ -26,9 +26,10 @@ def is_differentiable(expr):
     return getattr(expr, "differentiable", True)
 
 
-def region_leaves(expr):
+def region_leaves(expr, stop=()):
     """Leaves of the elementwise region rooted at expr, left to right: the tensors and
-    non-elementwise ops that the region's arithmetic combines.
+    non-elementwise ops that the region's arithmetic combines, and the subexpressions in
+    ``stop`` (units of their own, such as a node's pre-activation).
 
     A function that is neither elementwise nor a tensor op has no rule: a `MissingFact`,
     never a silent zero."""
@@ -39,7 +40,7 @@ def region_leaves(expr):
         if e in seen:
             continue
         seen.add(e)
-        if isinstance(e, (TensorSymbol, TensorOp)):
+        if isinstance(e, (TensorSymbol, TensorOp)) or (e in stop and e is not expr):
             out.append(e)
         elif is_elementwise(e):
             stack.extend(reversed(e.args))

@@ -110,7 +110,9 @@ class Relu(ElementwiseFn):
     torch_name = "torch.relu"
 
     def fdiff(self, argindex=1):
-        return Gt(self.args[0], S.Zero)
+        # relu(x) > 0 exactly where x > 0: said with the output, the mask names its node
+        # (``h > 0``); `masks_on_inputs` puts x back where the output has no name
+        return Gt(self, S.Zero)
 
 
 @custom(P("input", Param("negative_slope", "number", S("1/100"))),
@@ -129,6 +131,8 @@ class LeakyRelu(ElementwiseFn):
         if argindex != 1:
             return S.Zero
         x, slope = self.args
+        if slope.is_nonnegative:         # the output has the input's sign: masks of the output
+            x = self
         return Gt(x, S.Zero) + slope * Le(x, S.Zero)
 
     def text(self, p):
@@ -325,3 +329,15 @@ class Where(ElementwiseFn):
         c, x, y = (p._print(a) for a in self.args)
         return r"\begin{cases} %s & \text{if } %s \\ %s & \text{otherwise}\end{cases}" % (x, c, y)
 
+
+def masks_on_inputs(e):
+    """``relu(x) > 0`` -> ``x > 0`` (and leaky_relu's masks) where the output has no name."""
+    if not e.has(Relu, LeakyRelu):
+        return e
+
+    def plain(m):
+        a = m.args[0]
+        if isinstance(a, (Relu, LeakyRelu)) and m.args[1] == 0:
+            return m.func(a.args[0], S.Zero)
+        return m
+    return e.replace(lambda x: isinstance(x, Mask), plain)
