@@ -32,7 +32,7 @@ def test_example_checks(path):
     ("least_squares.yaml", "L", "w", "2*X.T @ r"),
     ("logistic_regression.yaml", "L", "w", "X.T @ (p - y)/n"),
     ("softmax_cross_entropy.yaml", "L", "W", "x.T @ (softmax(z, dim=1) - y)/n"),
-    ("softmax_cross_entropy.yaml", "L", "b", "sum(softmax(z, dim=1) - y, dim=0)/n"),
+    ("softmax_cross_entropy.yaml", "L", "b", "mean(softmax(z, dim=1) - y, dim=0)"),
     ("cookbook_trace.yaml", "t", "X", "A.T"),
     ("cookbook_trace.yaml", "q", "X", "(B + B.T) @ X"),
     ("cookbook_det.yaml", "D", "X", "D*inverse(X).T"),

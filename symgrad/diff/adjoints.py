@@ -19,7 +19,7 @@ from .simplify import tidy
 
 SHORT = 16          # a definition this short is always inlined (characters of its text)
 INLINE_ONCE = 60    # a definition used once is inlined up to this length
-LONG = 80           # a single-use adjoint longer than this is named as the sweep makes it
+LONG = 400          # an adjoint leading to one gradient is named only when longer than this
 
 
 class Adjoint:
@@ -47,16 +47,18 @@ class AdjointNames:
         self.defs = []                   # Adjoints, in the order the sweep made them
         self.by_symbol = {}
 
-    def offer(self, u, G, consumers):
+    def offer(self, u, G, consumers, targets):
         """The adjoint the sweep goes on with for unit ``u``: a new symbol, or ``G`` itself.
 
-        Named when it would be spelled out again -- it feeds several contributions -- or
-        is long; a single-use short one stays a value, so that the next rule can simplify
-        with it (``sigmoid``'s ``p*(1 - p)`` cancels ``binary_cross_entropy``'s denominator)."""
+        Named when it would be spelled out again -- it feeds several contributions that
+        lead to several gradients (``targets``) -- or is long.  Otherwise it stays a value,
+        so that the next rule can simplify with it: ``sigmoid``'s ``p*(1 - p)`` cancels
+        ``binary_cross_entropy``'s denominator, and LayerNorm's two paths to ``x`` meet
+        and cancel a term that sums to zero."""
         stem = self.stem(u)
         if stem is None or not self.worth(u, G):
             return G
-        if consumers < 2 and len(to_text(G)) <= LONG:
+        if (consumers < 2 or targets < 2) and len(to_text(G)) <= LONG:
             return G
         name = self.fresh("grad_" + stem)
         sym = Tensor(name, shape_of(u), real=True)

@@ -7,9 +7,13 @@ constants and ``detach`` never do).  A tensor is a leaf when it is an input or d
 not require grad -- so ``detach(x)`` is a leaf, and so is a node built only from
 inputs with ``requires_grad: false``.
 """
-from sympy import Add, Mul, Pow
+from sympy import Add, Mul, Pow, S, Tuple, Integer
 
 from ..ops import is_elementwise, TensorOp
+from ..tensor import shape_of
+from ..ops.base import flag
+from ..ops.reduce import SumOp, MeanOp, constant_along
+from .reuse import Reuse
 
 
 def requires_grad_map(prob):
@@ -39,6 +43,7 @@ class Graph:
         self.requires_grad = {name: f[0] for name, f in flags.items()}
         self.is_leaf = {name: f[1] for name, f in flags.items()}
         # reuse: a node's definition -> its name, so closed forms mention forward results
+        self._reuse = None
         self.named = {}
         for n in prob.nodes:
             if n.expr.args and n.expr not in self.named:
@@ -53,15 +58,33 @@ class Graph:
                 self.pre_activations.setdefault(pre, n.symbol)
                 if not isinstance(pre, TensorOp):
                     self.boundaries.setdefault(pre, n.symbol)
+        self._centered_facts(prob)
         # domain facts: a probability vector (domain simplex) sums to one along its last dim
-        from sympy import Tuple, Integer, S
-        from ..ops.base import flag
-        from ..ops.reduce import SumOp
         for d in prob.inputs:
             if d.domain == "simplex" and d.shape:
                 last = Tuple(Integer(len(d.shape) - 1))
                 for keep in (True, False):
                     self.named[SumOp(d.symbol, last, flag(keep))] = S.One
+
+    def _centered_facts(self, prob):
+        """A tensor centred along dims sums to zero along them: ``xc = x - mean(x, dims,
+        keepdim=True)``, and a product of it with factors constant along those dims (``xh =
+        xc/sqrt(v + eps)``)."""
+        centered = {}
+        for n in prob.nodes:
+            ds = _centered_dims(n.expr, self.defs, centered)
+            if ds is None:
+                continue
+            centered[n.symbol] = ds
+            for cls in (SumOp, MeanOp):
+                for keep in (True, False):
+                    self.named[cls(n.symbol, Tuple(*map(Integer, ds)), flag(keep))] = S.Zero
+
+    @property
+    def reuse(self):
+        if self._reuse is None:
+            self._reuse = Reuse(self.named)
+        return self._reuse
 
     def definition(self, sym):
         return self.defs.get(sym)
@@ -78,4 +101,20 @@ def _pre_activation(e):
     tensors = [a for a in e.args if a.free_symbols]
     if len(tensors) == 1 and isinstance(tensors[0], (Add, Mul, Pow, TensorOp)) and tensors[0] is e.args[0]:
         return tensors[0]
+    return None
+
+
+def _centered_dims(e, defs, centered):
+    """The dims along which ``e`` sums to zero, or None."""
+    if isinstance(e, Add) and len(e.args) == 2:
+        for a, b in (e.args, e.args[::-1]):
+            m = -b
+            m = defs.get(m, m)
+            if isinstance(m, MeanOp) and m.keepdim and m.args[0] == a:
+                return tuple(m.dims)
+    if isinstance(e, Mul):
+        for f in e.args:
+            ds = centered.get(f)
+            if ds is not None and all(constant_along(g, ds, len(shape_of(e))) for g in e.args if g is not f):
+                return ds
     return None

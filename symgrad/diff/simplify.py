@@ -62,7 +62,28 @@ def tidy(e):
             best, best_size = c, s
     if back:
         best = best.xreplace(back)
-    return sign_normal(collect_matmul(best))
+    return as_means(sign_normal(collect_matmul(best)))
+
+
+def as_means(e):
+    """sum(x, dims)/N -> mean(x, dims) where N, the number of entries summed, divides the
+    denominator: the textbook's mean(dxh), not sum(dxh)/d."""
+    if isinstance(e, Add):
+        args = [as_means(t) for t in e.args]
+        return e if all(a is b for a, b in zip(args, e.args)) else Add(*args)
+    if not isinstance(e, Mul):
+        return e
+    sums = [f for f in e.args if isinstance(f, SumOp)]
+    if len(sums) != 1:
+        args = [as_means(f) if isinstance(f, Add) else f for f in e.args]
+        return e if all(a is b for a, b in zip(args, e.args)) else Mul(*args)
+    s = sums[0]
+    n = s.n_reduced()
+    rest = Mul(*[f for f in e.args if f is not s])
+    den = sympy.fraction(rest)[1]
+    if n == 1 or den == 1 or sympy.fraction(sympy.cancel(den / n))[1] != 1:
+        return e
+    return rest * n * MeanOp(*s.args)
 
 
 @identity_cache

@@ -90,7 +90,7 @@ def partial(expr, leaf, leaves):
     return d.xreplace(back) if back else d
 
 
-def contribution(u, arg, G, named=None, index=None, local=None):
+def contribution(u, arg, G, reuse=None, index=None, local=None):
     """What unit ``u`` sends back to its argument ``arg`` for the adjoint ``G``: the op's
     vector-Jacobian rule (``index``: which tensor argument) or, for an elementwise region,
     ``G`` times the ``local`` partial; summed back to ``arg``'s shape where it was broadcast
@@ -98,7 +98,7 @@ def contribution(u, arg, G, named=None, index=None, local=None):
     if isinstance(u, TensorOp):
         c = u.vjp(index, G)
         c = unbroadcast(c, shape_of(c), shape_of(arg))
-        return tidy(c.xreplace(named) if named else c)
+        return tidy(reuse(c) if reuse else c)
     return tidy(unbroadcast(G * local, shape_of(u), shape_of(arg)))
 
 
@@ -110,11 +110,11 @@ class Step:
     local: Any           # elementwise partial (None for a TensorOp rule)
     contribution: Any    # what arg received (simplified)
     index: Any = None    # which tensor argument of a TensorOp unit
-    named: Any = None    # forward values by name, as the sweep used them
+    reuse: Any = None    # forward values by name (`Reuse`), as the sweep used them
 
     def rule(self, G):
         """The same step for another adjoint ``G`` (the notes use a name such as \\bar{c})."""
-        return contribution(self.unit, self.arg, G, self.named, self.index, self.local)
+        return contribution(self.unit, self.arg, G, self.reuse, self.index, self.local)
 
 
 @dataclass
@@ -132,7 +132,7 @@ def sweep(graph, out_sym, seed, wanted, names=None):
 
     With ``names`` (an `AdjointNames`), the adjoint of each candidate unit is offered to it
     and the sweep goes on with what it returns (a named adjoint's symbol, or the value)."""
-    defs, named = graph.defs, graph.named
+    defs, reuse = graph.defs, graph.reuse
     stop = graph.boundaries
     reach_memo = {}
 
@@ -202,15 +202,22 @@ def sweep(graph, out_sym, seed, wanted, names=None):
         for c in children(u):
             if c not in visited:
                 stack.append((c, False))
+    below = {}                                     # unit -> the wanted tensors it leads to
+    if names is not None:
+        for u in order:                            # children first
+            got = {u} if u in wanted else set()
+            for c in children(u):
+                got |= below[c]
+            below[u] = frozenset(got)
     order.reverse()
     contrib = {out_sym: [seed]}
     for u in order:
         parts = contrib.pop(u, None)
         if not parts:
             continue
-        G = tidy(sympy.Add(*parts)) if len(parts) > 1 else parts[0]
+        G = reuse(tidy(sympy.Add(*parts))) if len(parts) > 1 else parts[0]
         if names is not None and G != 0:
-            G = names.offer(u, G, consumers(u))
+            G = names.offer(u, G, consumers(u), len(below[u]))
         if isinstance(u, Tensor):
             res.adjoints[u] = G
         if G == 0:
@@ -225,8 +232,8 @@ def sweep(graph, out_sym, seed, wanted, names=None):
         if isinstance(u, TensorOp):
             for i, a in enumerate(u.tensors):
                 if reaches(a):
-                    c = contribution(u, a, G, named, index=i)
-                    res.steps.append(Step(u, a, None, c, i, named))
+                    c = contribution(u, a, G, reuse, index=i)
+                    res.steps.append(Step(u, a, None, c, i, reuse))
                     if c != 0:
                         contrib.setdefault(a, []).append(c)
             continue
@@ -236,11 +243,9 @@ def sweep(graph, out_sym, seed, wanted, names=None):
             if not reaches(L):
                 continue
             d = partial(u, L, leaves)
-            if named:
-                d = d.xreplace(named)
-            d = masks_on_inputs(d)
+            d = masks_on_inputs(reuse(d))
             c = contribution(u, L, G, local=d)
-            res.steps.append(Step(u, L, d, c, named=named))
+            res.steps.append(Step(u, L, d, c, reuse=reuse))
             if c != 0:
                 contrib.setdefault(L, []).append(c)
     return res

@@ -3,7 +3,7 @@
 Their vector-Jacobian rules put the reduced dims back (`unsqueeze_dims`) and let
 broadcasting do the rest, so no Jacobian is ever built.
 """
-from sympy import S, Tuple, Integer, exp
+from sympy import S, Tuple, Integer, Add, Mul, exp
 
 from ..tensor import shape_of
 from .base import TensorOp, count, flag, split_scalar, rank, dims_of, norm_dim
@@ -108,10 +108,52 @@ class Reduction(TensorOp):
         return fresh, arg_idx
 
 
+def constant_along(f, dims, rank):
+    """Whether ``f`` (broadcast against a tensor of the given rank) has size 1 along dims."""
+    s = shape_of(f)
+    off = rank - len(s)
+    return all(d < off or s[d - off] == 1 for d in dims)
+
+
+def _distribute(cls, x, dims, keepdim):
+    """sum(a + b) = sum(a) + sum(b), taken only when a term then simplifies (a factor moves
+    out, or it vanishes) and every term has the sum's full shape."""
+    full = shape_of(x)
+    if any(shape_of(t) != full for t in x.args):
+        return None
+    parts = [cls(t, dims, keepdim) for t in x.args]
+    if not any(_simpler(p, cls) for p in parts):
+        return None
+    return Add(*parts)
+
+
+def _simpler(p, cls):
+    """Whether a distributed term simplified: it vanished or more than a number moved out."""
+    if p == 0 or not p.has(cls):
+        return True
+    c, rest = p.as_coeff_Mul()
+    return not isinstance(rest, cls)
+
+
 def _pull_scalar(cls, x, dims, keepdim):
+    """Factors that do not vary along the reduced dims move out: sum(c*x) = c*sum(x).  With
+    keepdim=False only those without the reduced dims at all (they broadcast the same)."""
     c, r = split_scalar(x)
     if c != 1 and r != 1:
         return c * cls(r, dims, keepdim)
+    if isinstance(x, Add):
+        return _distribute(cls, x, dims, keepdim)
+    if not isinstance(x, Mul):
+        return None
+    ds = [int(d) for d in dims]
+    rank = len(shape_of(x))
+    if keepdim:
+        out = [f for f in x.args if constant_along(f, ds, rank)]
+    else:
+        out = [f for f in x.args if len(shape_of(f)) <= rank - 1 - max(ds)]
+    if out and len(out) < len(x.args):
+        return Mul(*out) * cls(Mul(*[f for f in x.args if f not in out]), dims, keepdim)
+    return None
 
 
 class SumOp(Reduction):
