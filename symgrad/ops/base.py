@@ -158,6 +158,22 @@ def shape_text(shape):
     return "(%s,)" % items[0] if len(items) == 1 else "(%s)" % ", ".join(items)
 
 
+def symmetric(x):
+    """Whether a matrix is known to equal its transpose: an input of domain ``spd``, the
+    identity, an inverse of a symmetric matrix, A @ A.T, and sums and scalings of these."""
+    if len(shape_of(x)) != 2:
+        return False
+    own = getattr(x, "symmetric", None)
+    if own is not None:
+        return bool(own)
+    if isinstance(x, sympy.Add):
+        return all(symmetric(t) or shape_of(t) == () for t in x.args)
+    if isinstance(x, Mul):
+        return sum(1 for f in x.args if shape_of(f) != ()) == 1 and \
+            all(symmetric(f) for f in x.args if shape_of(f) != ())
+    return False
+
+
 def rank(x):
     return len(shape_of(x))
 

@@ -77,6 +77,7 @@ class EyeOp(TensorOp):
     n_tensors = 0
     differentiable = False
     spec_name = "eye"
+    symmetric = True
 
     def out_shape(self):
         return (self.args[0], self.args[0])

@@ -10,7 +10,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError
 from ..tensor import shape_of, broadcast, fmt_shape
-from .base import TensorOp, split_scalar, rank, flag
+from .base import TensorOp, split_scalar, rank, flag, symmetric
 from .nodes import cross_saved, CROSS
 from .reduce import SumOp
 from .registry import register, P
@@ -48,6 +48,12 @@ class MatmulOp(TensorOp):
         if isinstance(b, OnesOp) and all(d == 1 for d in shape_of(b)) and len(shape_of(a)) == 2 \
                 and len(shape_of(b)) == 2:
             return a
+
+    @property
+    def symmetric(self):
+        """A @ A.T and A.T @ A are symmetric."""
+        a, b = self.args
+        return len(shape_of(a)) == 2 and len(shape_of(b)) == 2 and b == T(a)
 
     def _eval_transpose_last2(self):
         """(A B)^T = B^T A^T, for a transpose of the last two dims (see `TransposeOp.eval`)."""
@@ -106,7 +112,28 @@ class MatmulOp(TensorOp):
             return g * b if i == 0 else g * s(a, 0)
         return g * s(b, 1) if i == 0 else g * UnsqueezeOp(s(a, 0), Integer(1))
 
+    def chain(self):
+        """The factors of a product of matrices, flattened: (A @ B) @ C and A @ (B @ C) alike."""
+        out = []
+        for a in self.args:
+            ok = isinstance(a, MatmulOp) and all(len(shape_of(t)) == 2 for t in a.args)
+            out += a.chain() if ok else [a]
+        return out if all(len(shape_of(t)) == 2 for t in self.args) else list(self.args)
+
+    def transposed_chain(self):
+        """A.T @ B.T @ C.T as the product it transposes, C @ B @ A (None unless all are .T)."""
+        ch = self.chain()
+        if len(ch) < 2 or not all(isinstance(f, TransposeOp) and f.is_T() for f in ch):
+            return None
+        inner = ch[-1].args[0]
+        for f in reversed(ch[:-1]):
+            inner = MatmulOp(inner, f.args[0], evaluate=False)
+        return inner
+
     def text(self, p):
+        inner = self.transposed_chain()
+        if inner is not None:                # 4*(X @ X @ X).T, not 4*X.T @ X.T @ X.T
+            return "(%s).T" % p._print(inner)
         a, b = self.args
         op = getattr(p, "operand", p.parenthesize)
         left = op(a, PRECEDENCE["Mul"] - 1, strict=True)
@@ -114,15 +141,20 @@ class MatmulOp(TensorOp):
         return "%s @ %s" % (left, right)
 
     def torch(self, p):
-        return self.text(p)
+        a, b = self.args
+        op = getattr(p, "operand", p.parenthesize)
+        return "%s @ %s" % (op(a, PRECEDENCE["Mul"] - 1, strict=True), op(b, PRECEDENCE["Mul"] + 1))
 
     def latex(self, p):
+        inner = self.transposed_chain()
+        if inner is not None:
+            return r"\left(%s\right)^{\top}" % p._print(inner)
         a, b = self.args
-        left = p.parenthesize(a, PRECEDENCE["Mul"])
-        if len(shape_of(a)) == 1:
-            left = p.transposed(a)
-        right = p.parenthesize(b, PRECEDENCE["Mul"])
-        return "%s %s" % (left, right)
+
+        def side(x):                         # matrix products are associative: A B C
+            return p._print(x) if isinstance(x, MatmulOp) else p.parenthesize(x, PRECEDENCE["Mul"])
+        left = p.transposed(a) if len(shape_of(a)) == 1 else side(a)
+        return "%s %s" % (left, side(b))
 
     def index(self, p, idx):
         a, b = self.args
@@ -186,6 +218,13 @@ def _matmul(input, other):
 class OuterOp(TensorOp):
     spec_name = "outer"
     n_tensors = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        ca, ra = split_scalar(a)
+        cb, rb = split_scalar(b)
+        if (ca != 1 or cb != 1) and ra != 1 and rb != 1:
+            return ca * cb * cls(ra, rb)
 
     def out_shape(self):
         a, b = (shape_of(t) for t in self.args)
@@ -337,6 +376,10 @@ class InverseOp(SquareMatrixOp):
     def eval(cls, x):
         if isinstance(x, InverseOp):
             return x.args[0]
+
+    @property
+    def symmetric(self):
+        return symmetric(self.args[0])
 
     def out_shape(self):
         return self.square()

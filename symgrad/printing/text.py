@@ -57,7 +57,7 @@ class SpecPrinter(StrPrinter):
         # c*(A @ B)/n reads better as c*A @ B/n, which Python evaluates as ((c*A) @ B)/n.
         mm = [f for f in e.args if isinstance(f, MatmulOp)]
         rest = [f for f in e.args if not isinstance(f, MatmulOp)]
-        if len(mm) == 1 and all(shape_of(f) == () and not f.has(Tensor) for f in rest):
+        if len(mm) == 1 and all(shape_of(f) == () for f in rest):
             num, den = [], []
             for f in rest:
                 b, x = f.as_base_exp()
@@ -82,6 +82,9 @@ class SpecPrinter(StrPrinter):
             return out
         if any(isinstance(f, Mask) for f in e.args):
             return self._print_masked(e)
+        args = sorted(e.args, key=lambda f: shape_of(f) != ())       # scalars first: D*inverse(X)
+        if list(args) != list(e.args):
+            e = sympy.Mul(*args, evaluate=False)
         return super()._print_Mul(e)
 
     def _print_masked(self, e):
