@@ -15,9 +15,14 @@ from conftest import parse_back, eval_back
 
 
 def spec_for(expr, inputs):
+    """inputs: name -> (shape, domain) or (shape, domain, value): a value puts the case exactly
+    on a tie or a kink, where PyTorch's subgradient must be matched."""
     spec = {"inputs": {}, "nodes": {"y": expr}}
-    for name, (shape, domain) in inputs.items():
+    for name, v in inputs.items():
+        shape, domain = v[0], v[1]
         spec["inputs"][name] = {"shape": shape, "domain": domain, "requires_grad": not name.startswith("c")}
+        if len(v) > 2:
+            spec["inputs"][name]["value"] = v[2]
     return yaml.safe_dump(spec, sort_keys=False)
 
 

@@ -26,12 +26,14 @@ NOT_IMPLEMENTED = "torch::autograd::NotImplemented"
 
 
 def spec_text(expr, inputs):
-    """inputs: name -> (shape, domain[, requires_grad]); names c* default to no grad."""
+    """inputs: name -> (shape, domain[, requires_grad or value]); names c* default to no grad."""
     spec = {"inputs": {}, "nodes": {"y": expr}}
     for name, v in inputs.items():
         shape, domain = v[0], v[1]
-        rg = v[2] if len(v) > 2 else not name.startswith("c")
+        rg = v[2] if len(v) > 2 and isinstance(v[2], bool) else not name.startswith("c")
         spec["inputs"][name] = {"shape": shape, "domain": domain, "requires_grad": rg}
+        if len(v) > 2 and not isinstance(v[2], bool):       # an op case placed on a tie or kink
+            spec["inputs"][name]["value"] = v[2]
     return yaml.safe_dump(spec, sort_keys=False)
 
 
