@@ -120,12 +120,12 @@ def count(fn):
 
 def draw(prob):
     """Input values: the library's own draws (check.draw_inputs), float64."""
-    from symgrad.check import draw_inputs, dim_values
+    from symgrad.numeric.check import draw_inputs, dim_values
     return draw_inputs(prob, dim_values(prob), torch.float64, "cpu", 0)
 
 
 def autograd_call(prob, ins, seeds):
-    from symgrad.check import reference, dim_values
+    from symgrad.numeric.check import reference, dim_values
     dims = dim_values(prob)
 
     def run():

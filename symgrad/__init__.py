@@ -17,7 +17,7 @@ if sys.getrecursionlimit() < 8000:
 
 from .version import __version__  # noqa: E402
 from .errors import SymgradError, SpecError, ShapeError, CheckError
-from .loader import load, loads, Problem
+from .spec.load import load, loads, Problem
 from .derivation import derive, Derivation, Gradient
 
 __all__ = ["__version__", "load", "loads", "derive", "Derivation", "Gradient", "Problem",

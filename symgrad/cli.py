@@ -284,7 +284,7 @@ def derive(spec, out, fmt, check, template_dir, device, dtype, seed, dim, debug)
         problem = load(spec)
         problem.check_dims(dims)              # even with --no-check: a wrong --dim is a mistake
         if check:
-            from .check import resolve_devices
+            from .numeric.check import resolve_devices
             resolve_devices(device)            # no GPU for --device cuda: one error, before deriving
         d = derive_(problem)
         report = None
@@ -322,7 +322,7 @@ def check(specs, fd, device, dtype, seed, dim, debug):
 
     def go():
         from . import load, derive as derive_
-        from .check import resolve_devices
+        from .numeric.check import resolve_devices
         dims = _dims(dim)
         resolve_devices(device)            # no GPU for --device cuda: one error, up front
         if dims:                           # a --dim no spec has is a usage mistake

@@ -4,35 +4,61 @@ A `Derivation` is the hub of the library API: ``gradient(o, x)``, ``compile()``,
 ``check()``, ``schedule``, ``render(fmt)`` and ``to_json()`` -- each delegating to the
 module that owns that stage.
 """
-from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
 from sympy import S
 
-from .derive import sweep, seed_for, materialize_for
+from .diff.adjoints import AdjointNames
+from .diff.sweep import sweep, seed_for, materialize_for
 from .errors import SymgradError
-from .graph import Graph
+from .diff.graph import Graph
 from .printing import to_text, to_latex, to_index_latex, index_letters
 from .tensor import Tensor, shape_json
 
 
-@dataclass
+MAX_INLINE_TEXT = 2000      # SPEC section 9: inline_text is null beyond this
+
+
 class Gradient:
-    """One closed form: d output / d wrt (a vector-Jacobian product for non-scalar outputs)."""
-    output: str
-    wrt: str
-    shape: Tuple
-    expr: Any                   # the SymPy expression
-    seed: Optional[str]         # "grad_<o>" for a non-scalar output, else None
-    connected: bool             # False when the output does not depend on wrt
+    """One closed form: d output / d wrt (a vector-Jacobian product for non-scalar outputs).
+
+    ``named`` is the closed form in terms of the output's named adjoints (what ``text``
+    prints; None when it uses none); ``expr`` is the same closed form with every adjoint
+    substituted (what the check compares).  Setting ``expr`` replaces the closed form: the
+    named one is dropped with it."""
+
+    def __init__(self, output, wrt, shape, expr, seed, connected, named=None, uses=()):
+        self.output, self.wrt, self.shape = output, wrt, shape
+        self.seed = seed                # "grad_<o>" for a non-scalar output, else None
+        self.connected = connected      # False when the output does not depend on wrt
+        self._expr, self.named, self.uses = expr, named, tuple(uses)
+
+    @property
+    def expr(self):
+        return self._expr
+
+    @expr.setter
+    def expr(self, value):
+        self._expr, self.named, self.uses = value, None, ()
+
+    @property
+    def form(self):
+        return self.expr if self.named is None else self.named
 
     @property
     def text(self):
-        return to_text(self.expr)
+        return to_text(self.form)
+
+    @property
+    def inline_text(self):
+        if not self.uses:
+            return self.text
+        t = to_text(self.expr)
+        return t if len(t) <= MAX_INLINE_TEXT else None
 
     @property
     def latex(self):
-        return to_latex(self.expr)
+        return to_latex(self.form)
 
     @property
     def index_latex(self):
@@ -45,7 +71,7 @@ class Gradient:
             lhs = (r"{\overline{%s}}_{%s}" % (x, "".join(idx))) if idx else r"\overline{%s}" % x
         else:
             lhs = r"\frac{\partial %s}{\partial %s}" % (o, xi)
-        return "%s = %s" % (lhs, to_index_latex(self.expr, idx))
+        return "%s = %s" % (lhs, to_index_latex(self.form, idx))
 
     def __getitem__(self, key):          # g["text"] as in the JSON report
         return self.to_dict()[key]
@@ -53,7 +79,28 @@ class Gradient:
     def to_dict(self):
         return {"output": self.output, "wrt": self.wrt, "shape": shape_json(self.shape),
                 "text": self.text, "latex": self.latex, "index_latex": self.index_latex,
+                "uses": list(self.uses), "inline_text": self.inline_text,
                 "upstream": self.seed, "connected": self.connected}
+
+
+class AdjointForm:
+    """A named adjoint as the API and the JSON report show it (SPEC section 9)."""
+
+    def __init__(self, output, adj):
+        self.output, self.name, self.of, self.expr = output, adj.name, adj.of, adj.value
+        self.shape = plain_shape(adj.shape)
+
+    @property
+    def text(self):
+        return to_text(self.expr)
+
+    @property
+    def latex(self):
+        return to_latex(self.expr)
+
+    def to_dict(self):
+        return {"output": self.output, "name": self.name, "of": self.of, "shape": shape_json(self.shape),
+                "text": self.text, "latex": self.latex}
 
 
 class Derivation:
@@ -62,19 +109,25 @@ class Derivation:
         self.graph = Graph(problem)
         self.sweeps = {}
         self.gradients = []
+        self.named = {}                 # output -> its AdjointNames
         names = problem.tensors
         wanted = {names[n] for n in problem.wrt}
+        taken = set(names) | set(problem.dims) | {"grad_" + o for o in problem.outputs}
         for o in problem.outputs:
             sym = names[o]
             seed = seed_for(sym)
-            sw = sweep(self.graph, sym, seed, wanted)
+            adjoints = AdjointNames(self.graph, taken)
+            sw = sweep(self.graph, sym, seed, wanted, adjoints)
             self.sweeps[o] = sw
+            self.named[o] = adjoints
+            forms = adjoints.finish({x: materialize_for(sw.adjoints.get(names[x], S.Zero), names[x])
+                                     for x in problem.wrt})
             for x in problem.wrt:
                 xs = names[x]
-                g = sw.adjoints.get(xs, S.Zero)
+                uses = tuple(adjoints.uses_of(forms[x]))
                 self.gradients.append(Gradient(
-                    o, x, plain_shape(xs.tshape), materialize_for(g, xs), None if seed == 1 else seed.name,
-                    xs in sw.adjoints))
+                    o, x, plain_shape(xs.tshape), adjoints.inline(forms[x]), None if seed == 1 else seed.name,
+                    xs in sw.adjoints, forms[x] if uses else None, uses))
         self._check = None
         self._schedule = None
 
@@ -85,6 +138,12 @@ class Derivation:
                 return g
         raise SymgradError("no gradient d%s/d%s (outputs: %s; wrt: %s)" % (
             output, wrt, ", ".join(self.problem.outputs), ", ".join(self.problem.wrt)))
+
+    def adjoints(self, output):
+        """The named adjoints of ``output`` in definition order: name -> `AdjointForm`."""
+        if output not in self.named:
+            raise SymgradError("no output %s (outputs: %s)" % (output, ", ".join(self.problem.outputs)))
+        return {a.name: AdjointForm(output, a) for a in self.named[output].defs}
 
     @property
     def title(self):
@@ -104,11 +163,11 @@ class Derivation:
 
     # --- later stages -------------------------------------------------------------------
     def compile(self, device=None):
-        from .compile import compile_gradients
+        from .codegen.module import compile_gradients
         return compile_gradients(self)
 
     def module_source(self):
-        from .compile import module_source
+        from .codegen.module import module_source
         return module_source(self)
 
     @property
@@ -116,12 +175,12 @@ class Derivation:
         if self.problem.backward is None:
             return None
         if self._schedule is None:
-            from .schedule import predict
+            from .autograd.schedule import predict
             self._schedule = predict(self)
         return self._schedule
 
     def check(self, device="cpu", dtype="float64", seed=0, fd=False, dims=None):
-        from .check import run_check
+        from .numeric.check import run_check
         self._check = run_check(self, device=device, dtype=dtype, seed=seed, fd=fd, dims=dims)
         return self._check
 
@@ -138,11 +197,11 @@ class Derivation:
         return summary(self, check if check is not None else self._check)
 
     def render(self, fmt="md", check=None, template_dir=None):
-        from .render import render
+        from .notes.render import render
         return render(self, fmt, check if check is not None else self._check, template_dir)
 
     def _repr_latex_(self):
-        from .render import repr_latex
+        from .notes.render import repr_latex
         return repr_latex(self)
 
     def _repr_markdown_(self):

@@ -12,6 +12,7 @@ def to_dict(d, check=None):
         "tensors": d.tensor_info(),
         "outputs": list(d.problem.outputs),
         "wrt": list(d.problem.wrt),
+        "adjoints": [a.to_dict() for o in d.problem.outputs for a in d.adjoints(o).values()],
         "gradients": [g.to_dict() for g in d.gradients],
         "schedule": sched.to_dict() if sched is not None else None,
         "check": check.to_dict() if check is not None else None,
@@ -33,6 +34,11 @@ def summary(d, check=None):
         lines.append("  %-8s %-12s %-22s requires_grad=%s is_leaf=%s"
                      % (name, shape, desc, t["requires_grad"], t["is_leaf"]))
     lines += ["", "gradients:"]
+    for o in d.problem.outputs:
+        adjoints = d.adjoints(o)
+        width = max((len(n) for n in adjoints), default=0)
+        for name, a in adjoints.items():
+            lines.append("  %-*s = %s   # %s" % (width, name, a.text, "[" + ", ".join(map(str, a.shape)) + "]"))
     for g in d.gradients:
         tag = "" if not g.seed else "   (vector-Jacobian product with %s)" % g.seed
         lines.append("  d%s/d%s = %s%s" % (g.output, g.wrt, g.text, tag))

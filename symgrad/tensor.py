@@ -31,6 +31,11 @@ class TensorSymbol(Symbol):
     def _hashable_content(self):
         return Symbol._hashable_content(self) + (self.tshape, self.domain)
 
+    @property
+    def symmetric(self):
+        """A symmetric positive definite input equals its transpose."""
+        return self.domain == "spd"
+
     def __getnewargs_ex__(self):
         return ((self.name, self.tshape, self.domain), self._assumptions_orig)
 

@@ -3,7 +3,14 @@
 Each case: (expression for node y, {input: (shape, domain)}).  Inputs named c* do not
 require grad.  `tests/test_ops.py` derives each, compiles it and checks it against
 torch.autograd in float64; a function of the op table without a case fails the suite.
+
+Cases of a group of ops may live in a module ``tests/op_cases_<group>.py`` of their own
+(a dict ``CASES``); they are merged here.
 """
+import glob
+import importlib
+import os
+
 R, P, U = "real", "positive", "unit"
 
 CASES = {
@@ -29,6 +36,9 @@ CASES = {
             ("x ** 0.5 + 2 ** x", {"x": ([3], P)})],
     "sign": [("sign(x) * x", {"x": ([4], R)})],
     "erf": [("erf(x)", {"x": ([4], R)})],
+    "sinh": [("sinh(x) * z", {"x": ([2, 3], R), "z": ([3], R)})],
+    "cosh": [("cosh(x)", {"x": ([3], R)}), ("sum(cosh(x @ z))", {"x": ([2, 3], R), "z": ([3], R)})],
+    "logaddexp": [("logaddexp(x, z)", {"x": ([2, 3], R), "z": ([3], R)}), ("logaddexp(x, c)", {"x": ([4], R), "c": ([4], R)})],
     "heaviside": [("heaviside(c, 0.5) * x", {"x": ([4], R), "c": ([4], R)})],
     "where": [("where(x > 0, x, z)", {"x": ([2, 3], R), "z": ([3], R)}),
               ("where(c > 0, x * 2, 0.5)", {"x": ([4], R), "c": ([4], R)})],
@@ -76,3 +86,14 @@ CASES = {
 CASES["matmul"] += [("x @ z", {"x": ([2, 3, 4], R), "z": ([4], R)}),
                     ("x @ z", {"x": ([3], R), "z": ([2, 3, 4], R)}),
                     ("x @ z", {"x": ([2, 1, 2, 3], R), "z": ([4, 3, 2], R)})]
+
+
+def _merge_groups():
+    here = os.path.dirname(os.path.abspath(__file__))
+    for path in sorted(glob.glob(os.path.join(here, "op_cases_*.py"))):
+        mod = importlib.import_module(os.path.basename(path)[:-3])
+        for name, cases in mod.CASES.items():
+            CASES.setdefault(name, []).extend(cases)
+
+
+_merge_groups()

@@ -15,7 +15,7 @@ import torch
 from click.testing import CliRunner
 
 import symgrad
-from symgrad.check import compare, draw_inputs, resolve_devices, TOLERANCES
+from symgrad.numeric.check import compare, draw_inputs, resolve_devices, TOLERANCES
 from symgrad.cli import main
 from symgrad.errors import CheckError
 
@@ -268,7 +268,7 @@ def test_no_check_does_not_import_torch(tmp_path):
 
 
 def test_a_closed_form_that_cannot_run_fails_its_rows(monkeypatch):
-    import symgrad.compile as comp
+    import symgrad.codegen.module as comp
     d = derive(LAYER)
     monkeypatch.setattr(comp, "module_source", lambda d: "def gradients(**kw):\n    raise ValueError('boom')\n")
     r = d.check()

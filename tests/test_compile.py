@@ -18,10 +18,10 @@ import torch
 from click.testing import CliRunner
 
 import symgrad
-from symgrad.check import draw_inputs, dim_values, reference, upstream_gradients
+from symgrad.numeric.check import draw_inputs, dim_values, reference, upstream_gradients
 from symgrad.cli import main
-from symgrad.compile import module_source, op_count
-from symgrad.compile_plan import MODULE_NAMES
+from symgrad.codegen.module import module_source, op_count
+from symgrad.codegen.plan import MODULE_NAMES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -245,16 +245,17 @@ def test_the_module_is_readable_and_shares_work():
     head, _, rest = src.partition("def gradients(")
     grads = rest[:rest.index("class SymgradFunction")]
     assert '"""' in grads and "dloss/dW1 = " in grads            # closed forms in the docstring
-    code = [l for l in grads.splitlines() if " = " in l and not l.strip().startswith(("d", "(", "'"))
+    body = grads.split('"""')[0::2]                               # code, not the docstrings
+    code = [l for l in "".join(body).splitlines() if " = " in l and not l.strip().startswith(("d", "(", "'"))
             or l.strip().startswith("dloss_")]
     text = "\n".join(code)
     assert text.count("torch.addmm(") == 2                         # h and z, once each
     assert text.count(" @ ") == 3                                  # dW2, dh, dW1: nothing twice
-    assert "grad_z = " in text and "grad_pre_h = " in text         # named adjoints
+    assert "grad_z = " in text and "grad_h_pre = " in text         # named adjoints
     assert "x @ W1" not in text                                    # the mask reuses h: (h > 0)
     assert ".clone()" not in text and "ones" not in text
     # every line of gradients()/_closed_forms() assigns a different right-hand side
-    rhs = [l.split(" = ", 1)[1] for l in grads.splitlines() if " = " in l and "_dt" not in l]
+    rhs = [l.split(" = ", 1)[1] for l in "".join(body).splitlines() if " = " in l and "_dt" not in l]
     assert len(rhs) == len(set(rhs))
 
 

@@ -1,5 +1,5 @@
 """Property-based fuzzing of the two doors user text comes in by: the expression parser
-(`symgrad.parser.parse_expr_text`) and the spec loader (`symgrad.loads`).
+(`symgrad.spec.parse.parse_expr_text`) and the spec loader (`symgrad.loads`).
 
 Thousands of random, grammar-built and mutated inputs; the only exception allowed out is
 `SpecError` (of which `ShapeError` is a kind), its message is one line, and its position
@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import symgrad
 from symgrad.errors import SpecError
 from symgrad.ops import FUNCTIONS
-from symgrad.parser import locate, parse_expr_text
+from symgrad.spec.parse import locate, parse_expr_text
 from symgrad.tensor import Tensor
 from conftest import EXAMPLES
 

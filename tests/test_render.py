@@ -17,8 +17,8 @@ from click.testing import CliRunner
 import symgrad
 from symgrad.cli import main
 from symgrad.errors import SymgradError
-from symgrad import render as render_mod
-from symgrad.render_text import md_to_tex, tex_escape, torch_code
+from symgrad.notes import render as render_mod
+from symgrad.notes.text import md_to_tex, tex_escape, torch_code
 from conftest import EXAMPLES, ROOT
 
 GOLDEN = os.path.join(ROOT, "tests", "golden")
@@ -88,7 +88,8 @@ def test_mlp_notes_name_the_adjoints():
     for adjoint in (r"\overline{\mathit{out}}", r"\bar{h}", r"\bar{W}_{1}", r"\bar{b}_{1}",
                     r"\bar{W}_{2}", r"\bar{b}_{2}", r"\delta_{1}", r"\delta_{3}"):
         assert adjoint in md, adjoint
-    assert "Local partial (elementwise) $\\frac{\\partial h}{\\partial b_{1}} = 1 - h^{2}$" in md
+    # the pre-activation is a unit of its own: tanh's rule, then the sum's
+    assert "Local partial (elementwise) $\\frac{\\partial h}{\\partial \\left(x W_{1} + b_{1}\\right)} = 1 - h^{2}$" in md
     assert "is broadcast, so the product is summed back to its shape" in md
     assert r"\frac{\partial L}{\partial W_{1,ij}}" in md
     assert "autograd" not in md.split("## 5.")[1]        # no schedule: no autograd section

@@ -1,4 +1,4 @@
-"""Autograd schedules: predicted symbolically (`symgrad.schedule.predict`), proven in PyTorch.
+"""Autograd schedules: predicted symbolically (`symgrad.autograd.schedule.predict`), proven in PyTorch.
 
 Every example with a ``backward`` list is predicted and then run for real (`prove`);
 the notebook's lessons are pinned down one by one (``5*a``, the error without
@@ -18,7 +18,7 @@ from click.testing import CliRunner
 import symgrad
 from symgrad.cli import main
 from symgrad.ops.shape import OnesLikeOp
-from symgrad.schedule import prove, with_retain_graph, error_kind, FREED_MESSAGE, IMPLICIT_MESSAGE, NO_GRAD_MESSAGE
+from symgrad.autograd.schedule import prove, with_retain_graph, error_kind, FREED_MESSAGE, IMPLICIT_MESSAGE, NO_GRAD_MESSAGE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
@@ -267,7 +267,7 @@ def test_backward_on_an_input_that_does_not_require_grad():
 
 def test_a_node_without_derivative_raises_when_it_runs():
     # (the report's own 'tensors' flags say heaviside's result does not require grad:
-    #  a symgrad.graph issue, not the schedule's, hence ignore_report)
+    #  a symgrad.diff.graph issue, not the schedule's, hence ignore_report)
     d = derive_text(spec({"y": "sum(heaviside(x, 0.5) + x)"}, ["y.backward()"]))
     e = d.schedule.error
     assert e.kind == "not_implemented" and "heaviside" in e.message
@@ -292,7 +292,7 @@ def test_explicit_scalar_gradient_scales_the_seed():
 
 def test_aliases_share_one_grad():
     # b is a itself (PyTorch returns the same object); the report's 'tensors' flags
-    # (symgrad.graph) call it a non-leaf, so only the schedule's rows are required here.
+    # (symgrad.diff.graph) call it a non-leaf, so only the schedule's rows are required here.
     head = "inputs:\n  a: {shape: [3]}\n"
     d = derive_text(spec({"b": "a", "c": "+a", "d": "sum(b * c)"}, ["d.backward()"], head=head))
     s = d.schedule
@@ -384,8 +384,8 @@ def test_flags_of_a_mixed_graph_agree_with_pytorch():
     """Inputs without grad, detach, comparisons, constants: the schedule's flags and the
     report's ``tensors`` both say what PyTorch says (prove checks both)."""
     import torch
-    from symgrad.schedule_proof import _run_forward
-    from symgrad.check import draw_inputs
+    from symgrad.autograd.proof import _run_forward
+    from symgrad.numeric.check import draw_inputs
     d = derive_text(MIXED)
     s, info = d.schedule, d.tensor_info()
     env = _run_forward(d.problem, draw_inputs(d.problem, {}, torch.float64, "cpu", 0), {}, torch.float64, "cpu")
@@ -416,7 +416,7 @@ def test_cancelled_node_keeps_its_shape():
 
 def test_closed_form_text_never_negates_a_mask():
     import torch
-    from symgrad.torch_eval import TorchEval
+    from symgrad.numeric.reference import TorchEval
     d = derive_text(spec({"h": "where(x > 0, k, x)", "d": "sum(-h * k)"}, ["d.backward()"]))
     proven(d)                                           # the values are right
     env = {"x": torch.randn(3, dtype=torch.float64), "k": torch.randn(3, dtype=torch.float64)}

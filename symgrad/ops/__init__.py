@@ -1,9 +1,19 @@
-"""The op table (see `table.FUNCTIONS`) and the op classes it builds on."""
-from sympy import Add, Mul, Pow
+"""The op table: one block per function of the spec language (see `registry`).
+
+Importing this package registers every block: ``elementwise`` (scalar functions and
+masks), ``constants``, ``shape`` (views), ``reduce``, ``linalg``, ``layers`` (layers and
+losses) and ``operators``; `registry.check_facts` then refuses a block that lacks a fact
+some stage needs.
+"""
+from sympy import Add, Mul, Pow, Tuple
+from sympy.logic.boolalg import Boolean
 
 from .base import TensorOp, ElementwiseFn
+from .registry import FUNCTIONS, OPERATORS, Function, Param, REQUIRED, NOT_IMPLEMENTED, MissingFact, check_facts
+from . import elementwise, constants, shape, reduce, linalg, layers, operators  # noqa: F401  (registers the blocks)
 from .elementwise import NATIVE, Mask
-from .table import FUNCTIONS, OPERATORS, OpSpec, Param, REQUIRED
+
+check_facts()
 
 
 def is_elementwise(expr):
@@ -16,9 +26,13 @@ def is_differentiable(expr):
     return getattr(expr, "differentiable", True)
 
 
-def region_leaves(expr):
+def region_leaves(expr, stop=()):
     """Leaves of the elementwise region rooted at expr, left to right: the tensors and
-    non-elementwise ops that the region's arithmetic combines."""
+    non-elementwise ops that the region's arithmetic combines, and the subexpressions in
+    ``stop`` (units of their own, such as a node's pre-activation).
+
+    A function that is neither elementwise nor a tensor op has no rule: a `MissingFact`,
+    never a silent zero."""
     from ..tensor import TensorSymbol
     out, seen, stack = [], set(), [expr]
     while stack:
@@ -26,8 +40,11 @@ def region_leaves(expr):
         if e in seen:
             continue
         seen.add(e)
-        if isinstance(e, (TensorSymbol, TensorOp)):
+        if isinstance(e, (TensorSymbol, TensorOp)) or (e in stop and e is not expr):
             out.append(e)
         elif is_elementwise(e):
             stack.extend(reversed(e.args))
+        elif e.args and not e.is_number and not isinstance(e, (Tuple, Boolean)):
+            raise MissingFact("no differentiation rule for %s: register it as an op block" % type(e).__name__)
     return out
+

@@ -126,7 +126,7 @@ class ElementwiseFn(Function):
         return self.torch(p)
 
 
-# --- helpers the rules share -------------------------------------------------------
+# --- helpers the rules share (those that build ops live with the ops: `shape`, `reduce`) ---
 
 def split_scalar(expr):
     """Split ``expr`` into (scalar factor, tensor part) when it is a product."""
@@ -140,44 +140,6 @@ def split_scalar(expr):
     return S.One, expr
 
 
-def ones(shape):
-    from .shape import OnesOp
-    return OnesOp(Tuple(*shape))
-
-
-def materialize(g, shape):
-    """``g`` as an expression of exactly ``shape`` (a scalar g becomes g*ones(shape))."""
-    shape = tuple(shape)
-    if shape_of(g) == shape:
-        return g
-    if shape == ():
-        raise ValueError("cannot materialize %s to a scalar" % g)
-    return g * ones(shape)
-
-
-def full_rank(g, shape):
-    """An adjoint that broadcasts to ``shape``, with leading size-1 dims put back so that
-    dim indices of ``shape`` address it (a scalar stays a scalar)."""
-    from sympy import Integer
-    from .shape import UnsqueezeOp
-    r = len(shape_of(g))
-    if r == 0:
-        return g
-    for _ in range(len(shape) - r):
-        g = UnsqueezeOp(g, Integer(0))
-    return g
-
-
-def sum_along(g, d, shape):
-    """sum(g, dim=d, keepdim=True) for an adjoint g that broadcasts to ``shape``."""
-    from sympy import Tuple, Integer
-    from .reduce import SumOp
-    g = full_rank(g, shape)
-    if shape_of(g) == () or shape_of(g)[d] == 1:
-        return g * shape[d]
-    return SumOp(g, Tuple(Integer(d)), flag(True))
-
-
 def norm_dim(d, rank, what="dim"):
     """Normalise a (possibly negative) dim index for a tensor of the given rank."""
     from ..errors import ShapeError
@@ -188,6 +150,45 @@ def norm_dim(d, rank, what="dim"):
     return d % r
 
 
+
+
+def shape_text(shape):
+    """A shape as PyTorch code: ``(3,)``, ``(2, n)``."""
+    items = [str(d) for d in shape]
+    return "(%s,)" % items[0] if len(items) == 1 else "(%s)" % ", ".join(items)
+
+
+def symmetric(x):
+    """Whether a matrix is known to equal its transpose: an input of domain ``spd``, the
+    identity, an inverse of a symmetric matrix, A @ A.T, and sums and scalings of these."""
+    if len(shape_of(x)) != 2:
+        return False
+    own = getattr(x, "symmetric", None)
+    if own is not None:
+        return bool(own)
+    if isinstance(x, sympy.Add):
+        return all(symmetric(t) or shape_of(t) == () for t in x.args)
+    if isinstance(x, Mul):
+        return sum(1 for f in x.args if shape_of(f) != ()) == 1 and \
+            all(symmetric(f) for f in x.args if shape_of(f) != ())
+    return False
+
+
+def rank(x):
+    return len(shape_of(x))
+
+
+def dims_of(x, dim):
+    """The sorted non-negative dims that ``dim`` (None, an int or a tuple) names for x."""
+    from ..errors import ShapeError
+    r = rank(x)
+    if dim is None:
+        return tuple(range(r))
+    ds = dim if isinstance(dim, tuple) else (dim,)
+    out = sorted({norm_dim(d, r) for d in ds})
+    if len(out) != len(ds):
+        raise ShapeError("dim %s names a dimension twice" % (dim,))
+    return tuple(out)
 
 
 def count(shape, dims):

@@ -6,13 +6,86 @@ its spelling in the spec language, LaTeX and torch.  Masks (`Gt`, `Lt`, `Ge`, `L
 are 0/1-valued tensors, exactly as ``x * (x > 0)`` behaves in PyTorch.
 
 `NATIVE` describes SymPy's own functions that the spec language maps onto.
+
+Each function is one block: its class (or the SymPy native it maps onto) and its
+registration (`symgrad.ops.registry`), with PyTorch's backward node, what the node saves,
+and the reason the notes give.  Adding an elementwise function is adding a block here.
 """
 import sympy
 from sympy import S, exp, erf, sqrt, pi
 
 from .base import ElementwiseFn
+from .registry import register, P, Param, NOT_IMPLEMENTED
 
 
+class Native:
+    """How a SymPy-native elementwise function is spelled in each language."""
+
+    def __init__(self, spec_name, torch_name):
+        self.spec_name = spec_name
+        self.torch_name = torch_name
+
+
+NATIVE = {}          # SymPy function class -> Native
+
+
+def native(name, fn, grad_fn, saved, reason, torch=None, build=None, **facts):
+    """One block for a function SymPy already knows (its calculus and LaTeX are SymPy's)."""
+    torch = torch or "torch." + name
+    if build is None:
+        NATIVE[fn] = Native(name, torch)
+        build = lambda input, _f=fn: _f(input)        # noqa: E731
+    register(name, P("input"), build, kind="elementwise", torch=torch, grad_fn=grad_fn,
+             saved=saved, reason=reason, **facts)
+
+
+def custom(params=None, build=None, **facts):
+    """Class decorator: the block of a function of our own class, under its spec name."""
+    def deco(cls):
+        ps = params or P("input")
+        register(cls.spec_name, ps, build or cls, kind="elementwise", torch=cls.torch_name, **facts)
+        return cls
+    return deco
+
+
+native("exp", sympy.exp, "ExpBackward0", ("result",), "d e^x = e^x dx: the output itself")
+native("log", sympy.log, "LogBackward0", ("self",), "d log x = dx / x")
+native("sin", sympy.sin, "SinBackward0", ("self",), "d sin x = cos x dx")
+native("cos", sympy.cos, "CosBackward0", ("self",), "d cos x = -sin x dx")
+native("tan", sympy.tan, "TanBackward0", ("result",), "d tan x = (1 + tan^2 x) dx")
+native("tanh", sympy.tanh, "TanhBackward0", ("result",), "d tanh x = (1 - tanh^2 x) dx: one minus the output squared")
+native("abs", sympy.Abs, "AbsBackward0", ("self",), "d|x| = sign(x) dx (0 at 0, as PyTorch)", on_bool="fail")
+native("sign", sympy.sign, "SignBackward0", (), "sign is piecewise constant: its gradient is 0", on_bool="keep")
+native("sinh", sympy.sinh, "SinhBackward0", ("self",), "d sinh x = cosh x dx")
+native("cosh", sympy.cosh, "CoshBackward0", ("self",), "d cosh x = sinh x dx")
+native("erf", sympy.erf, "ErfBackward0", ("self",), "d erf x = 2/sqrt(pi) e^{-x^2} dx")
+native("sqrt", None, "SqrtBackward0", ("result",), "d sqrt(x) = dx / (2 sqrt(x))",
+       build=lambda input: sympy.sqrt(input))
+native("rsqrt", None, "RsqrtBackward0", ("result",), "d x^{-1/2} = -x^{-3/2}/2 dx", build=lambda input: input ** S("-1/2"))
+native("square", None, "PowBackward0", ("self",), "d x^2 = 2x dx", build=lambda input: input ** 2)
+
+POW_SAVED = {"PowBackward0": ("self",), "PowBackward1": ("self", "exponent", "result"),
+             "PowBackward2": ("exponent", "result")}
+
+
+def record_pow(w, n, fn, vals, nodes):
+    """``x ** y`` (the operator and the function): the node depends on which side is a tensor."""
+    a, b = vals["input"], vals["exponent"]
+    ta, tb = w.is_tensor(a), w.is_tensor(b)
+    name = "PowBackward1" if ta and tb else ("PowBackward0" if ta else "PowBackward2")
+    shape = w.shape(n)
+    return w.record(n, name, [a, b], name, w.saved(POW_SAVED[name], [a, b], [nodes["input"], nodes["exponent"]], n),
+                    shape=shape, contiguous=w.contiguous_elementwise([a, b], shape))
+
+
+# the parser builds x**y itself (with bounds on exponents); this block holds the other facts
+register("pow", P("input", "exponent"), lambda input, exponent: input ** exponent, kind="elementwise",
+         torch="torch.pow", grad_fn="PowBackward0", saved=POW_SAVED["PowBackward0"], record=record_pow,
+         reason="d x^y = y x^{y-1} dx + x^y log(x) dy")
+
+
+@custom(grad_fn="SigmoidBackward0", saved=("result",),
+        reason="d sigma(x) = sigma(x)(1 - sigma(x)) dx: from the output alone")
 class Sigmoid(ElementwiseFn):
     nargs = 1
 
@@ -26,6 +99,8 @@ class Sigmoid(ElementwiseFn):
         return self * (1 - self)
 
 
+@custom(grad_fn="ReluBackward0", saved=("result",), on_bool="fail",
+        reason="relu routes: the gradient passes where the input is positive, else 0")
 class Relu(ElementwiseFn):
     nargs = 1
 
@@ -35,9 +110,15 @@ class Relu(ElementwiseFn):
     torch_name = "torch.relu"
 
     def fdiff(self, argindex=1):
-        return Gt(self.args[0], S.Zero)
+        # relu(x) > 0 exactly where x > 0: said with the output, the mask names its node
+        # (``h > 0``); `masks_on_inputs` puts x back where the output has no name
+        return Gt(self, S.Zero)
 
 
+@custom(P("input", Param("negative_slope", "number", S("1/100"))),
+        grad_fn="LeakyReluBackward0", saved=("self",), on_bool="fail",
+        ref=lambda ctx, input, negative_slope: ctx.F.leaky_relu(input, float(negative_slope)),
+        reason="leaky_relu routes: slope 1 where the input is positive, else negative_slope")
 class LeakyRelu(ElementwiseFn):
     nargs = 2
 
@@ -50,6 +131,8 @@ class LeakyRelu(ElementwiseFn):
         if argindex != 1:
             return S.Zero
         x, slope = self.args
+        if slope.is_nonnegative:         # the output has the input's sign: masks of the output
+            x = self
         return Gt(x, S.Zero) + slope * Le(x, S.Zero)
 
     def text(self, p):
@@ -59,6 +142,7 @@ class LeakyRelu(ElementwiseFn):
         return "torch.nn.functional.leaky_relu(%s, %s)" % (p._print(self.args[0]), p._print(self.args[1]))
 
 
+@custom(grad_fn="SoftplusBackward0", saved=("self",), on_bool="fail", reason="d softplus(x) = sigma(x) dx")
 class Softplus(ElementwiseFn):
     nargs = 1
 
@@ -71,6 +155,8 @@ class Softplus(ElementwiseFn):
         return Sigmoid(self.args[0])
 
 
+@custom(grad_fn="GeluBackward0", saved=("self",), on_bool="fail",
+        reason="d gelu(x) = (Phi(x) + x phi(x)) dx, with Phi and phi the normal CDF and density")
 class Gelu(ElementwiseFn):
     nargs = 1
 
@@ -84,6 +170,8 @@ class Gelu(ElementwiseFn):
         return (1 + erf(x / sqrt(2))) / 2 + x * exp(-x**2 / 2) / sqrt(2 * pi)
 
 
+@custom(grad_fn="SiluBackward0", saved=("self",), on_bool="fail",
+        reason="d silu(x) = sigma(x)(1 + x(1 - sigma(x))) dx")
 class Silu(ElementwiseFn):
     nargs = 1
 
@@ -97,6 +185,7 @@ class Silu(ElementwiseFn):
         return s * (1 + self.args[0] * (1 - s))
 
 
+@custom(grad_fn="Log1PBackward0", saved=("self",), reason="d log(1 + x) = dx / (1 + x)")
 class Log1p(ElementwiseFn):
     nargs = 1
 
@@ -110,6 +199,7 @@ class Log1p(ElementwiseFn):
         return 1 / (1 + self.args[0])
 
 
+@custom(grad_fn="Expm1Backward0", saved=("result",), reason="d (e^x - 1) = e^x dx: the output plus one")
 class Expm1(ElementwiseFn):
     nargs = 1
 
@@ -120,6 +210,21 @@ class Expm1(ElementwiseFn):
 
     def fdiff(self, argindex=1):
         return self + 1
+
+
+@custom(P("input", "other"), grad_fn="LogaddexpBackward0", saved=("self", "other"), number_ok=False, strict=True,
+        reason="d log(e^a + e^b) = sigma(a - b) da + sigma(b - a) db: a softmax over the two")
+class Logaddexp(ElementwiseFn):
+    nargs = 2
+    spec_name = "logaddexp"
+    torch_name = "torch.logaddexp"
+
+    def value(self, a, b):
+        return sympy.log(exp(a) + exp(b))
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        return Sigmoid(a - b) if argindex == 1 else Sigmoid(b - a)
 
 
 class Mask(ElementwiseFn):
@@ -174,24 +279,34 @@ class Le(Mask):
 COMPLEMENT = {Gt: Le, Le: Gt, Lt: Ge, Ge: Lt}
 
 
+@custom(P("input", "values"), grad_fn=NOT_IMPLEMENTED, number_ok=False, on_bool="keep",
+        ref=lambda ctx, input, values: ctx.torch.heaviside(input, ctx.as_tensor(values, input)),
+        reason="PyTorch defines no derivative for heaviside: its backward raises")
 class Heaviside(ElementwiseFn):
     """heaviside(x, v): PyTorch defines no derivative for it."""
     nargs = 2
     spec_name = "heaviside"
+    torch_name = "torch.heaviside"
     differentiable = False
 
     def fdiff(self, argindex=1):
         return S.Zero        # PyTorch has none: its backward raises (the schedule predicts it)
+
+    def value(self, x, v):
+        return S.Zero if x < 0 else (v if x == 0 else S.One)
 
     def torch(self, p):
         return "torch.heaviside(%s, torch.as_tensor(%s, dtype=_dt, device=_dev))" % (
             p._print(self.args[0]), p._print(self.args[1]))
 
 
+@custom(P(Param("condition", "mask"), "input", "other"), grad_fn="WhereBackward0", saved=("condition",),
+        reason="where routes: the gradient goes to the chosen branch, entry by entry")
 class Where(ElementwiseFn):
     """where(c, x, y); its partials are the 0/1 masks of c and of not-c."""
     nargs = 3
     spec_name = "where"
+    torch_name = "torch.where"
 
     @classmethod
     def eval(cls, c, x, y):
@@ -215,24 +330,14 @@ class Where(ElementwiseFn):
         return r"\begin{cases} %s & \text{if } %s \\ %s & \text{otherwise}\end{cases}" % (x, c, y)
 
 
-class Native:
-    """How a SymPy-native elementwise function is spelled in each language."""
+def masks_on_inputs(e):
+    """``relu(x) > 0`` -> ``x > 0`` (and leaky_relu's masks) where the output has no name."""
+    if not e.has(Relu, LeakyRelu):
+        return e
 
-    def __init__(self, spec_name, torch_name):
-        self.spec_name = spec_name
-        self.torch_name = torch_name
-
-
-NATIVE = {
-    sympy.exp: Native("exp", "torch.exp"),
-    sympy.log: Native("log", "torch.log"),
-    sympy.sin: Native("sin", "torch.sin"),
-    sympy.cos: Native("cos", "torch.cos"),
-    sympy.tan: Native("tan", "torch.tan"),
-    sympy.tanh: Native("tanh", "torch.tanh"),
-    sympy.Abs: Native("abs", "torch.abs"),
-    sympy.sign: Native("sign", "torch.sign"),
-    sympy.erf: Native("erf", "torch.erf"),
-}
-
-CUSTOM = [Sigmoid, Relu, LeakyRelu, Softplus, Gelu, Silu, Log1p, Expm1, Heaviside, Where]
+    def plain(m):
+        a = m.args[0]
+        if isinstance(a, (Relu, LeakyRelu)) and m.args[1] == 0:
+            return m.func(a.args[0], S.Zero)
+        return m
+    return e.replace(lambda x: isinstance(x, Mask), plain)

@@ -10,27 +10,15 @@ from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError
 from ..tensor import shape_of, broadcast, fmt_shape
-from .base import TensorOp, materialize, split_scalar, full_rank
-from .shape import EyeOp, OnesOp, UnsqueezeOp
-
-
-def T(x):
-    """Transpose of the last two dims."""
-    r = len(shape_of(x))
-    if r < 2:
-        return x
-    return TransposeOp(x, Integer(r - 2), Integer(r - 1))
-
-
-def sum_to(g, shape):
-    from ..derive import unbroadcast
-    return unbroadcast(g, shape_of(g), shape)
+from .base import TensorOp, split_scalar, rank, flag, symmetric
+from .nodes import cross_saved, CROSS
+from .reduce import SumOp
+from .registry import register, P
+from .shape import EyeOp, OnesOp, UnsqueezeOp, TransposeOp, T, materialize  # noqa: F401 (re-exported)
 
 
 def _sum_leading(x, keep):
     """Sum x over all but its last ``keep`` dims."""
-    from .reduce import SumOp
-    from .base import flag
     r = len(shape_of(x))
     if r <= keep:
         return x
@@ -61,6 +49,17 @@ class MatmulOp(TensorOp):
                 and len(shape_of(b)) == 2:
             return a
 
+    @property
+    def symmetric(self):
+        """A @ A.T and A.T @ A are symmetric."""
+        a, b = self.args
+        return len(shape_of(a)) == 2 and len(shape_of(b)) == 2 and b == T(a)
+
+    def _eval_transpose_last2(self):
+        """(A B)^T = B^T A^T, for a transpose of the last two dims (see `TransposeOp.eval`)."""
+        if all(len(shape_of(t)) >= 2 for t in self.args):
+            return MatmulOp(T(self.args[1]), T(self.args[0]))
+
     def out_shape(self):
         a, b = (shape_of(t) for t in self.args)
         if len(a) == 0 or len(b) == 0:
@@ -88,27 +87,21 @@ class MatmulOp(TensorOp):
         if rb == 1 and ra == 2:              # (m, n) @ (n)
             return OuterOp(g, b) if i == 0 else MatmulOp(T(a), g)
         if ra == 1:                          # (n) @ (..., n, p): g is (..., p)
-            from .reduce import SumOp
-            from .base import flag
             gp = UnsqueezeOp(g, Integer(len(shape_of(g)) - 1))          # (..., 1, p)
             if i == 0:
                 last = Tuple(Integer(len(shape_of(b)) - 1))
                 return _sum_leading(SumOp(b * gp, last, flag(False)), 1)
-            return sum_to(UnsqueezeOp(a, Integer(1)) * gp, shape_of(b))
+            return UnsqueezeOp(a, Integer(1)) * gp          # the sweep sums it back to b's shape
         if rb == 1:                          # (..., m, n) @ (n): g is (..., m)
             gu = UnsqueezeOp(g, Integer(len(shape_of(g))))
             if i == 0:
-                return sum_to(gu * b, shape_of(a))
+                return gu * b                                    # (summed back by the sweep)
             return _sum_leading(gu * a, 1)
-        if i == 0:
-            return sum_to(MatmulOp(g, T(b)), shape_of(a))
-        return sum_to(MatmulOp(T(a), g), shape_of(b))
+        # batched: the products carry the broadcast batch dims; the sweep sums them back
+        return MatmulOp(g, T(b)) if i == 0 else MatmulOp(T(a), g)
 
     def vjp_constant(self, i, g, ra, rb):
         """A constant adjoint g: ones-matrix products are sums (no ones tensor is built)."""
-        from .reduce import SumOp
-        from .shape import UnsqueezeOp
-        from .base import flag
         a, b = self.args
 
         def s(x, d):
@@ -119,7 +112,28 @@ class MatmulOp(TensorOp):
             return g * b if i == 0 else g * s(a, 0)
         return g * s(b, 1) if i == 0 else g * UnsqueezeOp(s(a, 0), Integer(1))
 
+    def chain(self):
+        """The factors of a product of matrices, flattened: (A @ B) @ C and A @ (B @ C) alike."""
+        out = []
+        for a in self.args:
+            ok = isinstance(a, MatmulOp) and all(len(shape_of(t)) == 2 for t in a.args)
+            out += a.chain() if ok else [a]
+        return out if all(len(shape_of(t)) == 2 for t in self.args) else list(self.args)
+
+    def transposed_chain(self):
+        """A.T @ B.T @ C.T as the product it transposes, C @ B @ A (None unless all are .T)."""
+        ch = self.chain()
+        if len(ch) < 2 or not all(isinstance(f, TransposeOp) and f.is_T() for f in ch):
+            return None
+        inner = ch[-1].args[0]
+        for f in reversed(ch[:-1]):
+            inner = MatmulOp(inner, f.args[0], evaluate=False)
+        return inner
+
     def text(self, p):
+        inner = self.transposed_chain()
+        if inner is not None:                # 4*(X @ X @ X).T, not 4*X.T @ X.T @ X.T
+            return "(%s).T" % p._print(inner)
         a, b = self.args
         op = getattr(p, "operand", p.parenthesize)
         left = op(a, PRECEDENCE["Mul"] - 1, strict=True)
@@ -127,15 +141,20 @@ class MatmulOp(TensorOp):
         return "%s @ %s" % (left, right)
 
     def torch(self, p):
-        return self.text(p)
+        a, b = self.args
+        op = getattr(p, "operand", p.parenthesize)
+        return "%s @ %s" % (op(a, PRECEDENCE["Mul"] - 1, strict=True), op(b, PRECEDENCE["Mul"] + 1))
 
     def latex(self, p):
+        inner = self.transposed_chain()
+        if inner is not None:
+            return r"\left(%s\right)^{\top}" % p._print(inner)
         a, b = self.args
-        left = p.parenthesize(a, PRECEDENCE["Mul"])
-        if len(shape_of(a)) == 1:
-            left = p.transposed(a)
-        right = p.parenthesize(b, PRECEDENCE["Mul"])
-        return "%s %s" % (left, right)
+
+        def side(x):                         # matrix products are associative: A B C
+            return p._print(x) if isinstance(x, MatmulOp) else p.parenthesize(x, PRECEDENCE["Mul"])
+        left = p.transposed(a) if len(shape_of(a)) == 1 else side(a)
+        return "%s %s" % (left, side(b))
 
     def index(self, p, idx):
         a, b = self.args
@@ -156,82 +175,56 @@ class MatmulOp(TensorOp):
         return r"\sum_{%s} %s %s" % (k, p.index_of(a, ia, "Mul"), p.index_of(b, ib, "Mul"))
 
 
-class TransposeOp(TensorOp):
-    spec_name = "transpose"
+def matmul_chain(ra, rb, rga):
+    """The backward nodes ``a @ b`` records for operand ranks ra, rb (root first)."""
+    if ra == 1 and rb == 1:
+        return ("DotBackward0",)
+    if ra == 2 and rb == 1:
+        return ("MvBackward0",)
+    if ra == 1 and rb == 2:
+        return ("SqueezeBackward4", "MmBackward0")
+    if ra == 2 and rb == 2:
+        return ("MmBackward0",)
+    if rb == 1:
+        return ("UnsafeViewBackward0", "MvBackward0")
+    if rb == 2:
+        return ("UnsafeViewBackward0", "MmBackward0")
+    if ra == 1:
+        return ("UnsafeViewBackward0", "MvBackward0") if rga else ("UnsafeViewBackward0", "BmmBackward0")
+    if ra == 2:
+        return ("CloneBackward0", "MmBackward0") if rga else ("UnsafeViewBackward0", "BmmBackward0")
+    return ("UnsafeViewBackward0", "BmmBackward0")
 
-    @classmethod
-    def eval(cls, x, d0, d1):
-        if d0 == d1:
-            return x
-        if d0 > d1:
-            return cls(x, d1, d0)
-        if isinstance(x, TransposeOp) and (x.args[1], x.args[2]) == (d0, d1):
-            return x.args[0]
-        c, r = split_scalar(x)
-        if c != 1 and r != 1:
-            return c * cls(r, d0, d1)
-        rank = len(shape_of(x))
-        last2 = (int(d0), int(d1)) == (rank - 2, rank - 1)
-        if isinstance(x, EyeOp):
-            return x
-        if isinstance(x, OnesOp):
-            s = list(shape_of(x))
-            s[int(d0)], s[int(d1)] = s[int(d1)], s[int(d0)]
-            return OnesOp(Tuple(*s))
-        if rank == 2 and isinstance(x, UnsqueezeOp) and int(x.args[1]) == 1:
-            return UnsqueezeOp(x.args[0], Integer(0))
-        if last2 and isinstance(x, MatmulOp) and all(len(shape_of(t)) >= 2 for t in x.args):
-            return MatmulOp(T(x.args[1]), T(x.args[0]))
-        if last2 and isinstance(x, Add):
-            return Add(*[cls(t, d0, d1) if len(shape_of(t)) == rank else t for t in x.args]) \
-                if all(len(shape_of(t)) in (0, rank) for t in x.args) else None
 
-    def out_shape(self):
-        s = list(shape_of(self.args[0]))
-        d0, d1 = int(self.args[1]), int(self.args[2])
-        s[d0], s[d1] = s[d1], s[d0]
-        return tuple(s)
+def record_matmul(w, n, fn, vals, nodes):
+    """``a @ b`` (the operator and the function): the chain depends on the ranks."""
+    a, b, an, bn = vals["input"], vals["other"], nodes["input"], nodes["other"]
+    if not (w.is_tensor(a) and w.is_tensor(b)):
+        return w.record(n, "MulBackward0", [a, b])
+    ra, rb = len(a.shape), len(b.shape)
+    chain = matmul_chain(ra, rb, a.requires_grad)
+    raiser = chain[-1]
+    fields = cross_saved(raiser, a.requires_grad, b.requires_grad) if (ra <= 2 and rb <= 2) else ()
+    return w.record(n, chain[0], [a, b], raiser, w.saved(fields, [a, b], [an, bn], n), chain)
 
-    def vjp(self, i, g):
-        if shape_of(g) == ():
-            return g
-        return TransposeOp(full_rank(g, self.out_shape()), self.args[1], self.args[2])
 
-    def is_T(self):
-        return len(shape_of(self.args[0])) == 2
-
-    @property
-    def precedence(self):
-        return PRECEDENCE["Atom"] if self.is_T() else PRECEDENCE["Func"]
-
-    def text(self, p):
-        if self.is_T():
-            return "%s.T" % p.parenthesize(self.args[0], PRECEDENCE["Func"], strict=True)
-        return "transpose(%s, %s, %s)" % (p._print(self.args[0]), self.args[1], self.args[2])
-
-    def torch(self, p):
-        return "%s.transpose(%s, %s)" % (p.parenthesize(self.args[0], PRECEDENCE["Atom"], strict=True),
-                                         self.args[1], self.args[2])
-
-    def latex(self, p):
-        if self.is_T():
-            x = self.args[0]
-            if isinstance(x, InverseOp):
-                return r"%s^{-\top}" % p.parenthesize(x.args[0], PRECEDENCE["Atom"], strict=True)
-            return r"%s^{\top}" % p.superscriptable(x)
-        return r"\operatorname{transpose}_{%s,%s}\left(%s\right)" % (
-            self.args[1], self.args[2], p._print(self.args[0]))
-
-    def index(self, p, idx):
-        idx = list(idx)
-        d0, d1 = int(self.args[1]), int(self.args[2])
-        idx[d0], idx[d1] = idx[d1], idx[d0]
-        return p.index_of(self.args[0], idx)
+@register("matmul", P("input", "other"), torch="torch.matmul", grad_fn="MmBackward0", saved=CROSS["MmBackward0"], record=record_matmul,
+          on_bool="fail", reason="d(AB) = dA B + A dB, so A receives G B^T and B receives A^T G: "
+                                 "the shapes match only this way")
+def _matmul(input, other):
+    return MatmulOp(input, other)
 
 
 class OuterOp(TensorOp):
     spec_name = "outer"
     n_tensors = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        ca, ra = split_scalar(a)
+        cb, rb = split_scalar(b)
+        if (ca != 1 or cb != 1) and ra != 1 and rb != 1:
+            return ca * cb * cls(ra, rb)
 
     def out_shape(self):
         a, b = (shape_of(t) for t in self.args)
@@ -240,8 +233,6 @@ class OuterOp(TensorOp):
         return (a[0], b[0])
 
     def vjp(self, i, g):
-        from .reduce import SumOp
-        from .base import flag
         a, b = self.args
         if shape_of(g) == ():
             other = b if i == 0 else a
@@ -254,6 +245,20 @@ class OuterOp(TensorOp):
 
     def index(self, p, idx):
         return "%s %s" % (p.index_of(self.args[0], idx[:1], "Mul"), p.index_of(self.args[1], idx[1:], "Mul"))
+
+
+def _record_outer(w, n, fn, vals, nodes):
+    """outer(u, v) is u[:, None] * v: MulBackward0 over a view."""
+    args, argnodes = [vals["input"], vals["vec2"]], [nodes["input"], nodes["vec2"]]
+    rg = [getattr(a, "requires_grad", False) for a in args]
+    return w.record(n, "MulBackward0", args, "MulBackward0",
+                    w.saved(cross_saved("MulBackward0", *rg), args, argnodes, n), ("MulBackward0", "ViewBackward0"))
+
+
+@register("outer", P("input", "vec2"), torch="torch.outer", grad_fn="MulBackward0", saved=CROSS["MulBackward0"], record=_record_outer,
+          on_bool="fail", reason="d(u v^T) = du v^T + u dv^T: u receives G v, v receives G^T u")
+def _outer(input, vec2):
+    return OuterOp(input, vec2)
 
 
 class DotOp(TensorOp):
@@ -276,6 +281,13 @@ class DotOp(TensorOp):
     def index(self, p, idx):
         k = p.fresh()
         return r"\sum_{%s} %s %s" % (k, p.index_of(self.args[0], [k], "Mul"), p.index_of(self.args[1], [k], "Mul"))
+
+
+@register("dot", P("input", "tensor"), torch="torch.dot", grad_fn="DotBackward0",
+          saved=CROSS["DotBackward0"], on_bool="fail",
+          reason="d(u . v) = du . v + u . dv: each vector receives the other, scaled by the adjoint")
+def _dot(input, tensor):
+    return DotOp(input, tensor)
 
 
 class SquareMatrixOp(TensorOp):
@@ -304,6 +316,12 @@ class TraceOp(SquareMatrixOp):
         return r"\sum_{%s} %s" % (k, p.index_of(self.args[0], [k, k]))
 
 
+@register("trace", P("input"), torch="torch.trace", grad_fn="TraceBackward0", on_bool="fail",
+          reason="d tr(X) = tr(dX): the adjoint times the identity")
+def _trace(input):
+    return TraceOp(input)
+
+
 class DetOp(SquareMatrixOp):
     spec_name = "det"
 
@@ -321,6 +339,12 @@ class DetOp(SquareMatrixOp):
         return self.latex(p)
 
 
+@register("det", P("input"), torch="torch.det", grad_fn="LinalgDetBackward0", saved=("A", "LU", "pivots", "result"),
+          on_bool="fail", reason="Jacobi's formula: d det X = det(X) tr(X^{-1} dX), so X receives det(X) X^{-T}")
+def _det(input):
+    return DetOp(input)
+
+
 class LogdetOp(DetOp):
     spec_name = "logdet"
 
@@ -331,6 +355,19 @@ class LogdetOp(DetOp):
         return r"\log\det\left(%s\right)" % p._print(self.args[0])
 
 
+def _record_logdet(w, n, fn, vals, nodes):
+    """logdet is where(det > 0, logabsdet, nan) over slogdet."""
+    return w.record(n, "WhereBackward0", [vals["input"]], "WhereBackward0", (("condition", "det > 0"),),
+                    ("WhereBackward0", "LinalgSlogdetBackward0"))
+
+
+@register("logdet", P("input"), torch="torch.logdet", grad_fn="WhereBackward0", saved=("condition",),
+          record=_record_logdet, on_bool="fail",
+          reason="d log det X = tr(X^{-1} dX), so X receives X^{-T}")
+def _logdet(input):
+    return LogdetOp(input)
+
+
 class InverseOp(SquareMatrixOp):
     spec_name = "inverse"
     prec = PRECEDENCE["Atom"]
@@ -339,6 +376,10 @@ class InverseOp(SquareMatrixOp):
     def eval(cls, x):
         if isinstance(x, InverseOp):
             return x.args[0]
+
+    @property
+    def symmetric(self):
+        return symmetric(self.args[0])
 
     def out_shape(self):
         return self.square()
@@ -351,5 +392,14 @@ class InverseOp(SquareMatrixOp):
     def latex(self, p):
         return r"%s^{-1}" % p.superscriptable(self.args[0])
 
+    def latex_transposed(self, p):
+        return r"%s^{-\top}" % p.parenthesize(self.args[0], PRECEDENCE["Atom"], strict=True)
+
     def index(self, p, idx):
         return r"\left(%s\right)_{%s}" % (self.latex(p), "".join(idx))
+
+
+@register("inverse", P("input"), torch="torch.inverse", grad_fn="LinalgInvExBackward0", saved=("inverse",),
+          on_bool="fail", reason="d(X^{-1}) = -X^{-1} dX X^{-1}, so X receives -X^{-T} G X^{-T}")
+def _inverse(input):
+    return InverseOp(input)

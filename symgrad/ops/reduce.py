@@ -3,11 +3,48 @@
 Their vector-Jacobian rules put the reduced dims back (`unsqueeze_dims`) and let
 broadcasting do the rest, so no Jacobian is ever built.
 """
-from sympy import S, Tuple, Integer, exp
+from sympy import S, Tuple, Integer, Add, Mul, exp
 
 from ..tensor import shape_of
-from .base import TensorOp, count, flag, split_scalar, sum_along
-from .shape import unsqueeze_dims
+from .base import TensorOp, count, flag, split_scalar, rank, dims_of, norm_dim
+from .registry import register, P, Param
+from .shape import unsqueeze_dims, full_rank, TransposeOp
+
+
+def sum_along(g, d, shape):
+    """sum(g, dim=d, keepdim=True) for an adjoint g that broadcasts to ``shape``."""
+    g = full_rank(g, shape)
+    if shape_of(g) == () or shape_of(g)[d] == 1:
+        return g * shape[d]
+    return SumOp(g, Tuple(Integer(d)), flag(True))
+
+
+def _reduction(cls):
+    """build(input, dim=None, keepdim=False) of a reduction op class."""
+    def build(input, dim=None, keepdim=False):
+        if rank(input) == 0:
+            return input
+        return cls(input, Tuple(*map(Integer, dims_of(input, dim))), flag(keepdim))
+    return build
+
+
+def _record_reduction(w, n, fn, vals, nodes):
+    """sum(x) records SumBackward0; with a dim or keepdim, SumBackward1."""
+    plain = vals["dim"] is None and not vals["keepdim"]
+    return w.record(n, fn.grad_fn if plain else fn.grad_fn.replace("Backward0", "Backward1"), [vals["input"]])
+
+
+def _reduce_ref(f):
+    def call(ctx, input, dim=None, keepdim=False):
+        if dim is None:
+            if keepdim:
+                return f(ctx)(input, dim=tuple(range(input.dim())), keepdim=True)
+            return f(ctx)(input)
+        return f(ctx)(input, dim=dim, keepdim=keepdim)
+    return call
+
+
+REDUCE_PARAMS = P("input", Param("dim", "dims", None), Param("keepdim", "bool", False))
 
 
 class Reduction(TensorOp):
@@ -71,10 +108,52 @@ class Reduction(TensorOp):
         return fresh, arg_idx
 
 
+def constant_along(f, dims, rank):
+    """Whether ``f`` (broadcast against a tensor of the given rank) has size 1 along dims."""
+    s = shape_of(f)
+    off = rank - len(s)
+    return all(d < off or s[d - off] == 1 for d in dims)
+
+
+def _distribute(cls, x, dims, keepdim):
+    """sum(a + b) = sum(a) + sum(b), taken only when a term then simplifies (a factor moves
+    out, or it vanishes) and every term has the sum's full shape."""
+    full = shape_of(x)
+    if any(shape_of(t) != full for t in x.args):
+        return None
+    parts = [cls(t, dims, keepdim) for t in x.args]
+    if not any(_simpler(p, cls) for p in parts):
+        return None
+    return Add(*parts)
+
+
+def _simpler(p, cls):
+    """Whether a distributed term simplified: it vanished or more than a number moved out."""
+    if p == 0 or not p.has(cls):
+        return True
+    c, rest = p.as_coeff_Mul()
+    return not isinstance(rest, cls)
+
+
 def _pull_scalar(cls, x, dims, keepdim):
+    """Factors that do not vary along the reduced dims move out: sum(c*x) = c*sum(x).  With
+    keepdim=False only those without the reduced dims at all (they broadcast the same)."""
     c, r = split_scalar(x)
     if c != 1 and r != 1:
         return c * cls(r, dims, keepdim)
+    if isinstance(x, Add):
+        return _distribute(cls, x, dims, keepdim)
+    if not isinstance(x, Mul):
+        return None
+    ds = [int(d) for d in dims]
+    rank = len(shape_of(x))
+    if keepdim:
+        out = [f for f in x.args if constant_along(f, ds, rank)]
+    else:
+        out = [f for f in x.args if len(shape_of(f)) <= rank - 1 - max(ds)]
+    if out and len(out) < len(x.args):
+        return Mul(*out) * cls(Mul(*[f for f in x.args if f not in out]), dims, keepdim)
+    return None
 
 
 class SumOp(Reduction):
@@ -82,7 +161,6 @@ class SumOp(Reduction):
 
     @classmethod
     def eval(cls, x, dims, keepdim):
-        from .linalg import TransposeOp
         if (isinstance(x, TransposeOp) and len(dims) == 1 and not keepdim
                 and len(shape_of(x)) == 2):
             return cls(x.args[0], Tuple(Integer(1 - int(dims[0]))), keepdim)
@@ -99,12 +177,16 @@ class SumOp(Reduction):
         return r"\sum_{%s} %s" % (",".join(fresh), p.index_of(self.args[0], arg_idx, "Mul"))
 
 
+register("sum", REDUCE_PARAMS, _reduction(SumOp), torch="torch.sum", grad_fn="SumBackward0",
+         record=_record_reduction, ref=_reduce_ref(lambda ctx: ctx.torch.sum),
+         reason="a sum copies its adjoint back to every entry it added")
+
+
 class MeanOp(Reduction):
     spec_name = "mean"
 
     @classmethod
     def eval(cls, x, dims, keepdim):
-        from .linalg import TransposeOp
         if (isinstance(x, TransposeOp) and len(dims) == 1 and not keepdim
                 and len(shape_of(x)) == 2):
             return cls(x.args[0], Tuple(Integer(1 - int(dims[0]))), keepdim)
@@ -120,6 +202,11 @@ class MeanOp(Reduction):
         fresh, arg_idx = self.index_sum(p, idx)
         return r"\frac{1}{%s}\sum_{%s} %s" % (p._print(self.n_reduced()), ",".join(fresh),
                                                p.index_of(self.args[0], arg_idx, "Mul"))
+
+
+register("mean", REDUCE_PARAMS, _reduction(MeanOp), torch="torch.mean", grad_fn="MeanBackward0",
+         record=_record_reduction, ref=_reduce_ref(lambda ctx: ctx.torch.mean), on_bool="fail",
+         reason="a mean copies its adjoint back to every entry, divided by their count")
 
 
 class LogsumexpOp(Reduction):
@@ -140,6 +227,15 @@ class LogsumexpOp(Reduction):
     def index(self, p, idx):
         fresh, arg_idx = self.index_sum(p, idx)
         return r"\log \sum_{%s} e^{%s}" % (",".join(fresh), p.index_of(self.args[0], arg_idx))
+
+
+@register("logsumexp", P("input", Param("dim", "dims"), Param("keepdim", "bool", False)),
+          torch="torch.logsumexp", grad_fn="LogsumexpBackward0", saved=("self", "result"), on_bool="fail",
+          reason="d logsumexp(x) = softmax(x) . dx: the adjoint spreads as the softmax weights")
+def _logsumexp(input, dim, keepdim):
+    if rank(input) == 0:
+        return input
+    return LogsumexpOp(input, Tuple(*map(Integer, dims_of(input, dim))), flag(keepdim))
 
 
 class SoftmaxOp(TensorOp):
@@ -169,6 +265,13 @@ class SoftmaxOp(TensorOp):
             p.index_of(self.args[0], idx), k, p.index_of(self.args[0], other))
 
 
+@register("softmax", P("input", Param("dim", "dim")), torch="torch.softmax", grad_fn="SoftmaxBackward0",
+          saved=("result",), on_bool="fail",
+          reason="d softmax = s * (dg - sum(s * dg)): the Jacobian diag(s) - s s^T applied to the adjoint")
+def _softmax(input, dim):
+    return SoftmaxOp(input, Integer(norm_dim(dim, rank(input))))
+
+
 class LogSoftmaxOp(SoftmaxOp):
     spec_name = "log_softmax"
 
@@ -193,6 +296,13 @@ class LogSoftmaxOp(SoftmaxOp):
             p.index_of(self.args[0], idx), k, p.index_of(self.args[0], other))
 
 
+@register("log_softmax", P("input", Param("dim", "dim")), torch="torch.log_softmax",
+          grad_fn="LogSoftmaxBackward0", saved=("result",), on_bool="fail",
+          reason="d log_softmax = dg - softmax * sum(dg): the identity minus the softmax weights")
+def _log_softmax(input, dim):
+    return LogSoftmaxOp(input, Integer(norm_dim(dim, rank(input))))
+
+
 class NormOp(TensorOp):
     """The 2-norm of all entries (Frobenius for a matrix)."""
     spec_name = "norm"
@@ -213,3 +323,10 @@ class NormOp(TensorOp):
         s = shape_of(self.args[0])
         fresh = [p.fresh() for _ in s]
         return r"\sqrt{\sum_{%s} %s^{2}}" % (",".join(fresh), p.index_of(self.args[0], fresh, "Pow"))
+
+
+@register("norm", P("input"), torch="torch.norm", grad_fn="LinalgVectorNormBackward0",
+          saved=("self", "result"), on_bool="fail",
+          reason="d ||x|| = x . dx / ||x||: the unit vector along x")
+def _norm(input):
+    return NormOp(input)

@@ -9,7 +9,10 @@ from ..tensor import shape_of
 class MatrixLatexPrinter(LatexPrinter):
     def _print_TensorSymbol(self, e):
         if e.name.startswith("grad_"):
-            return r"\overline{%s}" % self._name(e.name[5:])
+            stem = e.name[5:]
+            if stem.endswith("_pre"):        # the adjoint of a node's pre-activation
+                return r"\overline{%s}^{\mathrm{pre}}" % self._name(stem[:-4])
+            return r"\overline{%s}" % self._name(stem)
         return self._name(e.name)
 
     def _print_Symbol(self, e, style="plain"):
@@ -41,6 +44,14 @@ class MatrixLatexPrinter(LatexPrinter):
         return s
 
     def _print_Add(self, e, order=None):
+        from .text import common_factor
+        cf = common_factor(e)
+        if cf is not None:
+            c, inner = cf
+            body = self._print_Add(inner)
+            if c.p != 1:
+                body = r"%s \left(%s\right)" % (c.p, body)
+            return body if c.q == 1 else r"\frac{%s}{%s}" % (body, c.q)
         terms = sorted(e.args, key=lambda t: (t.could_extract_minus_sign(), t.is_Number))
         out = ""
         for k, t in enumerate(terms):

@@ -57,7 +57,7 @@ class SpecPrinter(StrPrinter):
         # c*(A @ B)/n reads better as c*A @ B/n, which Python evaluates as ((c*A) @ B)/n.
         mm = [f for f in e.args if isinstance(f, MatmulOp)]
         rest = [f for f in e.args if not isinstance(f, MatmulOp)]
-        if len(mm) == 1 and all(shape_of(f) == () and not f.has(Tensor) for f in rest):
+        if len(mm) == 1 and all(shape_of(f) == () for f in rest):
             num, den = [], []
             for f in rest:
                 b, x = f.as_base_exp()
@@ -82,6 +82,9 @@ class SpecPrinter(StrPrinter):
             return out
         if any(isinstance(f, Mask) for f in e.args):
             return self._print_masked(e)
+        args = sorted(e.args, key=lambda f: shape_of(f) != ())       # scalars first: D*inverse(X)
+        if list(args) != list(e.args):
+            e = sympy.Mul(*args, evaluate=False)
         return super()._print_Mul(e)
 
     def _print_masked(self, e):
@@ -95,7 +98,7 @@ class SpecPrinter(StrPrinter):
         if rest == -1:
             return "-1*" + tail
         head = self._print(rest)
-        return "%s*%s" % ("(%s)" % head if isinstance(rest, sympy.Add) else head, tail)
+        return "%s*%s" % ("(%s)" % head if isinstance(rest, (sympy.Add, MatmulOp)) else head, tail)
 
 
 def _boolish(e):
@@ -112,9 +115,31 @@ def _boolish(e):
     return False
 
 
+def common_factor(e):
+    """(c, s) with ``e == c*s`` when every term of the sum ``e`` has a rational coefficient
+    sharing a factor c != 1 (``s/4 - y/4`` is ``(s - y)/4``), else None.  SymPy spreads a
+    number over a sum as soon as it multiplies one, so the printers pull it out again."""
+    coeffs = [t.as_coeff_Mul()[0] for t in e.args]
+    if len(e.args) < 2 or not all(c.is_Rational for c in coeffs) or any(t.is_Number for t in e.args):
+        return None
+    num = sympy.gcd([abs(c.p) for c in coeffs])
+    den = sympy.lcm([c.q for c in coeffs])
+    c = sympy.Rational(num, den)
+    if c == 1:
+        return None
+    return c, sympy.Add(*[t / c for t in e.args])
+
+
 def print_add(p, e):
-    """Positive terms first: ``X @ w - y`` rather than ``-y + X @ w``."""
+    """Positive terms first: ``X @ w - y`` rather than ``-y + X @ w``; a common number
+    pulled out: ``(s - y)/4``."""
     from sympy.printing.precedence import precedence
+    cf = common_factor(e)
+    if cf is not None:
+        c, inner = cf
+        body = "(%s)" % print_add(p, inner)
+        out = body if c.p == 1 else "%s*%s" % (c.p, body)
+        return out if c.q == 1 else "%s/%s" % (out, c.q)
     terms = sorted(e.args, key=lambda t: (t.could_extract_minus_sign(), t.is_Number))
     out = []
     for k, t in enumerate(terms):

@@ -1,7 +1,7 @@
 """The plan of a compiled module: which statements compute the closed forms, in order.
 
 Forward reuse (`Prepare`), coefficient/primitive splitting (`Norm`) and common
-subexpressions with readable names (`Plan`); see ``symgrad.compile`` for the whole picture.
+subexpressions with readable names (`Plan`); see ``symgrad.codegen.module`` for the whole picture.
 """
 import builtins
 import keyword
@@ -9,12 +9,12 @@ import keyword
 import sympy
 from sympy import S, Add, Mul, Pow
 
-from .ops.base import TensorOp, ElementwiseFn
-from .ops.elementwise import (Mask, Gt, Le, Relu, LeakyRelu, Where, NATIVE)
-from .ops.linalg import (MatmulOp, TransposeOp, OuterOp, DotOp, TraceOp, InverseOp)
-from .ops.reduce import SumOp, MeanOp
-from .ops.shape import (ReshapeOp, UnsqueezeOp, SqueezeOp, OnesLikeOp, ZerosLikeOp, DetachOp)
-from .tensor import identity_cache, Tensor, shape_of
+from ..ops.base import TensorOp, ElementwiseFn
+from ..ops.elementwise import Mask, Gt, Le, Relu, LeakyRelu, Where, NATIVE
+from ..ops.linalg import MatmulOp, TransposeOp, OuterOp, DotOp, TraceOp, InverseOp
+from ..ops.reduce import SumOp, MeanOp
+from ..ops.shape import ReshapeOp, UnsqueezeOp, SqueezeOp, OnesLikeOp, ZerosLikeOp, DetachOp
+from ..tensor import identity_cache, Tensor, shape_of
 
 # ops through which a scalar factor moves unchanged: c*f(x) == f(c*x)
 LINEAR = (MatmulOp, TransposeOp, SumOp, MeanOp, ReshapeOp, UnsqueezeOp, SqueezeOp, TraceOp,
@@ -301,70 +301,17 @@ class Plan:
         self.used.add(name)
         return name
 
-    def _adjoint_names(self):
-        """primitive part -> (name, coefficient) for the adjoints of the spec's nodes."""
-        out = {}
-        multi = len(self.prob.outputs) > 1
-        for o, sw in self.d.sweeps.items():
-            for sym, adj in sw.adjoints.items():
-                if sym.name not in self.nodes or sym.name == o:
-                    continue
-                try:
-                    c, p = self.norm(self.prep(adj))
-                except Exception:      # a naming aid only
-                    continue
-                if p == 1 or isinstance(p, Tensor) or p in out:
-                    continue
-                out[p] = ("grad_%s_%s" % (sym.name, o) if multi else "grad_%s" % sym.name, c)
-        for o, sw in self.d.sweeps.items():     # the adjoint at an activation's input
-            for sym, adj in sw.adjoints.items():
-                pre = self._pre_activation_adjoint(sym, adj)
-                if pre is None:
-                    continue
-                c, p = pre
-                if p != 1 and not isinstance(p, Tensor) and p not in out:
-                    out[p] = ("grad_pre_%s_%s" % (sym.name, o) if multi
-                              else "grad_pre_%s" % sym.name, c)
-        return out
-
-    def _pre_name(self, p):
-        """pre_h for the argument u of a node h = f(u) with f elementwise (a pre-activation)."""
-        for n in self.prob.nodes:
-            f = n.expr
-            if ((isinstance(f, ElementwiseFn) and not isinstance(f, (Mask, Where))) or type(f) in NATIVE) \
-                    and f.args and not isinstance(f.args[0], Tensor):
-                c, q = self.norm(self.prep(f.args[0]))
-                if q == p and c == 1:
-                    return "pre_%s" % n.name
-        return None
-
-    def _pre_activation_adjoint(self, sym, adj):
-        """For a node h = f(u) with f elementwise: the adjoint of u, adj(h)*f'(u)."""
-        n = self.nodes.get(sym.name)
-        if n is None:
-            return None
-        f = n.expr
-        if not ((isinstance(f, ElementwiseFn) and not isinstance(f, (Mask, Where)))
-                or type(f) in NATIVE) or len(f.args) < 1 or isinstance(f.args[0], Tensor):
-            return None
-        try:
-            u = f.args[0]
-            x = sympy.Dummy(real=True)
-            fx = f.func(x, *f.args[1:])
-            deriv = fx.diff(x).xreplace({x: u})
-            return self.norm(self.prep(adj * deriv))
-        except Exception:                      # a naming aid only
-            return None
-
     # building ----------------------------------------------------------------------------
     def _build(self):
         prob, d = self.prob, self.d
-        results = [(g, self.prep(g.expr)) for g in d.gradients]
+        adjoints, rename = self._adjoints()
+        results = [(g, self.prep(g.form.xreplace(rename[g.output]) if rename[g.output] else g.form))
+                   for g in d.gradients]
         defs = {n.name: Prepare(prob, upto=k)(n.expr, top=True) for k, n in enumerate(prob.nodes)}
 
         # nodes needed by the outputs and by the closed forms (with what they use)
         need = set(prob.outputs)
-        for _, e in results:
+        for e in [e for _, e in results] + [e for _, e in adjoints]:
             need |= {t.name for t in tensor_atoms(e) if t.name in self.nodes}
         stack = list(need)
         while stack:
@@ -381,8 +328,7 @@ class Plan:
         norm = self.norm
         uses, first = {}, {}
 
-        in_forward = set()                # parts the forward pass computes
-        seen_fwd = set()
+        seen_fwd = set()                  # parts the forward pass computes
 
         def visit(e, fwd):
             if isinstance(e, Tensor) or is_coeff(e):
@@ -393,8 +339,6 @@ class Plan:
                 return
             c, p = norm(e)
             uses.setdefault(p, []).append(c)
-            if fwd:
-                in_forward.add(p)
             if p in first and (not fwd or p in seen_fwd):
                 return
             first.setdefault(p, e)
@@ -405,6 +349,8 @@ class Plan:
         for n in node_order:
             for a in children(defs[n]):
                 visit(a, True)
+        for _, e in adjoints:
+            visit(e, False)
         for _, e in results:
             visit(e, False)
 
@@ -414,21 +360,22 @@ class Plan:
             c, p = norm(defs[n])
             if p != 1 and not isinstance(p, Tensor) and p not in self.table:
                 self.table[p] = ["node", n, c, None]
-        adjoints = {p: v for p, v in self._adjoint_names().items() if p not in in_forward}
         for p, cs in uses.items():
-            # shared parts get a name, and so does every node's adjoint: readable backprop,
-            # and no statement nests deeper than one node's own rule (deep chains compile)
-            if (len(cs) < 2 and p not in adjoints) or p in self.table or not _worth(p):
+            # shared parts get a name (the derivation's named adjoints have theirs already)
+            if len(cs) < 2 or p in self.table or not _worth(p):
                 continue
-            k = adjoints[p][1] if p in adjoints else None     # else: set when defined
-            self.table[p] = ["temp", first[p], k, None]
-        self.adjoints = adjoints
+            self.table[p] = ["temp", first[p], None, None]      # coefficient: set when defined
         self.defs = defs
         self.rewrite_memo = {}
         self.in_progress = set()
 
         for n in node_order:
             self.define_node(n)
+        for sym, e in adjoints:             # the derivation's named adjoints, in order
+            expr = self.rewrite(e, top=True)
+            st = Stmt(sym.name, sym, expr, "temp", self.deps(expr))
+            self.stmts.append(st)
+            self.by_name[sym.name] = st
         self.results = []
         for g, e in results:
             expr = self.rewrite(e)
@@ -444,6 +391,21 @@ class Plan:
             self.results.append(st)
         self.node_order = node_order
         self.finish()
+
+    def _adjoints(self):
+        """The derivation's named adjoints as [(symbol, prepared value)] in order, and per
+        output the renaming of those whose name another output's adjoint took first."""
+        out, rename = [], {}
+        for o in self.prob.outputs:
+            rename[o] = {}
+            for a in self.d.named[o].defs:
+                sym = a.symbol
+                name = self.fresh(sym.name)
+                if name != sym.name:
+                    rename[o][sym] = Tensor(name, sym.tshape, real=True)
+                value = a.value.xreplace(rename[o]) if rename[o] else a.value
+                out.append((rename[o].get(sym, sym), self.prep(value)))
+        return out, rename
 
     def deps(self, expr):
         return {t.name for t in tensor_atoms(expr) if t.name in self.by_name}
@@ -470,18 +432,14 @@ class Plan:
         c0, _ = self.norm(e0)
         body = self.rewrite(e0, top=True)
         self.in_progress.discard(p)
-        if p in self.adjoints:                 # exactly the adjoint of a node: grad_h
-            base = self.adjoints[p][0]
-            expr = (k / c0) * body
-        else:                                  # absorb the scale its parts carry already
-            cb, q = split_coeff(body)
-            if q == 1:
-                cb, q = S.One, body
-            k, expr = c0 / cb, q
-            base = (_describe(p) or self._pre_name(p)) if k == 1 else None
-            if base is None:
-                base = "t%d" % self.n_generic
-                self.n_generic += 1
+        cb, q = split_coeff(body)              # absorb the scale its parts carry already
+        if q == 1:
+            cb, q = S.One, body
+        k, expr = c0 / cb, q
+        base = _describe(p) if k == 1 else None
+        if base is None:
+            base = "t%d" % self.n_generic
+            self.n_generic += 1
         entry[2] = k
         name = self.fresh(base)
         sym = Tensor(name, shape_of(p), real=True)
@@ -520,7 +478,7 @@ class Plan:
 
     # after building: dtype fixes and code ------------------------------------------------
     def finish(self):
-        from .compile_lower import _is_bool, fix_bools, AsFloat, CodePrinter, nesting
+        from .lower import _is_bool, fix_bools, AsFloat, CodePrinter, nesting
         bools = set()
         for st in self.stmts:
             is_bool = _is_bool(st.expr, bools)

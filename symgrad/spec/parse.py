@@ -26,12 +26,11 @@ import warnings
 import sympy
 from sympy import Rational, Integer
 
-from .errors import SpecError, ShapeError
-from .ops import FUNCTIONS, REQUIRED
-from .ops import elementwise as ew
-from .ops.linalg import MatmulOp, T
-from .ops.table import NATIVE_BUILD
-from .tensor import shape_of, Tensor, broadcast
+from ..errors import SpecError, ShapeError
+from ..ops import FUNCTIONS, REQUIRED
+from ..ops import elementwise as ew
+from ..ops.linalg import MatmulOp, T
+from ..tensor import shape_of, Tensor, broadcast
 
 MAX_DEPTH = 100            # nesting levels of the expression tree (every stage recurses over it)
 MAX_LEN = 20000            # characters of one expression
@@ -66,16 +65,11 @@ _FORBIDDEN = {
     ast.YieldFrom: "yield is not allowed",
 }
 # PyTorch's kinds of values, tracked per AST node: a comparison is a bool tensor, which
-# PyTorch refuses to negate, subtract, matmul or feed to the functions below, and adds as a
-# logical or; a plain number has no .T.  Refused here, with the place and a fix.
-BOOL_KEEPS = {"detach", "flatten", "reshape", "squeeze", "unsqueeze", "transpose", "t", "sign", "heaviside"}
-BOOL_FAILS = {"abs", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "det", "dot",
-              "gelu", "inverse", "leaky_relu", "linear", "log_softmax", "logdet", "logsumexp", "matmul", "mean",
-              "norm", "outer", "relu", "silu", "softmax", "softplus", "trace"}
+# PyTorch refuses to negate, subtract, matmul or feed to some functions (their block says
+# ``on_bool="fail"``), and adds as a logical or; a plain number has no .T, and only the
+# functions whose block says ``number_ok`` take one (exp(2) is exp of a 0-d tensor; sum(2.0)
+# is a TypeError in PyTorch).  Refused here, with the place and a fix.
 _AS_NUMBER = "multiply it by 1.0 first, as in 1.0*(x > 0)"
-# Functions that also take a plain number (exp(2) is exp of a 0-d tensor; pow(2, x)); every
-# other function needs a tensor first argument, as in PyTorch (sum(2.0) is a TypeError there).
-NUMBER_OK = set(NATIVE_BUILD) | {"leaky_relu", "pow", "where"}
 _OP_WORDS = {"Mod": "'%'", "FloorDiv": "'//'", "LShift": "'<<'", "RShift": "'>>'", "BitOr": "'|'",
              "BitXor": "'^'", "BitAnd": "'&'", "Not": "'not'", "Invert": "'~'"}
 
@@ -272,7 +266,7 @@ class Builder:
             kids = [node.operand]
         elif t is ast.Compare:
             kids = [node.left, node.comparators[0]]
-        elif t is ast.Call and _call_name(node) in ELEMENTWISE_CALLS:
+        elif t is ast.Call and getattr(FUNCTIONS.get(_call_name(node)), "is_elementwise", False):
             kids = ([node.func.value] if isinstance(node.func, ast.Attribute) else []) + list(node.args) \
                 + [k.value for k in node.keywords]
         else:
@@ -289,7 +283,7 @@ class Builder:
             return out                     # (a number from tensors is still a 0-d tensor)
         if not tensor_in:
             return out
-        from .ops.shape import OnesOp, ZerosOp
+        from ..ops.shape import OnesOp, ZerosOp
         return ZerosOp(sympy.Tuple(*want)) if out == 0 else out * OnesOp(sympy.Tuple(*want))
 
     def kind(self, node):
@@ -316,12 +310,13 @@ class Builder:
             return "bool" if sides == ("bool", "bool") and isinstance(node.op, ast.Mult) else "tensor"
         if t is ast.Call:
             name, args = _callee(node)
-            if name in BOOL_KEEPS and args and self.kind(args[0]) == "bool":
+            fn = FUNCTIONS.get(name)
+            if fn is not None and fn.on_bool == "keep" and args and self.kind(args[0]) == "bool":
                 return "bool"
         return "tensor"
 
     def bool_rules(self, node):
-        """Refuse what PyTorch refuses for bool tensors and plain numbers (see BOOL_FAILS)."""
+        """Refuse what PyTorch refuses for bool tensors and plain numbers (blocks with on_bool="fail")."""
         t = type(node)
         if t is ast.UnaryOp and self.kind(node.operand) == "bool":
             raise err(node, "PyTorch cannot apply unary %s to a comparison (a bool tensor): %s"
@@ -475,14 +470,16 @@ class Builder:
             else:
                 values[p.name] = p.default
         tensor_args = [bound[q.name][1] for q in params if q.kind == "tensor" and q.name in bound]
-        if tensor_args and name not in NUMBER_OK and self.kind(tensor_args[0]) == "number" \
-                and not (isinstance(tensor_args[0], ast.Constant) and tensor_args[0].value is None):
-            raise err(tensor_args[0], "%s() needs a tensor, not a plain number (PyTorch raises a TypeError)" % name)
-        if tensor_args and name in BOOL_FAILS and self.kind(tensor_args[0]) == "bool":
+        for k, a in enumerate(tensor_args[:None if spec.strict else 1]):
+            if not (k == 0 and spec.number_ok) and self.kind(a) == "number" \
+                    and not (isinstance(a, ast.Constant) and a.value is None):
+                raise err(a, "%s() needs a tensor, not a plain number (PyTorch raises a TypeError)" % name)
+        if tensor_args and spec.on_bool == "fail" and self.kind(tensor_args[0]) == "bool":
             raise err(node, "%s() is not defined for a comparison (a bool tensor) in PyTorch: %s" % (name, _AS_NUMBER))
-        if name == "where" and "condition" in bound and self.kind(bound["condition"][1]) != "bool":
-            raise err(bound["condition"][1], "where(): the condition must be a comparison such as x > 0 "
-                                             "(PyTorch needs a bool tensor)")
+        for q in params:
+            if q.kind == "mask" and q.name in bound and self.kind(bound[q.name][1]) != "bool":
+                raise err(bound[q.name][1], "%s(): the %s must be a comparison such as x > 0 "
+                                            "(PyTorch needs a bool tensor)" % (name, q.name))
         if name == "pow" and values["input"] is not None and values["exponent"] is not None:
             return self.power(node, values["input"], values["exponent"],       # x**y, with its bounds
                               bound["input"][1], bound["exponent"][1])
@@ -495,7 +492,7 @@ class Builder:
 
     def static(self, node, p, fname, depth):
         kind = p.kind
-        if kind == "tensor":
+        if kind in ("tensor", "mask"):
             if isinstance(node, ast.Constant) and node.value is None and p.default is None:
                 return None
             return self.tensor(node, depth)
@@ -608,11 +605,6 @@ def call_parts(node):
 def _call_name(node):
     f = node.func
     return f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
-
-
-ELEMENTWISE_CALLS = {"exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "abs", "sin", "cos", "tan",
-                     "tanh", "sigmoid", "relu", "softplus", "gelu", "silu", "leaky_relu", "square",
-                     "pow", "sign", "erf", "heaviside", "where"}
 
 
 def parse_expr_text(text, env):

@@ -5,15 +5,15 @@
 both KaTeX and pdflatex accept, prose is `Rich` text, and nothing here knows either
 output format.  The sections follow a lecture: the tensors, the forward definitions in
 matrix and index notation, the graph, the reverse sweep step by step
-(``symgrad.render_sweep``), the closed forms, what PyTorch's autograd does with the
-spec's ``backward`` schedule (``symgrad.render_autograd``), and the numeric check.
+(``symgrad.notes.sweep``), the closed forms, what PyTorch's autograd does with the
+spec's ``backward`` schedule (``symgrad.notes.autograd``), and the numeric check.
 """
-from .printing.index import index_letters
-from .render_autograd import autograd_section
-from .render_latex import aligned, entry, name_tex, shape_plain, shape_tex, tex, tex_index
-from .render_sweep import closed_forms, sweep_section
-from .simplify import size
-from .tensor import Tensor
+from ..printing.index import index_letters
+from .autograd import autograd_section
+from .latex import aligned, entry, name_tex, shape_plain, shape_tex, tex, tex_index
+from .sweep import closed_forms, sweep_section
+from ..diff.simplify import size
+from ..tensor import Tensor
 
 # Expanded forward definitions longer than this (LaTeX characters, expression nodes) are not shown.
 EXPAND_MAX = 140

@@ -2,18 +2,18 @@
 
 `parse_step` reads one line with the same whitelist parser as node expressions, and
 checks it against the only two forms a schedule allows.  The graph PyTorch records
-while running the nodes is `symgrad.autograd_graph`.
+while running the nodes is `symgrad.autograd.recorded`.
 """
 import ast
 
-from .parser import parse_tree, err, Builder, suggest
-from .tensor import shape_of, fmt_shape
+from .parse import parse_tree, err, Builder, suggest
+from ..tensor import shape_of, fmt_shape
 
 BACKWARD_KWARGS = ("gradient", "retain_graph")
 
 
 def parse_step(text, prob, env, mark):
-    from .loader import BackwardStep
+    from .load import BackwardStep
     tree = parse_tree(text)
     call = tree.body
     if not isinstance(call, ast.Call):

@@ -20,13 +20,14 @@ from typing import Any, List
 import sympy
 from sympy import S, Dummy, Tuple, Integer, DiracDelta
 
-from .errors import SymgradError
-from .ops import is_differentiable, region_leaves, TensorOp
-from .ops.base import flag
-from .ops.reduce import SumOp
-from .ops.shape import OnesLikeOp, ZerosLikeOp
+from ..errors import SymgradError
+from ..ops import is_differentiable, region_leaves, TensorOp
+from ..ops.base import flag
+from ..ops.elementwise import masks_on_inputs
+from ..ops.reduce import SumOp
+from ..ops.shape import OnesLikeOp, ZerosLikeOp
 from .simplify import tidy
-from .tensor import Tensor, shape_of, numel
+from ..tensor import Tensor, shape_of, numel
 
 
 def unbroadcast(g, from_shape, to_shape):
@@ -89,13 +90,31 @@ def partial(expr, leaf, leaves):
     return d.xreplace(back) if back else d
 
 
+def contribution(u, arg, G, reuse=None, index=None, local=None):
+    """What unit ``u`` sends back to its argument ``arg`` for the adjoint ``G``: the op's
+    vector-Jacobian rule (``index``: which tensor argument) or, for an elementwise region,
+    ``G`` times the ``local`` partial; summed back to ``arg``'s shape where it was broadcast
+    (for every op, here, so no rule does it), forward values named, simplified."""
+    if isinstance(u, TensorOp):
+        c = u.vjp(index, G)
+        c = unbroadcast(c, shape_of(c), shape_of(arg))
+        return tidy(reuse(c) if reuse else c)
+    return tidy(unbroadcast(G * local, shape_of(u), shape_of(arg)))
+
+
 @dataclass
 class Step:
-    """One local step of the reverse sweep, for the notes."""
+    """One local step of the reverse sweep, as recorded for the notes."""
     unit: Any            # the expression whose adjoint flows back
     arg: Any             # the argument that receives a contribution
     local: Any           # elementwise partial (None for a TensorOp rule)
-    contribution: Any
+    contribution: Any    # what arg received (simplified)
+    index: Any = None    # which tensor argument of a TensorOp unit
+    reuse: Any = None    # forward values by name (`Reuse`), as the sweep used them
+
+    def rule(self, G):
+        """The same step for another adjoint ``G`` (the notes use a name such as \\bar{c})."""
+        return contribution(self.unit, self.arg, G, self.reuse, self.index, self.local)
 
 
 @dataclass
@@ -108,9 +127,13 @@ class Sweep:
     steps: List[Step] = field(default_factory=list)
 
 
-def sweep(graph, out_sym, seed, wanted):
-    """Reverse sweep from ``out_sym`` with adjoint ``seed``; adjoints of ``wanted`` symbols."""
-    defs, named = graph.defs, graph.named
+def sweep(graph, out_sym, seed, wanted, names=None):
+    """Reverse sweep from ``out_sym`` with adjoint ``seed``; adjoints of ``wanted`` symbols.
+
+    With ``names`` (an `AdjointNames`), the adjoint of each candidate unit is offered to it
+    and the sweep goes on with what it returns (a named adjoint's symbol, or the value)."""
+    defs, reuse = graph.defs, graph.reuse
+    stop = graph.boundaries
     reach_memo = {}
 
     def reaches(e):
@@ -153,7 +176,14 @@ def sweep(graph, out_sym, seed, wanted):
             return [d] if d is not None and reaches(d) else []
         if isinstance(u, TensorOp):
             return [a for a in u.tensors if reaches(a)]
-        return [L for L in region_leaves(u) if reaches(L)]
+        return [L for L in region_leaves(u, stop) if reaches(L)]
+
+    def consumers(u):
+        """How many contributions u's adjoint feeds (through a node's definition)."""
+        kids = children(u)
+        if isinstance(u, Tensor) and len(kids) == 1 and not isinstance(kids[0], Tensor):
+            return len(children(kids[0]))
+        return len(kids)
 
     res = Sweep(out_sym.name, seed)
     if not reaches(out_sym):
@@ -172,13 +202,22 @@ def sweep(graph, out_sym, seed, wanted):
         for c in children(u):
             if c not in visited:
                 stack.append((c, False))
+    below = {}                                     # unit -> the wanted tensors it leads to
+    if names is not None:
+        for u in order:                            # children first
+            got = {u} if u in wanted else set()
+            for c in children(u):
+                got |= below[c]
+            below[u] = frozenset(got)
     order.reverse()
     contrib = {out_sym: [seed]}
     for u in order:
         parts = contrib.pop(u, None)
         if not parts:
             continue
-        G = tidy(sympy.Add(*parts)) if len(parts) > 1 else parts[0]
+        G = reuse(tidy(sympy.Add(*parts))) if len(parts) > 1 else parts[0]
+        if names is not None and G != 0:
+            G = names.offer(u, G, consumers(u), len(below[u]))
         if isinstance(u, Tensor):
             res.adjoints[u] = G
         if G == 0:
@@ -193,22 +232,20 @@ def sweep(graph, out_sym, seed, wanted):
         if isinstance(u, TensorOp):
             for i, a in enumerate(u.tensors):
                 if reaches(a):
-                    c = u.vjp(i, G)
-                    c = tidy(c.xreplace(named) if named else c)
-                    res.steps.append(Step(u, a, None, c))
+                    c = contribution(u, a, G, reuse, index=i)
+                    res.steps.append(Step(u, a, None, c, i, reuse))
                     if c != 0:
                         contrib.setdefault(a, []).append(c)
             continue
-        leaves = region_leaves(u)
+        leaves = region_leaves(u, stop)
         us = shape_of(u)
         for L in leaves:
             if not reaches(L):
                 continue
             d = partial(u, L, leaves)
-            if named:
-                d = d.xreplace(named)
-            c = tidy(unbroadcast(G * d, us, shape_of(L)))
-            res.steps.append(Step(u, L, d, c))
+            d = masks_on_inputs(reuse(d))
+            c = contribution(u, L, G, local=d)
+            res.steps.append(Step(u, L, d, c, reuse=reuse))
             if c != 0:
                 contrib.setdefault(L, []).append(c)
     return res
@@ -216,7 +253,7 @@ def sweep(graph, out_sym, seed, wanted):
 
 def strip_leading(g):
     """unsqueeze(v, 0) broadcasts like v: drop it from an adjoint."""
-    from .ops.shape import UnsqueezeOp
+    from ..ops.shape import UnsqueezeOp
     if isinstance(g, sympy.Mul):
         args = [strip_leading(f) for f in g.args]
         return g if args == list(g.args) else sympy.Mul(*args)

@@ -1,6 +1,6 @@
 """Rendering: a `Derivation` as lecture notes in Markdown, LaTeX or PDF.
 
-The content is built once, format-neutral, by ``symgrad.render_notes``; two jinja2
+The content is built once, format-neutral, by ``symgrad.notes.content``; two jinja2
 templates lay it out (``notes.md.j2``, and ``notes.tex.j2`` with LaTeX-safe delimiters
 ``\\VAR{...}``, ``\\BLOCK{...}``, ``\\#{...}``).  The templates ship inside the package
 (``symgrad/templates`` when installed, the repository's ``templates/`` in a checkout);
@@ -19,7 +19,7 @@ import tempfile
 
 import jinja2
 
-from .errors import SymgradError
+from ..errors import SymgradError
 
 FORMATS = ("md", "tex", "pdf")
 TEMPLATES = {"md": "notes.md.j2", "tex": "notes.tex.j2"}
@@ -35,16 +35,16 @@ def template_dirs(template_dir=None):
         if not os.path.isdir(template_dir):
             raise SymgradError("--template %s: no such folder" % template_dir)
         dirs.append(os.path.abspath(template_dir))
-    here = os.path.dirname(os.path.abspath(__file__))
-    for d in (os.path.join(here, "templates"),                       # installed
-              os.path.join(os.path.dirname(here), "templates")):     # a source checkout
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for d in (os.path.join(package, "templates"),                    # installed
+              os.path.join(os.path.dirname(package), "templates")):  # a source checkout
         if os.path.isfile(os.path.join(d, TEMPLATES["md"])) and d not in dirs:
             dirs.append(d)
     return dirs
 
 
 def environment(fmt, template_dir=None):
-    from . import render_text as rt
+    from . import text as rt
     dirs = template_dirs(template_dir)
     if not dirs:
         raise SymgradError("the notes templates are missing from this installation of symgrad "
@@ -80,7 +80,7 @@ def render(derivation, fmt="md", check=None, template_dir=None):
         raise SymgradError("unknown notes format %r (md, tex or pdf)" % fmt)
     if fmt == "pdf":
         return build_pdf(render(derivation, "tex", check, template_dir))
-    from .render_notes import notes
+    from .content import notes
     ctx = notes(derivation, check)
     env = environment(fmt, template_dir)
     try:
@@ -96,7 +96,7 @@ def repr_latex(derivation):
     """For Jupyter's ``_repr_latex_``: the closed forms as one display formula, in matrix and
     index notation side by side.  Notebook front ends show the Markdown notes
     (``_repr_markdown_``); nbconvert's LaTeX and PDF exports prefer this one."""
-    from .render_notes import closed_forms
+    from .content import closed_forms
     rows = ["%s &= %s &\\qquad %s &= %s" % c["parts"] for c in closed_forms(derivation)]
     return "$$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$$"
 

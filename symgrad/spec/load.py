@@ -9,7 +9,7 @@ keys, wrong types, bad sizes, undefined names, forward references and shape mism
 all become `SpecError`s that point at the offending place -- for an expression error,
 at the offending token inside the expression (`_Builder.text_pos` maps a position in a
 scalar's value back to the file).  Node expressions are parsed here
-(``symgrad.parser``), so a loaded `Problem` is known to be well formed.
+(``symgrad.spec.parse``), so a loaded `Problem` is known to be well formed.
 
 Size is bounded before work is done: the file is read up to `MAX_FILE_BYTES` (a FIFO or
 device is read without blocking: it cannot hang the command), the event pass counts YAML
@@ -29,9 +29,9 @@ from typing import Any, List, Optional, Tuple
 import yaml
 from sympy import Integer, Symbol
 
-from .errors import SpecError, SymgradError, printable_path
-from .parser import parse_expr_text, suggest, locate
-from .tensor import Tensor, shape_of, fmt_shape
+from ..errors import SpecError, SymgradError, printable_path
+from .parse import parse_expr_text, suggest, locate
+from ..tensor import Tensor, shape_of, fmt_shape
 
 TOP_KEYS = ("title", "description", "dims", "inputs", "nodes", "outputs", "wrt", "retain_grad", "backward")
 INPUT_KEYS = ("shape", "requires_grad", "domain", "value")
@@ -587,7 +587,7 @@ class _Builder:
             wrt = [d.name for d in inputs if d.requires_grad]
         retain = self.name_list("retain_grad", set(tensors), "a tensor") or []
         prob = Problem(ctx.file, title, description, dims, inputs, nodes, outputs, wrt, retain, None, self.text)
-        from .graph import requires_grad_map
+        from ..diff.graph import requires_grad_map
         rg = requires_grad_map(prob)
         kn, vn = self.get("wrt")
         for k, name in enumerate(wrt):
@@ -854,7 +854,7 @@ class _Builder:
             return []
         if not isinstance(vn, yaml.SequenceNode):
             self.ctx.fail(vn, "'backward' must be a list of calls such as 'd.backward()'")
-        from .schedule_parse import parse_step
+        from .steps import parse_step
         steps = []
         for item in vn.value:
             text = self.expr_text(item, "a backward step")

@@ -1,6 +1,6 @@
 """The reverse sweep as the notes tell it: each local partial, named adjoints, fan-out summed.
 
-`sweep_section` replays one `symgrad.derive.Sweep`: the steps are grouped under the spec
+`sweep_section` replays one `symgrad.diff.sweep.Sweep`: the steps are grouped under the spec
 node whose definition they belong to, in the sweep's (reverse topological) order.  Each
 step shows the rule with the incoming adjoint as a name (``\\bar{b} = 2 \\bar{c}``), then
 with its value substituted (``2 \\cdot \\frac14``), then the simplified contribution the
@@ -11,13 +11,13 @@ each gradient in matrix and index notation.
 from sympy import Add, S
 import sympy
 
-from .derive import strip_leading, unbroadcast
-from .ops import TensorOp
-from .printing.index import index_letters
-from .render_latex import Named, bar, chain, entry, name_tex, shape_plain, shape_tex, tex, tex_index
-from .render_text import Rich
-from .simplify import tidy
-from .tensor import Tensor, shape_of
+from ..diff.sweep import strip_leading
+from ..ops import TensorOp
+from ..printing.index import index_letters
+from .latex import Named, bar, chain, entry, name_tex, shape_plain, shape_tex, tex, tex_index
+from .text import Rich
+from ..diff.simplify import tidy
+from ..tensor import Tensor, shape_of
 
 # Substituted or simplified forms longer than this (LaTeX characters) are not shown in a step.
 LONG = 360
@@ -140,10 +140,9 @@ def sweep_section(d, o):
                               "math": _fan_in(bar(ntex), named_parts.get(n, []), parts, g)})
         else:
             title = Rich().t("Further steps")
-        cursor = {}
         for st in steps:
             items.append(_step_item(st, names, named, adjoint_of, gsym, def_of, n_contrib, received,
-                                    cursor, named_parts))
+                                    named_parts))
         if items:
             groups.append({"title": title, "steps": items})
 
@@ -173,7 +172,7 @@ def _paren_sum(s):
     return r"\left(%s\right)" % s if (" + " in s or " - " in s) and not s.startswith(r"\left(") else s
 
 
-def _step_item(st, names, named, adjoint_of, gsym, def_of, n_contrib, received, cursor, named_parts):
+def _step_item(st, names, named, adjoint_of, gsym, def_of, n_contrib, received, named_parts):
     """One step: the local partial or vector-Jacobian rule, and the contribution it sends back.
 
     The display reads ``target = rule (with the adjoint's name) = rule (with its value) =
@@ -193,21 +192,14 @@ def _step_item(st, names, named, adjoint_of, gsym, def_of, n_contrib, received, 
     text = Rich()
     rule = None
     try:
+        rule = strip_leading(st.rule(Gs))
         if isinstance(u, TensorOp):
-            k = cursor.get(u, -1) + 1
-            while k < len(u.tensors) and u.tensors[k] != arg:
-                k += 1
-            cursor[u] = k
-            rule = u.vjp(k, Gs)
-            rule = strip_leading(tidy(rule.xreplace(named) if named else rule))
             opname = u.spec_name or type(u).__name__
             text.t("The vector–Jacobian rule of ").c(opname).t(" sends ").m(Gs.tex).t(" to ")
             text.extend(what)
             text.t(":")
         else:
             local = st.local
-            rule = tidy(unbroadcast(Gs * local, shape_of(u), shape_of(arg)))
-            rule = strip_leading(rule)
             den = name_tex(arg.name) if isinstance(arg, Tensor) else r"\left(%s\right)" % _unit_tex(arg, named)
             if u in def_of:
                 d_tex = r"\frac{\partial %s}{\partial %s}" % (name_tex(def_of[u].name), den)

@@ -1,6 +1,6 @@
 """Text for the notes: rich sentences, Markdown -> LaTeX, escaping, and the PyTorch listing.
 
-The notes are built once as format-neutral data (``symgrad.render_notes``) and written
+The notes are built once as format-neutral data (``symgrad.notes.content``) and written
 out by two templates.  Prose generated in Python is a `Rich` list of segments -- plain
 text, inline math (LaTeX), inline code -- that each format spells its own way; the
 spec's ``description`` is Markdown, passed through to the Markdown notes and converted
@@ -273,9 +273,14 @@ def md_description(md):
 
 # --- the spec's text as PyTorch code ----------------------------------------------------
 
-F_NAMES = {"softplus", "gelu", "silu", "leaky_relu", "linear", "mse_loss", "cross_entropy",
-           "binary_cross_entropy", "binary_cross_entropy_with_logits"}
 TORCH_NAMES = {"pi"}
+
+
+def _listing(name):
+    """How PyTorch spells a call of the spec function ``name`` (its block's ``torch``)."""
+    from ..ops import FUNCTIONS
+    fn = FUNCTIONS.get(name)
+    return fn.listing if fn is not None else "torch." + name
 
 
 def torch_code(text):
@@ -306,12 +311,10 @@ def torch_code(text):
         if not (is_call or (tok.string in TORCH_NAMES and nxt != "=")):
             continue
         pos = offsets[tok.start[0] - 1] + tok.start[1]
-        if tok.string in F_NAMES:
-            inserts.append((pos, "F."))
-            uses_f = True
-        else:
-            inserts.append((pos, "torch."))
+        spelled = _listing(tok.string) if is_call else "torch." + tok.string
+        uses_f = uses_f or spelled.startswith("F.")
+        inserts.append((pos, len(tok.string), spelled))
     out = text
-    for pos, pre in sorted(inserts, reverse=True):
-        out = out[:pos] + pre + out[pos:]
+    for pos, n, spelled in sorted(inserts, reverse=True):
+        out = out[:pos] + spelled + out[pos + n:]
     return out, uses_f

@@ -2,21 +2,22 @@
 
 `CodePrinter` extends the torch printer with ``torch.addmm``, the one-kernel backward of
 relu-like masks, ``torch.full_like`` for constants, and casts of 0/1 masks only where
-PyTorch would not promote them.  Used by ``symgrad.compile``.
+PyTorch would not promote them.  Used by ``symgrad.codegen.module``.
 """
+
+import math
 
 import sympy
 from sympy import Add, Basic, Mul, Pow
 from sympy.printing.precedence import PRECEDENCE
 
-from .ops.base import TensorOp
-from .ops.elementwise import (Mask, Gt, Ge, Lt, Le, Relu, LeakyRelu, Where, Sigmoid, Silu, Softplus,
-                               Gelu, Log1p, Expm1, Heaviside)
-from .ops.linalg import (MatmulOp, TransposeOp)
-from .ops.shape import OnesLikeOp
-from .printing.torchcode import TorchPrinter
-from .tensor import Tensor, shape_of
-from .compile_plan import Norm, children, is_coeff, rebuild, split_coeff
+from ..ops.base import TensorOp
+from ..ops.elementwise import Mask, Gt, Le, Where
+from ..ops.linalg import MatmulOp, TransposeOp
+from ..ops.shape import OnesLikeOp
+from ..printing.torchcode import TorchPrinter
+from ..tensor import Tensor, shape_of
+from .plan import Norm, children, is_coeff, rebuild, split_coeff
 
 
 # --- 4. lowering ---------------------------------------------------------------------------
@@ -260,8 +261,8 @@ class CodePrinter(TorchPrinter):
 
 
 def _value(e):
-    """The float value of a constant expression, for functions SymPy cannot evaluate."""
-    import math
+    """The float value of a constant expression, for functions SymPy cannot evaluate: an
+    op's own ``value`` (its SymPy meaning on numbers), evaluated at the arguments' values."""
     try:
         return float(e.evalf(17))
     except TypeError:
@@ -273,25 +274,12 @@ def _value(e):
         return math.prod(a)
     if isinstance(e, Pow):
         return a[0] ** a[1]
-    sig = lambda x: 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
-    fns = {
-        sympy.exp: math.exp, sympy.log: math.log, sympy.sin: math.sin, sympy.cos: math.cos,
-        sympy.tan: math.tan, sympy.tanh: math.tanh, sympy.Abs: abs, sympy.erf: math.erf,
-        sympy.sign: lambda x: float((x > 0) - (x < 0)),
-        Sigmoid: sig, Relu: lambda x: max(x, 0.0), Silu: lambda x: x * sig(x),
-        LeakyRelu: lambda x, s: x if x > 0 else s * x,
-        Softplus: lambda x: max(x, 0.0) + math.log1p(math.exp(-abs(x))),
-        Gelu: lambda x: x * (1 + math.erf(x / math.sqrt(2))) / 2,
-        Log1p: math.log1p, Expm1: math.expm1,
-        Gt: lambda x, y: float(x > y), Ge: lambda x, y: float(x >= y),
-        Lt: lambda x, y: float(x < y), Le: lambda x, y: float(x <= y),
-        Heaviside: lambda x, v: 0.0 if x < 0 else (v if x == 0 else 1.0),
-        Where: lambda c, x, y: x if c else y,
-    }
-    f = fns.get(type(e))
-    if f is None:
-        raise TypeError("cannot evaluate the constant %s" % e)
-    return float(f(*a))
+    value = getattr(e, "value", None)
+    if value is not None:
+        v = value(*[sympy.Float(x, 17) for x in a])
+        if v is not None:
+            return float(sympy.sympify(v).evalf(17))
+    raise TypeError("cannot evaluate the constant %s" % e)
 
 
 def _leaky_slope(a):

@@ -12,9 +12,9 @@ import re
 
 from sympy import Add, Mul, Symbol
 
-from .printing.index import IndexPrinter
-from .printing.latex import MatrixLatexPrinter
-from .tensor import Tensor, shape_of
+from ..printing.index import IndexPrinter
+from ..printing.latex import MatrixLatexPrinter
+from ..tensor import Tensor, shape_of
 
 # A display formula is printed on several lines (an aligned chain) beyond this length.
 WRAP = 80

@@ -35,12 +35,12 @@ keyword arguments and hand them on to an implementation with the new names.
 
 from sympy import Add, Mul
 
-from .ops.linalg import (MatmulOp, DotOp, InverseOp, DetOp)
-from .ops.shape import (OnesLikeOp, ZerosLikeOp, Constant, EyeOp)
-from .tensor import Tensor, shape_of
-from .version import __version__
-from .compile_plan import Plan, Transposed, VIEWS, children, free_names, is_coeff
-from .compile_lower import AsFloat
+from ..ops.linalg import MatmulOp, DotOp, InverseOp, DetOp
+from ..ops.shape import OnesLikeOp, ZerosLikeOp, Constant, EyeOp
+from ..tensor import Tensor, shape_of
+from ..version import __version__
+from .plan import Plan, Transposed, VIEWS, children, free_names, is_coeff
+from .lower import AsFloat
 
 
 def doc_safe(text):
@@ -119,10 +119,13 @@ def _prologue(args, dims, lookup, need_dt, py, indent="    ", detach=False):
 
 
 def _doc_forms(d):
-    """The closed forms' text, one line each."""
-    return ["d%s/d%s = %s%s" % (g.output, g.wrt, g.text,
-                                "   (upstream gradient %s)" % g.seed if g.seed else "")
-            for g in d.gradients]
+    """The closed forms' text, one line each, after the named adjoints they use."""
+    out = []
+    for o in d.problem.outputs:
+        out += ["%s = %s" % (name, a.text) for name, a in d.adjoints(o).items()]
+    return out + ["d%s/d%s = %s%s" % (g.output, g.wrt, g.text,
+                                      "   (upstream gradient %s)" % g.seed if g.seed else "")
+                  for g in d.gradients]
 
 
 def module_source(d, plan=None):

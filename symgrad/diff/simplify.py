@@ -7,12 +7,12 @@ with the depth of the graph: SymPy's automatic canonical forms do most of the wo
 ``B @ x + B.T @ x`` into ``(B + B.T) @ x``.  Nothing here expands a tensor.
 """
 import sympy
-from sympy import Add, Mul, factor_terms, cancel
+from sympy import Add, Mul, S, factor_terms, cancel
 
-from .ops.linalg import MatmulOp, T
-from .ops.reduce import SumOp, MeanOp
-from .tensor import shape_of, identity_cache
-from .ops.base import TensorOp, split_scalar
+from ..ops.linalg import MatmulOp, TransposeOp, T
+from ..ops.reduce import SumOp, MeanOp
+from ..tensor import shape_of, identity_cache
+from ..ops.base import TensorOp, split_scalar, symmetric
 
 MAX_CANCEL_OPS = 60
 
@@ -34,6 +34,7 @@ def size(e):
 
 
 def tidy(e):
+    e = use_symmetry(e)
     if isinstance(e, TensorOp) and e.n_tensors and any(isinstance(a, Add) for a in e.tensors):
         args = [tidy(a) if isinstance(a, Add) else a for a in e.tensors] + list(e.attrs)
         return sign_normal(e.func(*args))
@@ -62,7 +63,88 @@ def tidy(e):
             best, best_size = c, s
     if back:
         best = best.xreplace(back)
-    return sign_normal(collect_matmul(best))
+    return as_means(sign_normal(collect_matmul(combine_chains(best))))
+
+
+def use_symmetry(e):
+    """In a closed form (never a forward definition, whose unconstrained gradient it would
+    change): S.T is S and v @ S is S @ v for a matrix known to be symmetric (spd inputs,
+    their inverses, A @ A.T), so that P @ r + r @ P is 2*P @ r."""
+    def sym_rewrite(x):
+        if isinstance(x, TransposeOp) and x.is_T() and symmetric(x.args[0]):
+            return x.args[0]
+        if isinstance(x, MatmulOp):
+            a, b = x.args
+            if len(shape_of(a)) == 1 and len(shape_of(b)) == 2 and symmetric(b):
+                return MatmulOp(b, a)
+        return x
+    return _bottom_up(e, sym_rewrite, SYMMETRY_DEPTH)
+
+
+SYMMETRY_DEPTH = 4     # the levels a rule's new closed form spans: tidy's cost stays independent of depth
+
+
+def _bottom_up(e, f, depth):
+    if e.is_Atom or depth == 0:
+        return e
+    args = [_bottom_up(a, f, depth - 1) for a in e.args]
+    if any(a is not b for a, b in zip(args, e.args)):
+        e = e.func(*args)
+    return f(e)
+
+
+def matmul_chain(e):
+    """The factors of a product of matrices, flattened: (A @ B) @ C and A @ (B @ C) alike."""
+    if isinstance(e, MatmulOp) and all(len(shape_of(a)) == 2 for a in e.args):
+        return matmul_chain(e.args[0]) + matmul_chain(e.args[1])
+    return (e,)
+
+
+def combine_chains(e):
+    """Terms equal up to reassociation combine: 2*A @ B @ C + 2*A @ (B @ C) is 4*A @ B @ C."""
+    if not isinstance(e, Add):
+        return e
+    groups, order = {}, []
+    for t in e.args:
+        c, r = split_scalar(t)
+        key = matmul_chain(r) if isinstance(r, MatmulOp) else (t,)
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(c if len(key) > 1 or key[0] is not t else S.One)
+    if len(order) == len(e.args):
+        return e
+    out = []
+    for key in order:
+        if len(key) == 1:
+            out.append(key[0] * Add(*groups[key]))
+            continue
+        prod = key[0]
+        for f in key[1:]:
+            prod = MatmulOp(prod, f)
+        out.append(Add(*groups[key]) * prod)
+    return Add(*out)
+
+
+def as_means(e):
+    """sum(x, dims)/N -> mean(x, dims) where N, the number of entries summed, divides the
+    denominator: the textbook's mean(dxh), not sum(dxh)/d."""
+    if isinstance(e, Add):
+        args = [as_means(t) for t in e.args]
+        return e if all(a is b for a, b in zip(args, e.args)) else Add(*args)
+    if not isinstance(e, Mul):
+        return e
+    sums = [f for f in e.args if isinstance(f, SumOp)]
+    if len(sums) != 1:
+        args = [as_means(f) if isinstance(f, Add) else f for f in e.args]
+        return e if all(a is b for a, b in zip(args, e.args)) else Mul(*args)
+    s = sums[0]
+    n = s.n_reduced()
+    rest = Mul(*[f for f in e.args if f is not s])
+    den = sympy.fraction(rest)[1]
+    if n == 1 or den == 1 or sympy.fraction(sympy.cancel(den / n))[1] != 1:
+        return e
+    return rest * n * MeanOp(*s.args)
 
 
 @identity_cache

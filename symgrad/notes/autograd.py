@@ -1,6 +1,6 @@
 """What PyTorch's autograd does with the spec's ``backward`` schedule, for the notes.
 
-The prediction itself is ``symgrad.schedule``'s (``Derivation.schedule``); this module
+The prediction itself is ``symgrad.autograd.schedule``'s (``Derivation.schedule``); this module
 only tells it: the spec as a PyTorch script (as in the notebook), what each step leaves
 in ``.grad``, why a step raises and what fixes it, why each ``retain_graph=True`` is
 there (the same schedule without it, predicted), and the leaf / non-leaf lesson.  It
@@ -9,8 +9,8 @@ module: the notes then say the prediction is unavailable.
 """
 import re
 
-from .render_latex import name_tex
-from .render_text import Rich, torch_code
+from .latex import name_tex
+from .text import Rich, torch_code
 
 # --- autograd -------------------------------------------------------------------------
 
@@ -119,7 +119,7 @@ def _predict_without_retain(d, k):
     try:
         import copy
         from dataclasses import replace
-        from .schedule import predict
+        from ..autograd.schedule import predict
         prob = copy.copy(d.problem)
         st = prob.backward[k]
         call = re.sub(r",?\s*retain_graph\s*=\s*True", "", st.call).replace("(, ", "(")

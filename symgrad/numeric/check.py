@@ -5,10 +5,10 @@ No derived result is reported unchecked.  For each device asked for:
 1. inputs are drawn with a fixed seed from each input's domain (or taken from ``value``),
    away from kinks, in float64 on the CPU and then moved to the device and dtype -- so every
    device sees the same numbers;
-2. the reference is PyTorch running the spec's own text (``symgrad.torch_eval``) and
+2. the reference is PyTorch running the spec's own text (``symgrad.numeric.reference``) and
    differentiating it with ``torch.autograd.grad`` (a random upstream gradient ``grad_o``
    for a non-scalar output);
-3. the candidate is the compiled module's ``gradients()`` (``symgrad.compile``), the
+3. the candidate is the compiled module's ``gradients()`` (``symgrad.codegen.module``), the
    closed forms as generated code -- the code users get from ``symgrad compile``;
 4. each (output, wrt, device) gets a row: max abs and rel error and a verdict.  NaN or
    inf anywhere (the output, autograd's gradient, the closed form) is a failure, never a pass.
@@ -16,7 +16,7 @@ No derived result is reported unchecked.  For each device asked for:
 ``fd=True`` adds finite differences: ``torch.autograd.gradcheck`` (float64) through the
 module's ``SymgradFunction``, whose backward *is* the closed form -- so the closed form
 itself is checked against finite differences, not only autograd.  A spec with a
-``backward`` schedule is also run for real (``symgrad.schedule.prove``).
+``backward`` schedule is also run for real (``symgrad.autograd.schedule.prove``).
 """
 from dataclasses import dataclass, field
 from typing import List, Optional
@@ -27,7 +27,7 @@ with warnings.catch_warnings():      # a torch wheel without NumPy warns at impo
     warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
     import torch
 
-from .errors import CheckError
+from ..errors import CheckError
 
 # (rtol, atol); atol is relative to the size of the gradient (max |entry|, at least 1):
 # float32 matmuls round at the scale of their largest terms, not of each result entry.
@@ -58,7 +58,7 @@ class CheckRow:
                 "passed": self.passed, "kind": self.kind, "message": self.message}
 
     def line(self):
-        from .report import row_line
+        from ..report import row_line
         return row_line(self)
 
 
@@ -183,8 +183,8 @@ def draw(domain, shape, gen):
 
 def check_sizes(d, dims):
     """Refuse, before allocating anything, a check whose tensors would be too large."""
-    from .tensor import shape_of, Tensor
-    from .printing import to_text
+    from ..tensor import shape_of, Tensor
+    from ..printing import to_text
     vals = {sym: int(dims[name]) for name, (sym, _) in d.problem.dims.items()}
     seen = set()
 
@@ -227,7 +227,7 @@ def _short(to_text, e):
 
 def reference(prob, inputs, dims, dtype, device):
     """Run the spec's text in PyTorch; return (env of tensors, leaf tensors)."""
-    from .torch_eval import TorchEval
+    from .reference import TorchEval
     leaves = {}
     env = {}
     for d in prob.inputs:
@@ -292,7 +292,7 @@ def run_check(d, device="cpu", dtype="float64", seed=0, fd=False, dims=None):
     prob = d.problem
     dvals = dim_values(prob, dims)
     check_sizes(d, dvals)
-    from .compile import compile_module
+    from ..codegen.module import compile_module
     report = CheckReport(devices, dtype, seed=seed)
     try:
         mod = compile_module(d)
@@ -307,7 +307,7 @@ def run_check(d, device="cpu", dtype="float64", seed=0, fd=False, dims=None):
         if fd:
             report.rows.extend(_fd_rows(d, mod, draw_inputs(prob, dvals, torch.float64, dev, seed), dev))
     if d.schedule is not None:
-        from .schedule import prove
+        from ..autograd.schedule import prove
         report.schedule_rows, report.schedule_passed = prove(d, seed=seed, dtype=dtype, device=devices[0],
                                                              dims=dvals)
     return report
@@ -374,7 +374,7 @@ def _name(dtype):
 
 
 def _has_detach(prob):
-    from .ops.shape import DetachOp
+    from ..ops.shape import DetachOp
     return any(n.expr.has(DetachOp) for n in prob.nodes)
 
 

@@ -2,7 +2,7 @@
 
 `predict(derivation)` runs the schedule *symbolically*, the way PyTorch's engine runs it:
 
-* the graph is the one PyTorch records (`symgrad.autograd_graph`, built
+* the graph is the one PyTorch records (`symgrad.autograd.recorded`, built
   from the AST of each node's text), so it knows which backward nodes exist, which of
   them saved tensors, and which tensors are leaves;
 * ``o.backward()`` runs every node reachable from ``o`` (newest first); without
@@ -13,7 +13,7 @@
   more than one element, and an output that does not require grad (and a node with no
   derivative, ``heaviside``, raises when it runs);
 * each completed step adds, to every leaf that requires grad and every ``retain_grad()``
-  non-leaf it reaches, that tensor's adjoint from a reverse sweep (`symgrad.derive.sweep`,
+  non-leaf it reaches, that tensor's adjoint from a reverse sweep (`symgrad.diff.sweep.sweep`,
   seeded with 1 or the step's ``gradient=``); ``zero_grad()`` sets them back to None.  A
   ``.grad`` is the tidied sum since the last ``zero_grad()`` (the notebook's ``5*a``), or
   None -- with the reason PyTorch has.  A raising step ends the schedule; the ``.grad``
@@ -49,11 +49,11 @@ from typing import List, Optional
 import sympy
 from sympy import S
 
-from .derive import sweep, seed_for, materialize_for
-from .printing import to_text, to_latex
-from .autograd_graph import autograd_graph
-from .simplify import tidy
-from .tensor import numel, fmt_shape
+from ..diff.sweep import sweep, seed_for, materialize_for
+from ..printing import to_text, to_latex
+from .recorded import autograd_graph
+from ..diff.simplify import tidy
+from ..tensor import numel, fmt_shape
 
 FREED_MESSAGE = (
     "Trying to backward through the graph a second time (or directly access saved tensors after "
@@ -367,4 +367,4 @@ def with_retain_graph(call):
         return call.rstrip(")") + ", retain_graph=True)"
 
 
-from .schedule_proof import prove, ProofRow  # noqa: E402  (the proof lives in its own module)
+from .proof import prove, ProofRow  # noqa: E402  (the proof lives in its own module)

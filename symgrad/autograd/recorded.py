@@ -9,23 +9,25 @@ the very same object as ``a``, a leaf.  It is built from the AST and not from Sy
 because SymPy's canonical form is not what PyTorch runs (``x + x`` becomes ``2*x``,
 ``x - x`` becomes 0 while PyTorch still records a node).
 
-The op table (`symgrad.ops.table`) gives each function's default node and whether it
-saves tensors; the rules here add what depends on the call: which arguments require
-grad (``mul`` saves ``other`` only for ``self``'s gradient), Python scalars (``2/x`` is
-``x.reciprocal()*2``), ranks (``v @ M`` is ``SqueezeBackward4`` over ``MmBackward0``),
-and composite ops, whose chain is one `GradNode` that knows its root and the node of the
-chain that saved tensors (``raiser``).  ``tests/test_schedule*.py`` check every rule
-against PyTorch itself.
+Each op's block (`symgrad.ops`) gives its node and the fields it saves -- a `Cross` when
+that depends on which arguments require grad (``mul`` saves ``other`` only for ``self``'s
+gradient) -- or a ``record`` hook for calls whose chain depends on ranks or arguments
+(``v @ M`` is ``SqueezeBackward4`` over ``MmBackward0``); a composite op's chain is one
+`GradNode` that knows its root and the node of the chain that saved tensors (``raiser``).
+The walker here only knows Python's operators and evaluation order (``2/x`` is
+``x.reciprocal()*2``).  ``tests/test_schedule*.py`` check every rule against PyTorch itself.
 """
 
 import ast
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .errors import SpecError
-from .ops import REQUIRED
-from .parser import parse_tree, Builder, call_parts
-from .tensor import shape_of
+from ..errors import SpecError
+from ..ops import REQUIRED, FUNCTIONS, OPERATORS, NOT_IMPLEMENTED
+from ..ops.nodes import FIELD_ARG, cross_saved
+from ..ops.registry import Cross
+from ..spec.parse import parse_tree, Builder, call_parts
+from ..tensor import shape_of
 
 
 @dataclass(eq=False)
@@ -76,52 +78,6 @@ class GradNode:
         if self.text == self.full:
             return "%s = %s" % (self.owner, self.full)
         return "%s in %s = %s" % (self.text, self.owner, self.full)
-
-
-# saved tensors of each backward node (PyTorch's field names, ``grad_fn._saved_<field>``)
-SAVED_FIELDS = {
-    "ExpBackward0": ("result",), "Expm1Backward0": ("result",), "SqrtBackward0": ("result",),
-    "RsqrtBackward0": ("result",), "TanBackward0": ("result",), "TanhBackward0": ("result",),
-    "SigmoidBackward0": ("result",), "ReluBackward0": ("result",), "SoftmaxBackward0": ("result",),
-    "LogSoftmaxBackward0": ("result",),
-    "LogBackward0": ("self",), "Log1PBackward0": ("self",), "AbsBackward0": ("self",),
-    "SinBackward0": ("self",), "CosBackward0": ("self",), "SoftplusBackward0": ("self",),
-    "GeluBackward0": ("self",), "SiluBackward0": ("self",), "LeakyReluBackward0": ("self",),
-    "ErfBackward0": ("self",), "PowBackward0": ("self",),
-    "PowBackward1": ("self", "exponent", "result"), "PowBackward2": ("exponent", "result"),
-    "LogsumexpBackward0": ("self", "result"), "LinalgVectorNormBackward0": ("self", "result"),
-    "LinalgDetBackward0": ("A", "LU", "pivots", "result"), "LinalgInvExBackward0": ("inverse",),
-    "WhereBackward0": ("condition",), "MseLossBackward0": ("self", "target"),
-    "BinaryCrossEntropyBackward0": ("self", "target"),
-    "BinaryCrossEntropyWithLogitsBackward0": ("self", "target"),
-}
-
-# binary nodes that save one operand for the other's gradient: name -> (field saved when
-# argument 0 requires grad, fields saved when argument 1 does)
-_CROSS_SAVED = {
-    "MulBackward0": (("other",), ("self",)),
-    "DivBackward0": (("other",), ("self", "other")),
-    "MmBackward0": (("mat2",), ("self",)),
-    "MvBackward0": (("vec",), ("self",)),
-    "DotBackward0": (("tensor",), ("self",)),
-    "AddmmBackward0": (("mat2",), ("mat1",)),
-    "BmmBackward0": (("mat2",), ("self",)),
-}
-# which argument (0 or 1) a field of a binary node refers to
-_FIELD_ARG = {"self": 0, "other": 1, "mat2": 1, "vec": 1, "tensor": 1, "mat1": 0, "exponent": 1,
-              "target": 1, "condition": 0, "A": 0, "LU": None, "pivots": None, "inverse": None,
-              "result": None}
-
-_NOT_DIFFERENTIABLE = {"ones", "zeros", "eye", "full", "ones_like", "zeros_like", "detach"}
-
-
-def _cross_saved(name, rg0, rg1):
-    a, b = _CROSS_SAVED[name]
-    out = []
-    for f in (a if rg0 else ()) + (b if rg1 else ()):
-        if f not in out:
-            out.append(f)
-    return tuple(out)
 
 
 class AutogradGraph:
@@ -250,8 +206,16 @@ class _Walker:
         self.g.nodes.append(n)
         return TensorVal(True, shp, grad_fn=n, contiguous=contiguous)
 
+    @staticmethod
+    def is_tensor(v):
+        return isinstance(v, TensorVal)
+
+    @staticmethod
+    def contiguous_elementwise(args, shape):
+        return _contig_elementwise(args, shape)
+
     def describe(self, field_, args, argnodes, result_text):
-        k = _FIELD_ARG.get(field_)
+        k = FIELD_ARG.get(field_)
         if field_ == "result":
             return (field_, "its output, %s" % (self.owner if result_text == self.src else result_text))
         if k is None or k >= len(args):
@@ -316,58 +280,26 @@ class _Walker:
         if op is ast.Mult:
             if not ta:                        # 2*x is x.__rmul__(2): self is x, other is 2
                 args, nodes = [b, a], [bn, an]
-            return self.mul_like(n, "MulBackward0", args, nodes, shp, cont)
+            return self.mul_like(n, OPERATORS["*"], args, nodes, shp, cont)
         if op is ast.Div:
             if ta:
-                return self.mul_like(n, "DivBackward0", args, nodes, shp, cont)
+                return self.mul_like(n, OPERATORS["/"], args, nodes, shp, cont)
             # 2/x is x.reciprocal() * 2
-            fields = ("other",) if b.requires_grad else ()
+            fields = cross_saved("MulBackward0", True, False) if b.requires_grad else ()
             return self.record(n, "MulBackward0", [b], "MulBackward0",
                                self.saved(fields, [b, a], [bn, an], n),
                                ("MulBackward0", "ReciprocalBackward0"), shp, cont)
-        if op is ast.Pow:
-            return self.pow(n, a, b, an, bn, shp, cont)
-        if op is ast.MatMult:
-            return self.matmul(n, a, b, an, bn)
+        if op in (ast.Pow, ast.MatMult):          # x**y is pow(x, y), a @ b is matmul(a, b)
+            fn = FUNCTIONS[OPERATORS["**" if op is ast.Pow else "@"].function]
+            names = [p.name for p in fn.params]
+            return fn.record(self, n, fn, dict(zip(names, (a, b))), dict(zip(names, (an, bn))))
         raise TypeError(op)
 
-    def mul_like(self, n, name, args, nodes, shp, cont):
+    def mul_like(self, n, opr, args, nodes, shp, cont):
         rg = [isinstance(x, TensorVal) and x.requires_grad for x in args]
-        fields = _cross_saved(name, rg[0], rg[1])
-        return self.record(n, name, args, name, self.saved(fields, args, nodes, n), shape=shp, contiguous=cont)
-
-    def pow(self, n, a, b, an, bn, shp, cont):
-        ta, tb = isinstance(a, TensorVal), isinstance(b, TensorVal)
-        name = "PowBackward1" if ta and tb else ("PowBackward0" if ta else "PowBackward2")
-        return self.record(n, name, [a, b], name, self.saved(SAVED_FIELDS[name], [a, b], [an, bn], n),
+        fields = opr.saved.fields(rg[0], rg[1])
+        return self.record(n, opr.grad_fn, args, opr.grad_fn, self.saved(fields, args, nodes, n),
                            shape=shp, contiguous=cont)
-
-    def matmul(self, n, a, b, an, bn):
-        if not (isinstance(a, TensorVal) and isinstance(b, TensorVal)):
-            return self.record(n, "MulBackward0", [a, b])
-        ra, rb = len(a.shape), len(b.shape)
-        rga, rgb = a.requires_grad, b.requires_grad
-        if ra == 1 and rb == 1:
-            chain = ("DotBackward0",)
-        elif ra == 2 and rb == 1:
-            chain = ("MvBackward0",)
-        elif ra == 1 and rb == 2:
-            chain = ("SqueezeBackward4", "MmBackward0")
-        elif ra == 2 and rb == 2:
-            chain = ("MmBackward0",)
-        elif rb == 1:
-            chain = ("UnsafeViewBackward0", "MvBackward0")
-        elif rb == 2:
-            chain = ("UnsafeViewBackward0", "MmBackward0")
-        elif ra == 1:
-            chain = ("UnsafeViewBackward0", "MvBackward0") if rga else ("UnsafeViewBackward0", "BmmBackward0")
-        elif ra == 2:
-            chain = ("CloneBackward0", "MmBackward0") if rga else ("UnsafeViewBackward0", "BmmBackward0")
-        else:
-            chain = ("UnsafeViewBackward0", "BmmBackward0")
-        raiser = chain[-1]
-        fields = _cross_saved(raiser, rga, rgb) if (ra <= 2 and rb <= 2) else ()
-        return self.record(n, chain[0], [a, b], raiser, self.saved(fields, [a, b], [an, bn], n), chain)
 
     def bind(self, n):
         """(name, {param: value}, {param: ast node}) in the order Python evaluates them."""
@@ -387,78 +319,22 @@ class _Walker:
         tensors = [p.name for p in spec.params if p.kind == "tensor"]
         args = [vals[p] for p in tensors]
         argnodes = [nodes[p] for p in tensors]
-        x = vals.get("input")
-        xshape = x.shape if isinstance(x, TensorVal) else ()
-        if name in _NOT_DIFFERENTIABLE:
-            return TensorVal(False, self.shape(n, xshape),
-                             origin=("%s (a stop-gradient)" % self.text(n)) if name == "detach" else "a constant")
-        if name == "heaviside":
+        if not spec.differentiable:
+            x = vals.get("input")
+            return TensorVal(False, self.shape(n, x.shape if isinstance(x, TensorVal) else ()),
+                             origin=("%s (a stop-gradient)" % self.text(n)) if spec.kind == "stop" else "a constant")
+        if spec.record is not None:
+            return spec.record(self, n, spec, vals, nodes)
+        if spec.grad_fn == NOT_IMPLEMENTED:
             return self.record(n, spec.grad_fn, args, chain=(spec.grad_fn,),
-                               not_implemented="derivative for aten::heaviside is not implemented")
-        if name in ("sum", "mean"):
-            plain = vals["dim"] is None and not vals["keepdim"]
-            gf = spec.grad_fn if plain else spec.grad_fn.replace("Backward0", "Backward1")
-            return self.record(n, gf, args)
-        if name == "squeeze":
-            d = vals["dim"]
-            gf = "SqueezeBackward0" if d is None else ("SqueezeBackward2" if isinstance(d, tuple) else "SqueezeBackward1")
-            return self.record(n, gf, args, contiguous=x.contiguous if isinstance(x, TensorVal) else True)
-        if name == "flatten":
-            r = len(xshape)
-            if r >= 1 and (vals["start_dim"] % r) == (vals["end_dim"] % r):
-                return x                                  # flatten returns the tensor itself
-            return self.view(n, x, spec.grad_fn, same=False)
-        if name == "reshape":
-            return self.view(n, x, spec.grad_fn, same=self.shape(n) == tuple(xshape))
-        if name in ("transpose", "t"):
-            nc = True
-            if name == "transpose" and len(xshape) >= 2:
-                d0, d1 = vals["dim0"] % len(xshape), vals["dim1"] % len(xshape)
-                nc = d0 != d1 and xshape[d0] != 1 and xshape[d1] != 1
-            elif len(xshape) == 2:
-                nc = all(d != 1 for d in xshape)
-            else:
-                nc = False
-            return self.record(n, spec.grad_fn, args, contiguous=x.contiguous and not nc)
-        if name == "pow":
-            return self.pow(n, vals["input"], vals["exponent"], nodes["input"], nodes["exponent"],
-                            self.shape(n), _contig_elementwise(args, self.shape(n)))
-        if name == "matmul":
-            return self.matmul(n, vals["input"], vals["other"], nodes["input"], nodes["other"])
-        if name == "linear":
-            return self.linear(n, vals, nodes)
-        if name == "cross_entropy":
-            inp, tgt = vals["input"], vals["target"]
-            root = "DivBackward1" if vals["reduction"] == "mean" else "NegBackward0"
-            # -(log_softmax(input) * target).sum(...): Mul's self is log_softmax(input)
-            fields = _cross_saved("MulBackward0", getattr(inp, "requires_grad", False),
-                                  getattr(tgt, "requires_grad", False))
-            desc = tuple((f, {"other": self.text(nodes["target"]) if nodes["target"] else "target",
-                              "self": "log_softmax(%s)" % self.text(nodes["input"])}[f]) for f in fields)
-            return self.record(n, root, args, "MulBackward0", desc,
-                               (root, "NegBackward0", "SumBackward0", "MulBackward0", "LogSoftmaxBackward0"))
-        if name == "logdet":
-            return self.record(n, "WhereBackward0", args, "WhereBackward0", (("condition", "det > 0"),),
-                               ("WhereBackward0", "LinalgSlogdetBackward0"))
-        if name == "outer":
-            rg = [getattr(a, "requires_grad", False) for a in args]
-            return self.record(n, "MulBackward0", args, "MulBackward0",
-                               self.saved(_cross_saved("MulBackward0", *rg), args, argnodes, n),
-                               ("MulBackward0", "ViewBackward0"))
-        if name == "where":
-            c, a, b = vals["condition"], vals["input"], vals["other"]
-            return self.record(n, spec.grad_fn, [c, a, b], spec.grad_fn,
-                               (("condition", self.text(nodes["condition"])),), diff=[a, b])
-        if spec.grad_fn in _CROSS_SAVED and len(args) == 2:
-            rg = [isinstance(a, TensorVal) and a.requires_grad for a in args]
-            return self.record(n, spec.grad_fn, args, spec.grad_fn,
-                               self.saved(_cross_saved(spec.grad_fn, *rg), args, argnodes, n))
-        # the default: one node, as the op table says
-        fields = SAVED_FIELDS.get(spec.grad_fn, ()) if spec.saves else ()
+                               not_implemented="derivative for aten::%s is not implemented" % name)
+        saved = spec.saved
+        if isinstance(saved, Cross):
+            saved = saved.fields(*[isinstance(a, TensorVal) and a.requires_grad for a in args[:2]])
         shp = self.shape(n)
-        cont = _contig_elementwise(args, shp) if name in ELEMENTWISE else True
-        return self.record(n, spec.grad_fn, args, spec.grad_fn if spec.saves else None,
-                           self.saved(fields, args, argnodes, n), contiguous=cont)
+        cont = _contig_elementwise(args, shp) if spec.is_elementwise else True
+        return self.record(n, spec.grad_fn, args, spec.grad_fn if saved else None,
+                           self.saved(saved, args, argnodes, n), contiguous=cont)
 
     def view(self, n, x, default, same):
         if not isinstance(x, TensorVal):
@@ -468,41 +344,6 @@ class _Walker:
         if same:
             return self.record(n, "ReshapeAliasBackward0", [x], chain=("ReshapeAliasBackward0",))
         return self.record(n, "UnsafeViewBackward0", [x], chain=("UnsafeViewBackward0", "CloneBackward0"))
-
-    def linear(self, n, vals, nodes):
-        x, w, b = vals["input"], vals["weight"], vals["bias"]
-        ri, rw, hb = len(x.shape), len(w.shape), isinstance(b, TensorVal)
-        if rw == 1:
-            mm = "DotBackward0" if ri == 1 else "MvBackward0"
-            chain = (mm,) if ri <= 2 else ("UnsafeViewBackward0", mm)
-            if hb:
-                chain = ("AddBackward0",) + chain
-        else:
-            if ri == 2:
-                chain = ("AddmmBackward0",) if hb else ("MmBackward0",)
-            elif hb and (ri == 1 or x.contiguous):
-                chain = ("ViewBackward0", "AddmmBackward0")
-            elif ri == 1:
-                chain = ("SqueezeBackward4", "MmBackward0")
-            else:
-                chain = ("UnsafeViewBackward0", "MmBackward0")
-                if hb:
-                    chain = ("AddBackward0",) + chain
-        mm = chain[-1]
-        rgx, rgw = x.requires_grad, w.requires_grad
-        if not (rgx or rgw):
-            if chain[0] == "AddBackward0":
-                chain = ("AddBackward0",)
-            return self.record(n, chain[0], [x, w, b], None, (), chain)
-        fields = _cross_saved(mm, rgx, rgw)
-        desc = tuple((f, self.text(nodes["input"]) if _FIELD_ARG[f] == 0 else
-                      "%s.t()" % self.text(nodes["weight"])) for f in fields)
-        return self.record(n, chain[0], [x, w, b], mm, desc, chain)
-
-
-ELEMENTWISE = {
-    "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "abs", "sin", "cos", "tan", "tanh",
-    "sigmoid", "relu", "softplus", "gelu", "silu", "leaky_relu", "square", "sign", "erf"}
 
 
 def _contig_elementwise(args, shape):

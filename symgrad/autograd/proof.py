@@ -5,7 +5,7 @@ compares every step's outcome (completes, or raises with the predicted kind of e
 the ``.grad`` of every tensor after every step (values through the closed forms' torch
 code, and every None), and ``requires_grad`` / ``is_leaf`` of every tensor -- the
 schedule's own and the report's ``tensors``.  Each `ProofRow` has ``to_dict()`` and a
-one-line ``line()``.  The prediction itself is `symgrad.schedule.predict`.
+one-line ``line()``.  The prediction itself is `symgrad.autograd.schedule.predict`.
 """
 import warnings
 from dataclasses import dataclass
@@ -13,7 +13,7 @@ from typing import Optional
 
 import sympy
 
-from .printing import to_text
+from ..printing import to_text
 from .schedule import ERROR_KINDS, NO_GRAD_MESSAGE, error_kind, _txt
 
 @dataclass
@@ -61,7 +61,7 @@ class ProofRow:
 def prove(derivation, seed=0, dtype="float64", device="cpu", dims=None):
     """Run the schedule in PyTorch and compare it with the prediction: (rows, passed)."""
     import torch
-    from .check import draw_inputs, dim_values, TOLERANCES
+    from ..numeric.check import draw_inputs, dim_values, TOLERANCES
 
     sched = derivation.schedule
     if sched is None:
@@ -122,7 +122,7 @@ def prove(derivation, seed=0, dtype="float64", device="cpu", dims=None):
 
 
 def _run_forward(prob, inputs, dims, dtype, device):
-    from .torch_eval import TorchEval
+    from ..numeric.reference import TorchEval
     env = {}
     for d in prob.inputs:
         env[d.name] = inputs[d.name].clone().requires_grad_(d.requires_grad)
@@ -141,8 +141,8 @@ def _run_forward(prob, inputs, dims, dtype, device):
 def _run_steps(prob, env, dims, dtype, device):
     """Each step in PyTorch: (snapshots of every .grad after each completed step, error)."""
     import torch
-    from .parser import parse_tree
-    from .torch_eval import TorchEval
+    from ..spec.parse import parse_tree
+    from ..numeric.reference import TorchEval
     snaps, error = [], None
     tensors = [t for t in env.values() if isinstance(t, torch.Tensor)]
     with warnings.catch_warnings():
@@ -212,7 +212,7 @@ def _compare(want, got, env, dims, dtype, device, rtol, atol, values):
 def _evaluate(expr, env, dims, dtype, device):
     """A closed form's value: its torch code (as `symgrad compile` writes it) on the forward values."""
     import torch
-    from .printing import to_torch
+    from ..printing import to_torch
     ns = {"torch": torch, "_dt": dtype, "_dev": device}
     ns.update(dims)
     for name, t in env.items():
@@ -222,7 +222,7 @@ def _evaluate(expr, env, dims, dtype, device):
             code = to_torch(_float_masks(expr))
             val = eval(compile(code, "<symgrad closed form>", "eval"), ns)   # our own generated code
         except Exception:
-            from .torch_eval import TorchEval
+            from ..numeric.reference import TorchEval
             val = TorchEval(dict(ns), dims, dtype, device).eval_text(to_text(expr))
     return torch.as_tensor(val, dtype=dtype, device=device)
 
@@ -239,7 +239,7 @@ class _AsFloat(sympy.Function):
 
 def _float_masks(e, memo=None):
     """Every mask that is used as a number (not a where() condition) cast to the dtype."""
-    from .ops.elementwise import Mask, Where
+    from ..ops.elementwise import Mask, Where
     memo = {} if memo is None else memo
     if e in memo:
         return memo[e]
@@ -280,4 +280,4 @@ def _flag_row(derivation, sched, env, row):
         msg="%s as predicted" % what if not bad_model else "")
     if bad_report:
         row("tensors", None, None, None, what, "; ".join(bad_report), False,
-            msg="the report's 'tensors' (symgrad.graph) disagrees with PyTorch")
+            msg="the report's 'tensors' (symgrad.diff.graph) disagrees with PyTorch")

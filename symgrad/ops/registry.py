@@ -1,0 +1,170 @@
+"""The registry of the spec language: one `Function` per name, holding every fact of it.
+
+An op's block (in ``symgrad.ops.*``) is its SymPy op class -- shape rule, vector-Jacobian
+rule, numeric value and the text/LaTeX/index/torch spellings -- followed by one
+registration that declares the rest, which the other stages read from here:
+
+* the signature: PyTorch's argument names, kinds and defaults (`Param`), aliases, whether
+  ``f(2, 3)`` packs sizes as ``f((2, 3))``;
+* `build`: the SymPy expression for bound arguments (the parser calls it);
+* what PyTorch accepts as the first tensor argument: a plain number (``exp(2)``), a bool
+  tensor from a comparison (``on_bool``: kept, as ``flatten(x > 0)``, or refused); with
+  ``strict``, no tensor argument may be a plain number;
+* `torch`: the dotted name of the PyTorch function the spec's text means -- the reference
+  the check runs (``symgrad.numeric.reference``) and the PyTorch listing of the notes; `ref`
+  overrides the call where the spec binds arguments differently;
+* the autograd model: PyTorch's backward node (``grad_fn.name()``), the fields it saves
+  (``grad_fn._saved_<field>``; `Cross` when what is saved depends on which arguments
+  require grad), or a `record` hook for calls that record a chain of nodes;
+* `reason`: the one line the notes give for the rule.
+
+Nothing here knows a particular op.  `check_facts` runs at import: a function without a
+torch reference, a differentiable one without a backward node or a reason, is a named
+error (`MissingFact`) -- never a silent zero further down.
+"""
+from ..errors import SymgradError
+
+REQUIRED = object()
+NOT_IMPLEMENTED = "torch::autograd::NotImplemented"
+
+
+class MissingFact(SymgradError):
+    """An op block lacks a fact that a stage needs."""
+
+
+class Param:
+    """One argument: its PyTorch name, its kind and its default.
+
+    Kinds: ``tensor`` (an expression), ``mask`` (a comparison, a bool tensor in PyTorch),
+    ``number`` (a constant expression), ``dim``
+    (an int literal), ``dims`` (int or tuple of ints, or None), ``bool``, ``str``,
+    ``size`` (a positive int or a dim name), ``shape`` (a tuple of sizes).
+    """
+
+    def __init__(self, name, kind="tensor", default=REQUIRED):
+        self.name, self.kind, self.default = name, kind, default
+
+    def __repr__(self):
+        return "Param(%r, %r)" % (self.name, self.kind)
+
+
+def P(*specs):
+    """A parameter list: plain strings are required tensor parameters."""
+    return [s if isinstance(s, Param) else Param(s) for s in specs]
+
+
+class Cross:
+    """Saved fields of a binary node that depend on which argument requires grad:
+    ``first`` is saved for argument 0's gradient, ``second`` for argument 1's."""
+
+    def __init__(self, first, second):
+        self.first, self.second = tuple(first), tuple(second)
+
+    def fields(self, rg0, rg1):
+        out = []
+        for f in (self.first if rg0 else ()) + (self.second if rg1 else ()):
+            if f not in out:
+                out.append(f)
+        return tuple(out)
+
+
+class Function:
+    """A function of the spec language and every fact about it (see the module docstring)."""
+
+    def __init__(self, name, params, build, *, kind="op", torch=None, ref=None, grad_fn=None,
+                 saved=(), record=None, reason=None, aliases=(), varshape=False,
+                 number_ok=None, on_bool=None, strict=False):
+        self.name = name
+        self.params = params
+        self.build = build
+        self.kind = kind              # "elementwise" | "op" | "constant" | "stop"
+        self.torch = torch            # dotted name of the PyTorch function ("torch.nn.functional.gelu")
+        self.ref = ref                # callable(ctx, *args) overriding the call of `torch`
+        self.grad_fn = grad_fn        # PyTorch's backward node for the default call
+        self.saved = saved            # fields it saves: a tuple, or a `Cross`
+        self.record = record          # hook(walker, node, vals, nodes) for calls that record a chain
+        self.reason = reason          # the notes' one line about the rule
+        self.aliases = tuple(aliases)
+        self.varshape = varshape      # ones(2, 3) as well as ones((2, 3))
+        self.number_ok = kind == "elementwise" if number_ok is None else number_ok
+        self.on_bool = on_bool        # "keep": a bool tensor stays bool; "fail": PyTorch refuses it
+        self.strict = strict          # every tensor argument must be a tensor (logaddexp(x, 2.0) raises)
+
+    @property
+    def saves(self):
+        """Whether the default node saves tensors (a second backward through it raises)."""
+        return bool(self.saved) and self.grad_fn not in (None, NOT_IMPLEMENTED)
+
+    @property
+    def differentiable(self):
+        return self.kind not in ("constant", "stop")
+
+    @property
+    def is_elementwise(self):
+        return self.kind == "elementwise"
+
+    @property
+    def listing(self):
+        """How the notes' PyTorch listing spells a call: ``F.gelu``, ``torch.linalg.solve``."""
+        return "F." + self.torch[len("torch.nn.functional."):] if self.torch.startswith(
+            "torch.nn.functional.") else self.torch
+
+    def __repr__(self):
+        return "Function(%r)" % self.name
+
+
+FUNCTIONS = {}     # name (and alias) -> Function
+
+
+def register(name, params, build=None, **facts):
+    """Register a function; usable as a decorator of its build function."""
+    def deco(b):
+        if isinstance(b, type):             # an op class: called with the arguments in order
+            b = _positional(b, params)
+        f = Function(name, params, b, **facts)
+        for n in (name,) + f.aliases:
+            if n in FUNCTIONS:
+                raise MissingFact("function '%s' is registered twice" % n)
+            FUNCTIONS[n] = f
+        return b
+    if build is not None:
+        deco(build)
+        return FUNCTIONS[name]
+    return deco
+
+
+def _positional(cls, params):
+    def build(**kw):
+        return cls(*[kw[p.name] for p in params])
+    return build
+
+
+class Operator:
+    """An operator of the language, as PyTorch records it (``a * b`` is MulBackward0)."""
+
+    def __init__(self, symbol, grad_fn, saved=(), reason=None, function=None):
+        self.symbol, self.grad_fn, self.saved, self.reason = symbol, grad_fn, saved, reason
+        self.function = function      # the function it means (``@`` is matmul): its block records it
+
+    @property
+    def saves(self):
+        return bool(self.saved)
+
+
+OPERATORS = {}
+
+
+def operator(symbol, grad_fn, saved=(), reason=None, function=None):
+    OPERATORS[symbol] = Operator(symbol, grad_fn, saved, reason, function)
+
+
+def check_facts():
+    """Every fact each stage needs is declared: a missing one is a `MissingFact` at import."""
+    for name, f in FUNCTIONS.items():
+        if f.torch is None and f.ref is None:
+            raise MissingFact("function '%s' has no torch reference" % name)
+        if f.differentiable:
+            if f.grad_fn is None and f.record is None:
+                raise MissingFact("function '%s' has no backward node (grad_fn) for the autograd model" % name)
+            if not f.reason:
+                raise MissingFact("function '%s' has no reason for the notes" % name)
