@@ -24,7 +24,7 @@ import pytest
 from click.testing import CliRunner
 
 import symgrad
-import symgrad.spec.load
+import symgrad.spec.yamlread
 from symgrad.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -342,7 +342,7 @@ def test_a_pipe_as_spec_is_read(tmp_path):
 
 
 def test_a_silent_pipe_as_spec_gives_up(monkeypatch):
-    monkeypatch.setattr(symgrad.spec.load, "READ_IDLE_TIMEOUT", 0.5)
+    monkeypatch.setattr(symgrad.spec.yamlread, "READ_IDLE_TIMEOUT", 0.5)
     r, w = os.pipe()
     try:
         t = time.perf_counter()

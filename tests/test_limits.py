@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 import symgrad
 from symgrad.cli import main
-from symgrad.spec.load import MAX_FILE_BYTES, MAX_NAMES, MAX_YAML_ENTRIES, MAX_BACKWARD_STEPS
+from symgrad.spec.yamlread import MAX_FILE_BYTES, MAX_NAMES, MAX_YAML_ENTRIES, MAX_BACKWARD_STEPS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The peak memory of the process itself: VmHWM (getrusage's ru_maxrss also counts the

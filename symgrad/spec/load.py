@@ -1,172 +1,38 @@
-"""Loading a spec: YAML text -> a validated `Problem`.
+"""Loading a spec: YAML text -> a validated `Problem` (SPEC section 1).
 
-The YAML is composed (never constructed into arbitrary objects) with PyYAML's safe
-loader, so tags such as ``!!python/object`` are refused and every value keeps its line
-and column.  Before composing, a pass over the parser's events refuses aliases (no
-"billion laughs") and nesting deeper than `MAX_YAML_DEPTH` (no recursion error, no
-crash of the C composer).  Duplicate keys (which PyYAML would silently merge), unknown
-keys, wrong types, bad sizes, undefined names, forward references and shape mismatches
-all become `SpecError`s that point at the offending place -- for an expression error,
-at the offending token inside the expression (`_Builder.text_pos` maps a position in a
-scalar's value back to the file).  Node expressions are parsed here
-(``symgrad.spec.parse``), so a loaded `Problem` is known to be well formed.
-
-Size is bounded before work is done: the file is read up to `MAX_FILE_BYTES` (a FIFO or
-device is read without blocking: it cannot hang the command), the event pass counts YAML
-entries and refuses more than `MAX_YAML_ENTRIES` before anything is composed, and each
-section has its own cap (`SECTION_LIMITS`), counted in the same pass.  A given ``value`` is
-checked against its shape and its declared ``domain``.
+The YAML is read and composed by `yamlread` (safe loader, symgrad's own limits first), so
+every value keeps its line and column.  The builder here checks the spec section by section:
+duplicate keys (which PyYAML would silently merge), unknown keys, wrong types, bad sizes,
+undefined names, forward references, shape mismatches and values outside their domain
+(`domains`) all become `SpecError`s that point at the offending place -- for an expression
+error, at the offending token inside the expression (`_Builder.text_pos` maps a position in a
+scalar's value back to the file).  Node expressions are parsed here (``symgrad.spec.parse``),
+so a loaded `Problem` (``symgrad.spec.problem``) is known to be well formed.
 """
 import keyword
 import math
-import os
 import re
-import select
-import stat
-from dataclasses import dataclass, field
-from typing import Any, List, Optional, Tuple
 
 import yaml
 from sympy import Integer, Symbol
 
-from ..errors import SpecError, SymgradError, printable_path
-from .parse import parse_expr_text, suggest, locate
+from ..errors import SpecError, printable_path
 from ..tensor import Tensor, shape_of, fmt_shape
+from .domains import DOMAIN_RULES, outside
+from .parse import parse_expr_text, suggest, locate
+from .problem import Mark, InputDecl, NodeDecl, Problem
+from .yamlread import read_spec_bytes, byte_pos, compose, check_tags, short as _short, tag_text, PyLoader, SAFE_TAGS
 
 TOP_KEYS = ("title", "description", "dims", "inputs", "nodes", "outputs", "wrt", "retain_grad", "backward")
 INPUT_KEYS = ("shape", "requires_grad", "domain", "value")
 DOMAINS = ("real", "positive", "nonnegative", "unit", "spd", "simplex")
 MAX_DIM_VALUE = 10 ** 9
-MAX_FILE_BYTES = 10_000_000
-MAX_YAML_DEPTH = 64
-MAX_YAML_ENTRIES = 250_000     # scalars, lists and mappings: a 500x500 value, or 10,000 nodes
-MAX_NAMES = 10_000             # inputs, nodes and dims, each
-MAX_BACKWARD_STEPS = 10_000
-SECTION_LIMITS = {"inputs": MAX_NAMES, "nodes": MAX_NAMES, "dims": MAX_NAMES, "backward": MAX_BACKWARD_STEPS}
-READ_IDLE_TIMEOUT = 10.0       # seconds a FIFO or device may stay silent while it is read
-_SAFE_TAGS = {
-    "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:map",
-    "tag:yaml.org,2002:seq",
-}
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")      # used with fullmatch ('a\n' is no name)
 _FLOAT_TEXT = re.compile(r"^[-+]?(?:[0-9][0-9_]*\.?[0-9_]*|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$")
 _BREAKS = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
-# Implicit YAML types a spec never needs: dates stay text, '<<' and '=' are plain keys.
-_DROPPED = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"}
 
-
-def _resolvers(base):
-    return {k: [(t, rx) for (t, rx) in v if t not in _DROPPED]
-            for k, v in base.yaml_implicit_resolvers.items()}
-
-
-class _PyLoader(yaml.SafeLoader):
-    yaml_implicit_resolvers = _resolvers(yaml.SafeLoader)
-
-    def fetch_flow_collection_start(self, TokenClass):
-        # PyYAML's scanner reads a whole flow collection ahead of the parser (and newer
-        # releases have a nesting limit of their own): symgrad's limit answers first.
-        if self.flow_level + len(self.indents) >= MAX_YAML_DEPTH:
-            raise _TooDeep(self.get_mark())
-        super().fetch_flow_collection_start(TokenClass)
-
-
-class _TooDeep(Exception):
-    def __init__(self, mark):
-        super().__init__()
-        self.mark = mark
-
-
-if getattr(yaml, "__with_libyaml__", False):
-    class _CLoader(yaml.CSafeLoader):
-        yaml_implicit_resolvers = _resolvers(yaml.SafeLoader)
-else:                                   # pragma: no cover - PyYAML without libyaml
-    _CLoader = None
 
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
-
-
-@dataclass
-class Mark:
-    line: int
-    col: int
-
-
-@dataclass
-class InputDecl:
-    name: str
-    shape: Tuple
-    requires_grad: bool
-    domain: str
-    value: Any
-    symbol: Tensor
-    mark: Mark
-    value_mark: Optional[Mark] = None      # where the value is written, if given
-
-
-@dataclass
-class NodeDecl:
-    name: str
-    text: str
-    expr: Any
-    symbol: Tensor
-    mark: Mark
-
-
-@dataclass
-class BackwardStep:
-    call: str                 # the text, as written
-    kind: str                 # "backward" | "zero_grad"
-    output: Optional[str]
-    retain_graph: bool
-    gradient: Any             # SymPy expression or None
-    mark: Mark
-
-
-@dataclass
-class Problem:
-    file: str
-    title: str
-    description: str
-    dims: dict                 # name -> (Symbol, value or None)
-    inputs: List[InputDecl]
-    nodes: List[NodeDecl]
-    outputs: List[str]
-    wrt: List[str]
-    retain_grad: List[str]
-    backward: Optional[List[BackwardStep]]
-    text: str = ""
-    marks: dict = field(default_factory=dict)
-
-    @property
-    def tensors(self):
-        """name -> Tensor symbol, inputs then nodes, in spec order."""
-        out = {d.name: d.symbol for d in self.inputs}
-        out.update({n.name: n.symbol for n in self.nodes})
-        return out
-
-    def check_dims(self, overrides):
-        """Refuse dim values (``--dim n=5``) that the spec has no dim for, or that contradict
-        the shape of a given ``value`` (a SpecError pointing at the value)."""
-        for name, v in overrides.items():
-            if name not in self.dims:
-                raise SymgradError("--dim %s=%s: %s has no dim '%s' (its dims: %s)"
-                                   % (name, v, self.file, name, ", ".join(self.dims) or "none"))
-            sym, declared = self.dims[name]
-            if v == declared:
-                continue
-            for d in self.inputs:
-                if d.value is not None and sym in d.shape:
-                    raise SpecError("--dim %s=%d contradicts the value of '%s', which has %d entries along "
-                                    "dim '%s': drop --dim %s or the value" % (name, v, d.name, declared, name, name),
-                                    self.file, d.value_mark.line, d.value_mark.col)
-
-    def input(self, name):
-        return next(d for d in self.inputs if d.name == name)
-
-    def node(self, name):
-        return next((n for n in self.nodes if n.name == name), None)
 
 
 class _Ctx:
@@ -184,74 +50,15 @@ def load(path):
     raw = read_spec_bytes(path, file)
     nul = raw.find(b"\x00")
     if nul >= 0:
-        line, col = _byte_pos(raw, nul)
+        line, col = byte_pos(raw, nul)
         raise SpecError("not a text file (it contains a NUL byte): a spec is YAML text", file, line, col)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        line, col = _byte_pos(raw, e.start)
+        line, col = byte_pos(raw, e.start)
         raise SpecError("not a UTF-8 text file (invalid byte 0x%02x): a spec is YAML text" % raw[e.start],
                         file, line, col)
     return loads(text, file=file)
-
-
-def read_spec_bytes(path, file):
-    """The bytes of a spec file, at most `MAX_FILE_BYTES`; never blocks for long.
-
-    The file is opened without blocking and its type checked first: a folder, a socket or a
-    block device is refused; a FIFO or a character device (``<(cmd)``, ``/dev/stdin``) is
-    read as long as it keeps sending data (a FIFO with no writer is empty at once, a silent
-    one gives up after `READ_IDLE_TIMEOUT` seconds).
-    """
-    def fail(msg):
-        raise SpecError("cannot read the spec: %s" % msg, file)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except (OSError, ValueError) as e:          # ValueError: a NUL in the path
-        fail(getattr(e, "strerror", None) or str(e))
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            fail("it is a folder, not a file")
-        if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
-            fail("it is not a regular file (%s)" % _file_kind(mode))
-        if stat.S_ISREG(mode):
-            os.set_blocking(fd, True)
-        chunks, size = [], 0
-        while size <= MAX_FILE_BYTES:
-            try:
-                chunk = os.read(fd, min(1 << 20, MAX_FILE_BYTES + 1 - size))
-            except BlockingIOError:              # a writer is there but silent: wait a while
-                if not select.select([fd], [], [], READ_IDLE_TIMEOUT)[0]:
-                    fail("nothing arrived for %g seconds (%s)" % (READ_IDLE_TIMEOUT, _file_kind(mode)))
-                continue
-            except OSError as e:
-                fail(e.strerror or str(e))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    finally:
-        os.close(fd)
-    if size > MAX_FILE_BYTES:
-        raise SpecError("the spec is too large (more than %d MB)" % (MAX_FILE_BYTES // 1_000_000), file, 1, 1)
-    if size == 0 and stat.S_ISFIFO(mode):
-        fail("the FIFO is empty (no process is writing to it)")
-    return b"".join(chunks)
-
-
-def _file_kind(mode):
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
-def _byte_pos(raw, k):
-    line = raw.count(b"\n", 0, k) + 1
-    start = raw.rfind(b"\n", 0, k) + 1
-    return line, len(raw[start:k].decode("utf-8", "replace")) + 1
 
 
 def loads(text, file="<spec>"):
@@ -263,10 +70,10 @@ def loads(text, file="<spec>"):
         k = text.index("\x00")
         raise SpecError("not a text file (it contains a NUL character): a spec is YAML text", file,
                         text.count("\n", 0, k) + 1, k - text.rfind("\n", 0, k))
-    root = _compose(text, file)
+    root = compose(text, file)
     if root is None:
         raise SpecError("the spec is empty: it needs at least 'inputs' and 'nodes'", file, 1, 1)
-    _check_tags(ctx, root, 0)
+    check_tags(ctx, root, 0)
     if not isinstance(root, yaml.MappingNode):
         ctx.fail(root, "the spec must be a mapping with 'inputs' and 'nodes', not %s" % _kind(root))
     top = _mapping(ctx, root, "the spec")
@@ -280,148 +87,6 @@ def _kind(node):
     if isinstance(node, yaml.SequenceNode):
         return "a list"
     return "a single value"
-
-
-def _short(s, n=40):
-    s = str(s)
-    return s if len(s) <= n else s[:n] + "..."
-
-
-def _tag(tag):
-    tag = tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
-    return _short("!!" + tag if not tag.startswith("!") else tag, 60)
-
-
-def _compose(text, file):
-    """The YAML node tree: aliases, deep nesting and too many entries are refused first.
-
-    libyaml is fast but scans a flow collection ahead of its events (and has a nesting
-    limit of its own); when it fails inside brackets nested deeper than symgrad allows,
-    the pure-Python scanner (which checks the depth as it goes) reads the text up to that
-    point once more, so that symgrad's own limit answers before the dependency's does.
-    """
-    try:
-        return _compose_with(text, file, _CLoader or _PyLoader)
-    except _YAMLSyntax as e:
-        if _CLoader is not None and e.index is not None and _bracket_depth(text, e.index) >= MAX_YAML_DEPTH:
-            try:
-                _guard_events(text[:e.index + 1], file, _PyLoader)
-            except yaml.YAMLError:
-                pass
-        raise
-
-
-class _YAMLSyntax(SpecError):
-    """PyYAML's own diagnosis of a text that is not YAML (``index``: where, if known)."""
-
-    def __init__(self, message, file, line, col, index=None):
-        super().__init__(message, file, line, col)
-        self.index = index
-
-
-def _bracket_depth(text, end):
-    """The deepest nesting of [ ] and { } in text[:end], quotes ignored (an upper bound
-    of the flow depth, good enough to tell whether a depth limit can be the cause)."""
-    depth = top = 0
-    for m in re.finditer(r"[\[\]{}]", text[:end]):
-        depth += 1 if m.group() in "[{" else -1
-        top = max(top, depth)
-    return top
-
-
-def _where(mark):
-    return (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
-
-
-def _guard_events(text, file, loader):
-    """Refuse aliases, deep nesting and too many entries while streaming the parser's events.
-
-    Counted before anything is composed: every scalar, list and mapping (`MAX_YAML_ENTRIES`),
-    and the entries of the sections 'inputs', 'nodes', 'dims' and 'backward' (`SECTION_LIMITS`).
-    """
-    frames = []          # per open collection: [is_mapping, next_is_key, limit, count, section]
-    section = None       # the last key of the top-level mapping
-    entries = 0
-    try:
-        for ev in yaml.parse(text, Loader=loader):
-            if isinstance(ev, yaml.AliasEvent):
-                raise SpecError("YAML aliases ('*%s') are not allowed: write the value out" % _short(ev.anchor),
-                                file, *_where(ev.start_mark))
-            if isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                frames.pop()
-                continue
-            if not isinstance(ev, (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                continue
-            entries += 1
-            if entries > MAX_YAML_ENTRIES:
-                raise SpecError("the spec has too many entries (more than %d scalars, lists and mappings): "
-                                "leave large inputs without 'value' (they are drawn at random) or split the spec"
-                                % MAX_YAML_ENTRIES, file, *_where(ev.start_mark))
-            is_key = False
-            if frames:
-                f = frames[-1]
-                is_key = f[0] and f[1]
-                if f[2] is not None and (is_key or not f[0]):
-                    f[3] += 1
-                    if f[3] > f[2]:
-                        raise SpecError("'%s' has more than %d entries: split the spec" % (f[4], f[2]),
-                                        file, *_where(ev.start_mark))
-                if f[0]:
-                    f[1] = not f[1]
-                if is_key and len(frames) == 1:
-                    section = ev.value if isinstance(ev, yaml.ScalarEvent) else None
-            if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                if len(frames) >= MAX_YAML_DEPTH:
-                    raise _TooDeep(ev.start_mark)
-                top_value = len(frames) == 1 and not is_key
-                limit = SECTION_LIMITS.get(section) if top_value else None
-                frames.append([isinstance(ev, yaml.MappingStartEvent), True, limit, 0, section])
-    except _TooDeep as e:
-        raise SpecError("the YAML is nested too deeply (more than %d levels)" % MAX_YAML_DEPTH,
-                        file, *_where(e.mark))
-
-
-def _compose_with(text, file, loader):
-    where = _where
-    try:
-        _guard_events(text, file, loader)
-        return yaml.compose(text, Loader=loader)
-    except yaml.MarkedYAMLError as e:
-        m = e.problem_mark or e.context_mark
-        problem, context = e.problem or "", e.context or ""
-        if problem.startswith("but") and context:
-            msg = "%s, %s" % (context, problem)
-        else:
-            msg = problem or context or "syntax error"
-            if problem and context:
-                msg += " (%s)" % context
-        raise _YAMLSyntax("invalid YAML: %s" % msg, file, *where(m), index=m.index if m else None)
-    except yaml.reader.ReaderError as e:
-        pos = e.position
-        if loader is _CLoader:                  # libyaml counts UTF-8 bytes
-            pos = len(text.encode("utf-8")[:pos].decode("utf-8", "ignore"))
-        line, col = text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
-        what = "#x%04x" % e.character if isinstance(e.character, int) else repr(e.character)
-        raise SpecError("invalid YAML: unacceptable character %s: %s" % (what, e.reason), file, line, col)
-    except yaml.YAMLError as e:
-        raise SpecError("invalid YAML: %s" % str(e).splitlines()[0], file, 1, 1)
-    except (RecursionError, MemoryError):
-        raise SpecError("the YAML is nested too deeply", file, 1, 1)
-
-
-def _check_tags(ctx, node, depth):
-    if depth > 100:
-        ctx.fail(node, "YAML nested too deeply")
-    if node.tag not in _SAFE_TAGS:
-        ctx.fail(node, "YAML tag '%s' is not allowed: a spec holds only text, numbers, lists and mappings"
-                 % _tag(node.tag))
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            _check_tags(ctx, k, depth + 1)
-            _check_tags(ctx, v, depth + 1)
-    elif isinstance(node, yaml.SequenceNode):
-        for v in node.value:
-            _check_tags(ctx, v, depth + 1)
 
 
 def _mapping(ctx, node, what):
@@ -443,10 +108,10 @@ def _scalar(ctx, node):
     """The Python value of a scalar node under YAML 1.1 safe rules (str, int, float, bool, None)."""
     if not isinstance(node, yaml.ScalarNode):
         return node
-    build = _PyLoader.yaml_constructors.get(node.tag)
-    if build is None or node.tag not in _SAFE_TAGS:
+    build = PyLoader.yaml_constructors.get(node.tag)
+    if build is None or node.tag not in SAFE_TAGS:
         ctx.fail(node, "YAML tag '%s' is not allowed: a spec holds only text, numbers, lists and mappings"
-                 % _tag(node.tag))
+                 % tag_text(node.tag))
     try:
         return build(_CONSTRUCTOR, node)
     except (yaml.YAMLError, ValueError, OverflowError, TypeError):
@@ -460,74 +125,6 @@ def _value(ctx, node):
     if isinstance(node, yaml.SequenceNode):
         return [_value(ctx, v) for v in node.value]
     return {k: _value(ctx, v) for k, (_, v) in _mapping(ctx, node, "this value").items()}
-
-
-DOMAIN_RULES = {
-    "positive": "every entry > 0", "nonnegative": "every entry >= 0",
-    "unit": "every entry strictly between 0 and 1",
-    "simplex": "entries >= 0 that sum to 1 along the last dim",
-    "spd": "a symmetric positive definite matrix",
-}
-_ENTRY_OK = {"positive": lambda x: x > 0, "nonnegative": lambda x: x >= 0,
-             "unit": lambda x: 0 < x < 1, "simplex": lambda x: x >= 0}
-SIMPLEX_TOLERANCE = 1e-9        # |sum - 1| of each row
-SYMMETRY_TOLERANCE = 1e-12      # |a_ij - a_ji| relative to the larger entry
-
-
-def _outside(domain, value):
-    """None when a value (nested lists of floats) lies in its domain, else what is wrong:
-    a text that follows "value of 'a'", e.g. "[1] is -0.5"."""
-    ok = _ENTRY_OK.get(domain)
-    if ok is not None:
-        bad = _first_entry(value, ok, "")
-        if bad is not None:
-            return "%s is %r" % bad
-    if domain == "simplex":
-        return _first_row(value, "")
-    if domain == "spd":
-        n = len(value)
-        for i in range(n):
-            for j in range(i):
-                a, b = value[i][j], value[j][i]
-                if abs(a - b) > SYMMETRY_TOLERANCE * max(abs(a), abs(b), 1.0):
-                    return " is not symmetric: [%d][%d] is %r, [%d][%d] is %r" % (i, j, a, j, i, b)
-        if not _positive_definite(value):
-            return " is not positive definite (its Cholesky factorization fails)"
-    return None
-
-
-def _first_entry(x, ok, path):
-    if not isinstance(x, list):
-        return None if ok(x) else (path, x)
-    for k, y in enumerate(x):
-        bad = _first_entry(y, ok, "%s[%d]" % (path, k))
-        if bad is not None:
-            return bad
-    return None
-
-
-def _first_row(x, path):
-    """The first row along the last dim that does not sum to 1."""
-    if isinstance(x, list) and x and isinstance(x[0], list):
-        for k, y in enumerate(x):
-            bad = _first_row(y, "%s[%d]" % (path, k))
-            if bad is not None:
-                return bad
-        return None
-    total = math.fsum(x) if isinstance(x, list) else x
-    if abs(total - 1) > SIMPLEX_TOLERANCE:
-        return "%s sums to %r" % (path, total) if isinstance(x, list) else "%s is %r" % (path, x)
-    return None
-
-
-def _positive_definite(rows):
-    """Whether a symmetric matrix (lists of floats) has a Cholesky factorization."""
-    import numpy                                 # only for a given spd value
-    try:
-        numpy.linalg.cholesky(numpy.array(rows, dtype=float))
-        return True
-    except numpy.linalg.LinAlgError:
-        return False
 
 
 def _mark(node, offset=0):
@@ -731,7 +328,7 @@ class _Builder:
     def check_domain(self, node, name, domain, value):
         """A given value must lie in the input's domain (else the closed forms, which rely
         on it, would be blamed by the check)."""
-        wrong = _outside(domain, value)
+        wrong = outside(domain, value)
         if wrong is not None:
             self.ctx.fail(node, "value of '%s'%s: outside its domain %s (%s)"
                           % (name, wrong, domain, DOMAIN_RULES[domain]))

@@ -13,7 +13,7 @@ BACKWARD_KWARGS = ("gradient", "retain_graph")
 
 
 def parse_step(text, prob, env, mark):
-    from .load import BackwardStep
+    from .problem import BackwardStep
     tree = parse_tree(text)
     call = tree.body
     if not isinstance(call, ast.Call):
