@@ -226,8 +226,9 @@ def _signals_interrupt():
     got = []
 
     def interrupt(signum, frame):
-        got.append(signum)
-        raise _Signalled()
+        if not got:                          # once: a second signal must not stop the cleanup
+            got.append(signum)
+            raise _Signalled()
 
     old = {}
     try:

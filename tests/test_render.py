@@ -159,6 +159,14 @@ def test_every_formula_renders_in_katex(tmp_path):
         items += [[t, disp, name] for t, disp in formulas(d.render("md"))]
     d = derive("multi_loss.yaml")
     items += [[t, disp, "multi_loss.yaml (checked)"] for t, disp in formulas(d.render("md", check=d.check()))]
+    # a description's math: every command the allow-list passes, and < > as the notes write them
+    from symgrad.render_description import MATH_MACROS, md_math
+    desc = " ".join("$%s$" % _macro_sample(m) for m in sorted(MATH_MACROS)) + " $a < b > c$"
+    d = symgrad.derive(symgrad.loads("description: %s\ninputs: {a: {}}\nnodes: {b: a**2}\n"
+                                     % json.dumps(desc)))
+    got = [t for t, _ in formulas(d.render("md").split("## 1.")[0])]
+    assert len(got) == len(MATH_MACROS) + 1 and md_math("a < b > c") in got
+    items += [[t, False, "description"] for t in got]
     js = tmp_path / "katex_check.js"
     js.write_text(KATEX_JS)
     p = subprocess.run(["node", str(js), KATEX], input=json.dumps(items), capture_output=True,
@@ -167,6 +175,22 @@ def test_every_formula_renders_in_katex(tmp_path):
     res = json.loads(p.stdout)
     assert res["n"] > 200
     assert not res["bad"], "\n".join(res["bad"][:20])
+
+
+def _macro_sample(m):
+    """A use of an allowed math command: with its arguments or delimiters."""
+    if m in ("frac", "dfrac", "tfrac", "binom", "dbinom", "tbinom"):
+        return "\\%s{a}{b}" % m
+    if m in ("left", "right", "middle"):
+        return "\\left( a \\middle| b \\right)"
+    if m.startswith(("big", "Big")) and m.rstrip("lr") in ("big", "Big", "bigg", "Bigg"):
+        return "\\%s( a \\%s)" % (m, m.replace("l", "r", 1) if m.endswith("l") else m)
+    if m in ("sqrt", "pmod", "operatorname", "overbrace", "underbrace", "overline", "underline",
+             "overrightarrow", "overleftarrow", "widehat", "widetilde", "boldsymbol", "text") \
+            or m.startswith(("math", "text")) or m in ("hat", "bar", "tilde", "vec", "dot", "ddot",
+                                                     "check", "breve", "acute", "grave"):
+        return "\\%s{a}" % m
+    return "\\%s a" % m
 
 
 # --- LaTeX and PDF ------------------------------------------------------------------------
