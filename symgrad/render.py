@@ -99,9 +99,13 @@ def render(derivation, fmt="md", check=None, template_dir=None):
     ctx = notes(derivation, check)
     env = environment(fmt, template_dir)
     try:
-        return env.get_template(TEMPLATES[fmt]).render(n=ctx)
+        out = env.get_template(TEMPLATES[fmt]).render(n=ctx)
     except Exception as e:                  # a template is code: any error is its author's
         raise template_error(e, env, TEMPLATES[fmt]) from None
+    if fmt == "tex":
+        from .render_text import tex_short_lines
+        out = tex_short_lines(out)
+    return out
 
 
 def template_error(e, env, name):
@@ -177,7 +181,10 @@ def build_pdf(tex_source, sources=()):
                 "openin_any": "p", "openout_any": "p", "shell_escape": "f"})
     timeout = pdf_timeout(tex_source)
     with _signals_interrupt():
-        tmp = tempfile.mkdtemp(prefix="symgrad-pdf-")
+        try:
+            tmp = tempfile.mkdtemp(prefix="symgrad-pdf-")
+        except OSError as e:
+            raise SymgradError("cannot build the PDF: no temporary folder (%s)" % (e.strerror or e))
         try:
             with open(os.path.join(tmp, "notes.tex"), "w", encoding="utf-8") as f:
                 f.write(tex_source)
@@ -190,15 +197,20 @@ def build_pdf(tex_source, sources=()):
                     break
             with open(os.path.join(tmp, "notes.pdf"), "rb") as f:
                 return f.read()
+        except OSError as e:                 # e.g. a full disk
+            raise SymgradError("cannot build the PDF: %s" % (e.strerror or e)) from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _run_tex(folder, env, timeout):
     """One pdflatex run in its own process group; the group is killed on any way out."""
-    proc = subprocess.Popen(PDFLATEX, cwd=folder, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    try:
+        proc = subprocess.Popen(PDFLATEX, cwd=folder, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+    except OSError as e:
+        raise SymgradError("cannot run pdflatex: %s" % (e.strerror or e))
     try:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:

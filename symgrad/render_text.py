@@ -255,6 +255,29 @@ def _tex_units(s, unit, breaks=True):
     return "".join(out)
 
 
+def tex_short_lines(tex, limit=4 * SOURCE_LINE):
+    """A .tex source whose long lines (many short pieces: spans, names) are continued with
+    ``%`` after a ``}`` or a ``$`` every SOURCE_LINE characters or so -- where that changes
+    nothing -- since pdflatex reads at most 200,000 bytes a line.  Lines with a comment,
+    and Verbatim lines (always short), are left as they are."""
+    lines = tex.split("\n")
+    if all(len(line) <= limit for line in lines):
+        return tex
+    out = []
+    for line in lines:
+        if len(line) <= limit or re.search(r"(?<!\\)%", line):
+            out.append(line)
+            continue
+        pieces, start = [], 0
+        for m in re.finditer(r"[}$](?=[^ ])", line):
+            if m.end() - start >= SOURCE_LINE:
+                pieces.append(line[start:m.end()])
+                start = m.end()
+        pieces.append(line[start:])
+        out.append("%\n".join(pieces))
+    return "\n".join(out)
+
+
 def tex_escape(s, breaks=True):
     """Plain text -> LaTeX text: every special character escaped, whatever s holds."""
     return _tex_units(plain(s), tex_char, breaks)

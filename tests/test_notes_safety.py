@@ -204,6 +204,19 @@ def test_markdown_description_keeps_its_subset():
     assert "print('```')" in out
 
 
+@pytest.mark.parametrize("pattern", ["[", "[a](", "``a", "$a", "**", "_a ", "http://", "<", "\\"])
+def test_a_long_pathological_description_reads_in_linear_time(pattern):
+    from symgrad.render_description import to_markdown, to_tex
+    text = pattern * (200000 // len(pattern))
+    t = time.time()
+    md, tex = to_markdown(text), to_tex(text)
+    assert time.time() - t < 10
+    assert_inert_html(md[:20000])
+    assert "\\input" not in tex
+    tex = derivation("description: %s\n" % yq(text) + HEAD + "  b: sum(a)\n").render("tex")
+    assert max(len(line) for line in tex.split("\n")) < 5000      # pdflatex reads 200,000
+
+
 def test_repr_markdown_fallback_is_inert(monkeypatch):
     d = derivation(hostile_spec("```\n<img src=x onerror=alert(1)>"))
     monkeypatch.setattr(type(d), "render", lambda *a, **k: 1 / 0)
