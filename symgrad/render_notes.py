@@ -119,7 +119,6 @@ def _chunks(rows, n=ROWS_PER_DISPLAY):
 def graph_section(d, info):
     prob = d.problem
     order = [x.name for x in prob.inputs] + [n.name for n in prob.nodes]
-    syms = prob.tensors
     deps = {}
     for n in prob.nodes:
         used = {t.name for t in n.expr.atoms(Tensor)}

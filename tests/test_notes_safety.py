@@ -26,7 +26,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 import unicodedata
 
@@ -499,7 +498,7 @@ def test_notes_for_a_long_schedule_render_in_seconds():
     d.schedule
     t = time.time()
     md = d.render("md")
-    tex = d.render("tex")
+    assert d.render("tex").count("in step") >= 999
     assert time.time() - t < 20
     assert md.count("Why `retain_graph=True` in step") == 999
     assert ("Why `retain_graph=True` in step 999: a backward pass frees" in md
