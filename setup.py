@@ -16,6 +16,7 @@ setup(
     install_requires=["sympy>=1.12", "click>=8", "jinja2>=3", "PyYAML>=5.4", "torch>=2.0",
                       # torch uses NumPy when it is there and warns at import when it is not
                       "numpy"],
-    extras_require={"test": ["pytest", "hypothesis"]},
+    # markdown-it-py: the notes tests render the Markdown as Jupyter does, raw HTML on
+    extras_require={"test": ["pytest", "hypothesis", "markdown-it-py"]},
     entry_points={"console_scripts": ["symgrad = symgrad.cli:main"]},
 )

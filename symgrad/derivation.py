@@ -208,7 +208,8 @@ class Derivation:
         try:
             return self.render("md")
         except Exception:       # a notebook display must never raise
-            return "```\n%s\n```" % self.summary()
+            from .notes.text import md_fence
+            return md_fence(self.summary())
 
 
 def plain_shape(shape):

@@ -1,6 +1,13 @@
-"""The JSON report (SPEC §5) and the terminal summary of a derivation."""
+"""The JSON report (SPEC §5) and the terminal summary of a derivation.
+
+Both quote the spec (title, names, node text, backward steps) and go to a terminal as
+often as to a file, so neither lets a control character through: the summary shows
+each as its Python escape (``\\x1b``, ``\\n``), and the JSON writes every character
+that is not printable as a ``\\uXXXX`` escape -- the same data, read back by any parser.
+"""
 import json
 
+from .notes.text import terminal
 from .version import __version__
 
 
@@ -20,12 +27,26 @@ def to_dict(d, check=None):
 
 
 def to_json(d, check=None):
-    return json.dumps(to_dict(d, check), indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(to_dict(d, check), indent=2, ensure_ascii=False)
+    if not text.replace("\n", "").isprintable():
+        # json.dumps escapes C0 controls but leaves DEL, the C1 controls (\x9b alone starts
+        # an escape sequence) and invisible format characters raw
+        text = "".join(c if c.isprintable() or c == "\n" else _json_escape(c) for c in text)
+    return text + "\n"
+
+
+def _json_escape(c):
+    o = ord(c)
+    if o <= 0xFFFF:
+        return "\\u%04x" % o
+    o -= 0x10000
+    return "\\u%04x\\u%04x" % (0xD800 + (o >> 10), 0xDC00 + (o & 0x3FF))
 
 
 def summary(d, check=None):
     """What a person wants to read in a terminal: the closed forms, flags, schedule, verdict."""
-    lines = [d.title, "=" * len(d.title), ""]
+    title = terminal(d.title)
+    lines = [title, "=" * min(len(title), 79), ""]
     info = d.tensor_info()
     lines.append("tensors:")
     for name, t in info.items():
@@ -54,10 +75,15 @@ def summary(d, check=None):
         for r in check.schedule_rows:
             lines.append("  " + r.line(compact))
         lines.append("  => %s" % ("PASS" if check.passed else "FAIL"))
-    return "\n".join(lines) + "\n"
+    return "\n".join(terminal(line) for line in lines) + "\n"
 
 
 def row_line(r, compact=False):
+    """One line of the check for a terminal (control characters shown as escapes)."""
+    return terminal(_row_line(r, compact))
+
+
+def _row_line(r, compact=False):
     what = "d%s/d%s" % (r.output, r.wrt) if r.kind == "autograd" else "fd %s wrt %s" % (r.output, r.wrt)
     verdict = "ok" if r.passed else "FAIL"
     msg = (" (%s)" % r.message) if r.message else ""

@@ -18,14 +18,15 @@ import symgrad
 from symgrad.cli import main
 from symgrad.errors import SymgradError
 from symgrad.notes import render as render_mod
-from symgrad.notes.text import md_to_tex, tex_escape, torch_code
+from symgrad.notes.description import to_tex as md_to_tex
+from symgrad.notes.text import tex_escape, torch_code
 from conftest import EXAMPLES, ROOT
 
 GOLDEN = os.path.join(ROOT, "tests", "golden")
 UPDATE = os.environ.get("SYMGRAD_UPDATE_GOLDEN") == "1"
 KATEX = os.path.join(ROOT, "node_modules", "katex")
 HAVE_LATEX = render_mod.have_latex()
-needs_latex = pytest.mark.skipif(not HAVE_LATEX, reason="latexmk/pdflatex not installed")
+needs_latex = pytest.mark.skipif(not HAVE_LATEX, reason="pdflatex not installed")
 
 
 def derive(name):
@@ -159,6 +160,14 @@ def test_every_formula_renders_in_katex(tmp_path):
         items += [[t, disp, name] for t, disp in formulas(d.render("md"))]
     d = derive("multi_loss.yaml")
     items += [[t, disp, "multi_loss.yaml (checked)"] for t, disp in formulas(d.render("md", check=d.check()))]
+    # a description's math: every command the allow-list passes, and < > as the notes write them
+    from symgrad.notes.description import MATH_MACROS, md_math
+    desc = " ".join("$%s$" % _macro_sample(m) for m in sorted(MATH_MACROS)) + " $a < b > c$"
+    d = symgrad.derive(symgrad.loads("description: %s\ninputs: {a: {}}\nnodes: {b: a**2}\n"
+                                     % json.dumps(desc)))
+    got = [t for t, _ in formulas(d.render("md").split("## 1.")[0])]
+    assert len(got) == len(MATH_MACROS) + 1 and md_math("a < b > c") in got
+    items += [[t, False, "description"] for t in got]
     js = tmp_path / "katex_check.js"
     js.write_text(KATEX_JS)
     p = subprocess.run(["node", str(js), KATEX], input=json.dumps(items), capture_output=True,
@@ -167,6 +176,22 @@ def test_every_formula_renders_in_katex(tmp_path):
     res = json.loads(p.stdout)
     assert res["n"] > 200
     assert not res["bad"], "\n".join(res["bad"][:20])
+
+
+def _macro_sample(m):
+    """A use of an allowed math command: with its arguments or delimiters."""
+    if m in ("frac", "dfrac", "tfrac", "binom", "dbinom", "tbinom"):
+        return "\\%s{a}{b}" % m
+    if m in ("left", "right", "middle"):
+        return "\\left( a \\middle| b \\right)"
+    if m.startswith(("big", "Big")) and m.rstrip("lr") in ("big", "Big", "bigg", "Bigg"):
+        return "\\%s( a \\%s)" % (m, m.replace("l", "r", 1) if m.endswith("l") else m)
+    if m in ("sqrt", "pmod", "operatorname", "overbrace", "underbrace", "overline", "underline",
+             "overrightarrow", "overleftarrow", "widehat", "widetilde", "boldsymbol", "text") \
+            or m.startswith(("math", "text")) or m in ("hat", "bar", "tilde", "vec", "dot", "ddot",
+                                                     "check", "breve", "acute", "grave"):
+        return "\\%s{a}" % m
+    return "\\%s a" % m
 
 
 # --- LaTeX and PDF ------------------------------------------------------------------------
@@ -192,12 +217,12 @@ def test_missing_latex_names_the_packages(monkeypatch):
     monkeypatch.setattr(render_mod.shutil, "which", lambda name: None)
     with pytest.raises(SymgradError) as e:
         derive("multi_loss.yaml").render("pdf")
-    assert "latexmk texlive-latex-recommended texlive-pictures" in str(e.value)
+    assert "pdflatex" in str(e.value) and "texlive-latex-recommended texlive-pictures" in str(e.value)
 
 
 def test_latex_error_is_one_clean_line(monkeypatch):
     if not HAVE_LATEX:
-        pytest.skip("latexmk/pdflatex not installed")
+        pytest.skip("pdflatex not installed")
     with pytest.raises(SymgradError) as e:
         render_mod.build_pdf("\\documentclass{article}\\begin{document}$\\undefinedmacro$\\end{document}")
     assert "Undefined control sequence" in str(e.value)
@@ -253,7 +278,7 @@ def test_description_markdown_to_latex():
     assert r"\emph{small}" in tex and r"$h = \tanh(x)$" in tex
     assert r"\texttt{a**2}" in tex and r"\&" in tex and r"\%" in tex
     assert r"\textsuperscript{2}" in tex and "---" in tex
-    assert r"\begin{itemize}" in tex and r"\item two" in tex
+    assert r"\begin{itemize}" in tex and r"\item{} two" in tex
     assert tex_escape("x_1 {y} ~") == r"x\_1 \{y\} \textasciitilde{}"
     assert "[U+4E2D]" in tex_escape("中")
 

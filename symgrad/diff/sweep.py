@@ -238,7 +238,6 @@ def sweep(graph, out_sym, seed, wanted, names=None):
                         contrib.setdefault(a, []).append(c)
             continue
         leaves = region_leaves(u, stop)
-        us = shape_of(u)
         for L in leaves:
             if not reaches(L):
                 continue

@@ -10,7 +10,10 @@ module: the notes then say the prediction is unavailable.
 import re
 
 from .latex import name_tex
-from .text import Rich, torch_code
+from .text import CELL_MAX, Rich, ellipsize, torch_code
+
+# Lines of the PyTorch listing are broken after commas beyond this length.
+LISTING_WIDTH = 88
 
 # --- autograd -------------------------------------------------------------------------
 
@@ -56,7 +59,8 @@ def autograd_section(d, info):
         for name, t in info.items():
             v = final.get(name)
             f = flags.get(name, {})
-            grads.append({"name": name, "tex": name_tex(name), "value": v,
+            grads.append({"name": name, "tex": name_tex(name),
+                          "value": ellipsize(v, CELL_MAX) if v is not None else None,
                           "grad_fn": f.get("grad_fn"), "is_leaf": f.get("is_leaf", t["is_leaf"]),
                           "requires_grad": f.get("requires_grad", t["requires_grad"]),
                           "why": "" if v is not None else why.get(name, "")})
@@ -64,7 +68,7 @@ def autograd_section(d, info):
             lessons.append(Rich().t("The schedule stops at step %d: PyTorch raised there, and the "
                                     "table shows the gradients after the last step that completed."
                                     % sd["raised_at"]))
-        lessons += _retain_graph_lessons(d, sd)
+        lessons += _retain_graph_lessons(d, sched)
     lessons += _leaf_lessons(d, info)
     if sum(1 for b in prob.backward if b.kind == "backward") > 1:
         lessons.append(Rich().t("Gradients accumulate: each ").c("backward()").t(
@@ -87,24 +91,26 @@ def _error_why(d, b, err):
     return r
 
 
-def _retain_graph_lessons(d, sd):
-    """Why each retain_graph=True is there: the same schedule without it, predicted."""
+def _retain_graph_lessons(d, sched):
+    """Why each retain_graph=True is there: what the same schedule would do without it."""
     prob = d.problem
+    last = max((k for k, b in enumerate(prob.backward) if b.kind == "backward"), default=-1)
+    freed_at = {}                              # backward node -> first step that freed it
+    for k, s in enumerate(getattr(sched, "steps", None) or []):
+        for n in s.frees:
+            freed_at.setdefault(n, k)
     out = []
     for k, b in enumerate(prob.backward):
-        if not (b.kind == "backward" and b.retain_graph):
+        if not (b.kind == "backward" and b.retain_graph) or k >= last:
             continue
-        if not any(x.kind == "backward" for x in prob.backward[k + 1:]):
-            continue
-        alt = _predict_without_retain(d, k)
+        alt = _raise_without_retain(sched, k, freed_at)
         r = Rich().t("Why ").c("retain_graph=True").t(" in step %d: " % (k + 1))
-        if alt is not None and alt.get("raised_at"):
-            j = alt["raised_at"]
-            msg = (alt["steps"][j - 1].get("error") or {}).get("message", "")
+        if alt is not None and alt[0] is not None:
+            j, msg = alt
             r.t("a backward pass frees the tensors the graph saved for it (the inputs of ")
             r.t("products and powers, for instance) unless told to keep them. Without it, step "
-                "%d, " % j).c(prob.backward[j - 1].call).t(", would run through the freed part "
-                                                          "of the graph and raise ").c(
+                "%d, " % (j + 1)).c(prob.backward[j].call).t(", would run through the freed part "
+                                                            "of the graph and raise ").c(
                 "RuntimeError").t(": %s." % msg.split(". ")[0].rstrip("."))
         elif alt is not None:
             r.t("here it is not needed: the later steps run no node whose saved tensors step "
@@ -115,21 +121,31 @@ def _retain_graph_lessons(d, sd):
     return out
 
 
-def _predict_without_retain(d, k):
+def _raise_without_retain(sched, k, freed_at):
+    """(the 0-based step that would raise, PyTorch's message) if step k dropped
+    retain_graph=True -- (None, None) if none would -- or None without the records."""
+    steps = getattr(sched, "steps", None)
+    if not steps or k >= len(steps):
+        return None
     try:
-        import copy
-        from dataclasses import replace
-        from ..autograd.schedule import predict
-        prob = copy.copy(d.problem)
-        st = prob.backward[k]
-        call = re.sub(r",?\s*retain_graph\s*=\s*True", "", st.call).replace("(, ", "(")
-        prob.backward = list(prob.backward)
-        prob.backward[k] = replace(st, retain_graph=False, call=call)
-        dd = copy.copy(d)
-        dd.problem = prob
-        dd._schedule = None
-        return predict(dd).to_dict()
-    except Exception:
+        from ..autograd.schedule import FREED_MESSAGE
+        if not steps[k].ran or steps[k].error:     # it raises anyway: so would the schedule
+            j = next(i for i in range(k + 1) if steps[i].error)
+            return j, steps[j].error.message
+        saved = {n for n in steps[k].executed if n.saves}
+        for j in range(k + 1, len(steps)):
+            s = steps[j]
+            if not s.ran:
+                break
+            for n in s.executed:                   # the engine's order: the first that fails
+                if n.not_implemented:
+                    return j, n.not_implemented
+                if n.saves and (n in saved or freed_at.get(n, j) < j):
+                    return j, FREED_MESSAGE
+            if s.error:                             # a refusal before any node runs
+                return j, s.error.message
+        return None, None
+    except (AttributeError, StopIteration, ImportError):
         return None
 
 
@@ -192,8 +208,8 @@ def _input_code(x, dims):
     shape = ", ".join(str(s) for s in x.shape)
     rg = x.requires_grad
     if x.value is not None:
-        vals = _py(x.value)
-        return "%s = torch.tensor(%s%s)" % (x.name, vals, ", requires_grad=True" if rg else "")
+        return _wrapped("%s = torch.tensor(" % x.name, _py(x.value),
+                        "%s)" % (", requires_grad=True" if rg else ""))
     sh = shape if shape else ""
     base = {
         "positive": "0.5 + 1.5 * torch.rand(%s)" % sh,
@@ -214,6 +230,22 @@ def _py(v):
     if isinstance(v, (list, tuple)):
         return "[%s]" % ", ".join(_py(a) for a in v)
     return repr(v)
+
+
+def _wrapped(head, body, tail, width=LISTING_WIDTH):
+    """head + body + tail, broken after the commas of body (inside brackets, so still Python)
+    when it is longer than width."""
+    if len(head) + len(body) + len(tail) <= width:
+        return head + body + tail
+    indent = " " * len(head)
+    lines, cur = [], head
+    for piece in re.split(r"(?<=,) ", body):
+        if len(cur) + len(piece) > width and cur.strip() and cur != head:
+            lines.append(cur.rstrip())
+            cur = indent
+        cur += piece + " "
+    lines.append(cur.rstrip() + tail)
+    return "\n".join(lines)
 
 
 def pytorch_listing(d, sd=None):

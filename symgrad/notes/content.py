@@ -12,6 +12,7 @@ from ..printing.index import index_letters
 from .autograd import autograd_section
 from .latex import aligned, entry, name_tex, shape_plain, shape_tex, tex, tex_index
 from .sweep import closed_forms, sweep_section
+from .text import CELL_MAX, ellipsize, one_line_code, plain
 from ..diff.simplify import size
 from ..tensor import Tensor
 
@@ -20,6 +21,13 @@ EXPAND_MAX = 140
 EXPAND_NODES = 40
 # At most this many definitions in one display.
 ROWS_PER_DISPLAY = 12
+# Titles longer than this (characters) are shortened with an ellipsis.
+TITLE_MAX = 300
+
+
+def definition(text):
+    """A node's text as the tensors table shows it: one line, without comments, not too long."""
+    return ellipsize(one_line_code(text), CELL_MAX)
 
 
 # --- the notes ---------------------------------------------------------------------------
@@ -29,7 +37,7 @@ def notes(d, check=None):
     prob = d.problem
     info = d.tensor_info()
     out = {
-        "title": d.title,
+        "title": ellipsize(d.title, TITLE_MAX),
         "description": prob.description or "",
         "tensors": tensors_section(d, info),
         "dims": [{"name": name, "tex": name_tex(name), "value": val}
@@ -63,7 +71,7 @@ def tensors_section(d, info):
         rows.append({
             "name": name, "tex": name_tex(name), "kind": t["kind"],
             "shape": shape_plain(t["shape"]), "shape_tex": shape_tex(t["shape"]),
-            "definition": t.get("expr", ""), "requires_grad": t["requires_grad"],
+            "definition": definition(t.get("expr", "")), "requires_grad": t["requires_grad"],
             "is_leaf": t["is_leaf"], "note": ", ".join(note),
         })
     return rows
@@ -111,7 +119,6 @@ def _chunks(rows, n=ROWS_PER_DISPLAY):
 def graph_section(d, info):
     prob = d.problem
     order = [x.name for x in prob.inputs] + [n.name for n in prob.nodes]
-    syms = prob.tensors
     deps = {}
     for n in prob.nodes:
         used = {t.name for t in n.expr.atoms(Tensor)}
@@ -156,7 +163,7 @@ def graph_section(d, info):
         nodes.append({
             "id": "t_" + m, "tikz": "n%d" % len(nodes), "name": m, "label_tex": label, "style": style, "x": "%.2f" % x,
             "y": "%.2f" % y, "shape": shape_plain(t["shape"]), "shape_tex": shape_tex(t["shape"]),
-            "text": (m if t["kind"] == "input" else "%s = %s" % (m, t["expr"])),
+            "text": (m if t["kind"] == "input" else "%s = %s" % (m, one_line_code(t["expr"]))),
             "flags": ", ".join(flags),
         })
     tikz = {v["name"]: v["tikz"] for v in nodes}
@@ -194,9 +201,12 @@ def _col_of(columns, m):
             return c
 
 
+_MERMAID_ENTITIES = {"#": "#35;", "&": "#amp;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "`": "#96;"}
+
+
 def _mermaid_text(s):
-    return (s.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;")
-            .replace(">", "#gt;"))
+    """Text inside a Mermaid label: entity codes for what Mermaid or HTML would read."""
+    return "".join(_MERMAID_ENTITIES.get(ch, ch) for ch in plain(s))
 
 
 def mermaid(nodes, edges):
@@ -232,7 +242,7 @@ def check_section(check):
             "output": r.output, "wrt": r.wrt, "device": r.device, "dtype": r.dtype, "kind": kind,
             "abs": "—" if kind != "autograd" else "%.2e" % r.max_abs_err,
             "rel": "—" if kind != "autograd" else "%.2e" % r.max_rel_err,
-            "passed": r.passed, "message": r.message or "",
+            "passed": r.passed, "message": ellipsize(r.message or "", CELL_MAX),
         })
     sched = []
     for r in getattr(check, "schedule_rows", None) or []:
@@ -255,7 +265,8 @@ def check_section(check):
         detail = x.get("message") or x.get("expected") or ""
         if passed is False:
             detail = "predicted %s, PyTorch: %s" % (x.get("expected"), x.get("got"))
-        sched.append({"what": subject, "detail": str(detail), "passed": passed})
+        sched.append({"what": ellipsize(subject, CELL_MAX), "detail": ellipsize(detail, CELL_MAX),
+                      "passed": passed})
     return {"devices": ", ".join(check.devices), "dtype": check.dtype, "rows": rows,
             "schedule": sched, "schedule_passed": getattr(check, "schedule_passed", None),
             "passed": check.passed}

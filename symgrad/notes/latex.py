@@ -7,6 +7,8 @@ in place of one before it is simplified), merged subscripts (``W_{1,ij}`` rather
 ``{W_{1}}_{ij}``), words for dim names, and an order of terms in index notation that
 does not depend on Python's hash seed -- so the notes are byte-identical from run to run.
 `chain` and `aligned` lay out ``lhs = r1 = r2`` displays, on several lines when long.
+Long names print shortened with an ellipsis, and a formula too long for pdflatex to
+typeset (`DISPLAY_MAX`) is named as such: the notes give its text form as well.
 """
 import re
 
@@ -18,6 +20,12 @@ from ..tensor import Tensor, shape_of
 
 # A display formula is printed on several lines (an aligned chain) beyond this length.
 WRAP = 80
+# A formula longer than this (LaTeX characters) is not typeset in a display but named as
+# too long: pdflatex cannot scale a box wider than 16,383 pt (about 9,000 characters).
+DISPLAY_MAX = 6000
+# Names longer than this (characters) print shortened, with an ellipsis in the middle: a
+# formula cannot break inside a name, and pdflatex cannot size a box wider than 16,383 pt.
+NAME_MAX = 40
 
 
 # --- printers --------------------------------------------------------------------------
@@ -46,7 +54,15 @@ def _balanced(s):
 
 
 class _NotesNames:
-    """What the notes' printers add: named adjoints and merged subscripts."""
+    """What the notes' printers add: named adjoints, merged subscripts, short names."""
+
+    def _name(self, name):
+        if len(name) > NAME_MAX:
+            head, tail = name[:NAME_MAX * 2 // 3], name[-(NAME_MAX // 3):]
+            return r"\mathit{%s\ldots %s}" % (head.replace("_", r"\_"), tail.replace("_", r"\_"))
+        # SymPy spells a name ending in "scr" with \mathscr, which needs a package the notes
+        # do not load; \mathcal is the same idea
+        return super()._name(name).replace(r"\mathscr{", r"\mathcal{")
 
     def _print_TensorSymbol(self, e):
         if isinstance(e, Named):
@@ -199,6 +215,13 @@ def _is_product(s):
     return False
 
 
+def too_long(s):
+    """A formula as it is, or a note that it is too long to typeset."""
+    if len(s) <= DISPLAY_MAX:
+        return s
+    return r"\text{(a formula of %d characters: too long to typeset here)}" % len(s)
+
+
 def chain(lhs, rhs, sep="="):
     """``lhs = r1 = r2 ...`` with repeats dropped; an aligned block when it is long."""
     seen, parts = set(), []
@@ -206,7 +229,7 @@ def chain(lhs, rhs, sep="="):
         if r is None or r in seen:
             continue
         seen.add(r)
-        parts.append(r)
+        parts.append(too_long(r))
     if not parts:
         return lhs
     if len(lhs) + sum(len(p) + 3 for p in parts) <= WRAP or len(parts) == 1:
@@ -224,8 +247,8 @@ def aligned(rows):
     for lhs, rhs in rows:
         parts = []
         for r in rhs:
-            if r not in parts:
-                parts.append(r)
+            if too_long(r) not in parts:
+                parts.append(too_long(r))
         lines.append("%s &= %s" % (lhs, " = ".join(parts)))
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 

@@ -1,22 +1,87 @@
-"""Text for the notes: rich sentences, Markdown -> LaTeX, escaping, and the PyTorch listing.
+"""Text for the notes: rich sentences, escaping for each output format, the PyTorch listing.
 
-The notes are built once as format-neutral data (``symgrad.notes.content``) and written
-out by two templates.  Prose generated in Python is a `Rich` list of segments -- plain
-text, inline math (LaTeX), inline code -- that each format spells its own way; the
-spec's ``description`` is Markdown, passed through to the Markdown notes and converted
-by `md_to_tex` (paragraphs, lists, code, emphasis, links, ``$math$``) for LaTeX.
-pdflatex only knows the characters it has been taught, so `tex_escape` also maps the
-common non-ASCII ones (``²``, Greek letters, arrows) and marks the rest as ``[U+XXXX]``.
+Everything a spec supplies (title, names, node text, backward steps, messages that quote
+them) is *data*: it reaches the Markdown, the LaTeX and the terminal only through the
+escapers here, which leave nothing that the format would read as markup.
+
+* `plain` first makes text visible: line breaks and tabs become spaces, every other
+  control or invisible formatting character is shown as its Python escape (``\\x1b``).
+* Markdown: `md_escape` backslash-escapes every character that could start markup
+  (``<`` and ``&`` included, so no HTML tag or entity survives) and writes ``|`` as
+  ``&#124;``, which no table splits on; `md_code` is an inline code span on one line;
+  `md_code_cell` the same for a table cell; `md_fence` a fenced block whose fence is
+  longer than any run of backticks inside.
+* LaTeX: `tex_escape` and `tex_code` leave no backslash, brace, ``^``, ``%``, ``#``,
+  ``~``, ``$``, ``&`` or ``_`` of the spec unescaped, so no TeX command can come from
+  it, whoever compiles the file; they also give long words break points and keep source
+  lines short (pdflatex reads at most 200,000 bytes a line).  `tex_verbatim` is for a
+  ``Verbatim`` block with ``commandchars=\\\\\\{\\}``: backslashes and braces become
+  ``\\symbol{..}``, so a line ``\\end{Verbatim}`` in the text cannot end the block.
+  pdflatex (utf8 inputenc, OT1) knows ASCII and most Latin letters; `tex_char` maps the
+  common symbols (``²``, Greek, arrows) and marks the rest as ``[U+XXXX]``.
+* `Rich` prose: segments of text, math (LaTeX that symgrad itself wrote) and code.
+
+The spec's ``description`` is a small Markdown subset, read in ``symgrad.notes.description``.
 """
 import io
 import re
 import tokenize
+import unicodedata
+
+# --- visible text -------------------------------------------------------------------------
+
+_BREAKS = "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\u2028\u2029"
+
+
+def _escape_char(ch):
+    return repr(ch)[1:-1] if ch != "'" else ch
+
+
+def _visible(ch, keep, breaks):
+    if ch.isprintable() or ch in keep:
+        return ch
+    if ch in _BREAKS:
+        return breaks
+    if unicodedata.category(ch) == "Zs":          # a no-break or other typographic space
+        return " "
+    return _escape_char(ch)
+
+
+def plain(s, keep="", breaks=" "):
+    """s with line breaks and tabs as `breaks`, other spaces as a space, and every other
+    non-printable character shown as its Python escape (``\\x1b``, ``\\u202e``); the
+    characters in keep stay as they are."""
+    s = str(s)
+    return s if s.isprintable() else "".join(_visible(ch, keep, breaks) for ch in s)
+
+
+def terminal(s):
+    """One line for a terminal: line breaks and controls shown as escapes (``\\n``, ``\\x1b``)."""
+    s = str(s)
+    return s if s.isprintable() else "".join(
+        ch if ch.isprintable() or unicodedata.category(ch) == "Zs" else _escape_char(ch) for ch in s)
+
+
+# Text in a table cell longer than this (characters) is shortened with an ellipsis: a table
+# row cannot break across pages (the notes give the full form elsewhere).
+CELL_MAX = 400
+
+
+def ellipsize(s, n):
+    """s cut to at most n characters, with an ellipsis in the middle when it is longer."""
+    s = str(s)
+    if len(s) <= n:
+        return s
+    head = (n - 1) * 2 // 3
+    return s[:head] + "…" + s[len(s) - (n - 1 - head):]
+
 
 # --- rich text: [(kind, text)] with kind in text | math | code ---------------------------
 
-
 class Rich(list):
-    """Prose as segments: ``Rich().t("the adjoint ").m(r"\\bar{c}").t(" is ").c("1/4")``."""
+    """Prose as segments: ``Rich().t("the adjoint ").m(r"\\bar{c}").t(" is ").c("1/4")``.
+
+    Text and code may come from a spec and are escaped; math is LaTeX symgrad wrote."""
 
     def t(self, s):
         self.append(("text", s))
@@ -53,26 +118,62 @@ def tex_segment(kind, s):
     return tex_escape(s)
 
 
-def md_code(s):
-    """An inline code span that survives backticks in s."""
-    ticks = "`"
-    while ticks in s:
-        ticks += "`"
-    pad = " " if s.startswith("`") or s.endswith("`") else ""
-    return "%s%s%s%s%s" % (ticks, pad, s, pad, ticks)
+# --- Markdown -------------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>$#&~!])")
+_MD_LINE_START = re.compile(r"^(\s*)([-+=:]|\d+(?=[.)]))")
 
 
 def md_escape(s):
-    """Plain text for Markdown: characters that would start markup are escaped."""
-    return re.sub(r"([\\`*_\[\]<>|$#])", r"\\\1", s)
+    """Plain text for Markdown, on one line: nothing in it starts markup, HTML or a table cell."""
+    return _MD_SPECIAL.sub(r"\\\1", plain(s)).replace("|", "&#124;")
+
+
+def md_line_start(s):
+    """Escape what would make a block of a line that starts with s (a list item, a heading
+    underline, a definition): ``- x`` -> ``\\- x``, ``1. x`` -> ``1\\. x``."""
+    m = _MD_LINE_START.match(s)
+    if not m:
+        return s
+    if m.group(2)[0].isdigit():
+        k = m.end()
+        return s[:k] + "\\" + s[k:]
+    return s[:m.start(2)] + "\\" + s[m.start(2):]
+
+
+def md_code(s):
+    """An inline code span on one line that survives backticks in s."""
+    s = plain(s)
+    run = max((len(r) for r in re.findall("`+", s)), default=0)
+    ticks = "`" * (run + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") or (s.startswith(" ") and s.endswith(" ")
+                                                          and s.strip()) else ""
+    return "%s%s%s%s%s" % (ticks, pad, s, pad, ticks)
+
+
+def md_code_cell(s):
+    """Code in a table cell: a code span, or escaped text when it holds a ``|`` (renderers
+    differ on ``\\|`` inside a code span in a table, so none is written)."""
+    return md_code(s) if "|" not in s else md_escape(s)
 
 
 def md_cell(s):
-    """Text for a Markdown table cell (a literal | ends the cell)."""
+    """Text for a Markdown table cell (kept for templates of your own; the shipped ones
+    use `md_code_cell` and `md_escape`, which never write a bare ``|``)."""
     return s.replace("|", r"\|")
 
 
-# --- LaTeX escaping -----------------------------------------------------------------------
+def md_fence(s, info=""):
+    """A fenced code block: its fence is longer than any run of backticks in s, so no line
+    of s can close it; control characters show as escapes."""
+    body = "\n".join(plain(line, keep="\t") for line in str(s).rstrip("\n").split("\n"))
+    run = max((len(r) for r in re.findall("`+", body)), default=0)
+    fence = "`" * max(3, run + 1)
+    info = re.sub(r"[^\w+-]", "", info)
+    return "%s%s\n%s\n%s" % (fence, info, body, fence)
+
+
+# --- LaTeX ------------------------------------------------------------------------------------
 
 _TEX_SPECIAL = {
     "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "%": r"\%",
@@ -103,172 +204,114 @@ for _g, _c in (("Gamma", "Γ"), ("Delta", "Δ"), ("Theta", "Θ"), ("Lambda", "Λ
                ("Pi", "Π"), ("Sigma", "Σ"), ("Phi", "Φ"), ("Psi", "Ψ"), ("Omega", "Ω")):
     _UNICODE[_c] = "$\\%s$" % _g
 
+# Latin letters U+00C0..U+017F that pdflatex's utf8 inputenc cannot set in the OT1 encoding.
+_NOT_OT1 = set("ÐÞðþĄąĐđĘęĦħĮįĸĿŀŉŊŋŦŧŲųſ")
+
+# A run of this many characters without a space gets a line-break opportunity (\allowbreak)
+# every BREAK_EVERY characters; a .tex source line is continued (with %) after SOURCE_LINE.
+LONG_WORD = 40
+BREAK_EVERY = 20
+SOURCE_LINE = 1000
+
+
+def latin(ch):
+    """Whether pdflatex sets ch as it is (ASCII, and the Latin letters OT1 has accents for)."""
+    o = ord(ch)
+    return 32 <= o < 127 or (0xC0 <= o <= 0x17F and ch not in _NOT_OT1)
+
 
 def tex_char(ch):
     if ch in _TEX_SPECIAL:
         return _TEX_SPECIAL[ch]
     if ch in _UNICODE:
         return _UNICODE[ch]
-    if ord(ch) < 128 or 0xC0 <= ord(ch) <= 0x17F:       # ASCII, Latin-1 and Latin Extended-A
+    if latin(ch):
         return ch
+    if not ch.isprintable():
+        return r"\textbackslash{}" + _escape_char(ch)[1:]
     return r"\textsf{[U+%04X]}" % ord(ch)
 
 
-def tex_escape(s):
-    """Plain text -> LaTeX text that pdflatex (utf8 inputenc) accepts."""
-    return "".join(tex_char(ch) for ch in str(s))
-
-
-_UNSAFE_TEX = re.compile(
-    r"\\(input|include|includeonly|InputIfFileExists|openin|openout|read|readline|write|"
-    r"immediate|special|catcode|def|edef|gdef|xdef|let|futurelet|csname|endcsname|"
-    r"expandafter|newcommand|renewcommand|providecommand|DeclareRobustCommand|usepackage|"
-    r"RequirePackage|documentclass|includegraphics|verbatiminput|lstinputlisting|jobname|"
-    r"endinput|makeatletter|pdfprimitive|directlua|shipout|output|everypar|"
-    r"everymath|everydisplay|afterassignment|aftergroup|uppercase|lowercase|scantokens|"
-    r"detokenize|batchmode|errorstopmode|nonstopmode|scrollmode)(?![A-Za-z])")
-
-
-def tex_math_text(s):
-    """Math copied from user text: pass through, but map non-ASCII to something pdflatex knows,
-    and disarm anything that could read, write or redefine (``\\input``, ``\\def``, ``^^5c``)."""
-    s = s.replace("^^", "^{}{}^{}")
-    s = _UNSAFE_TEX.sub(lambda m: r"\backslash\mathrm{%s}" % m.group(1), s)
-    out = []
-    for ch in s:
-        if ord(ch) < 128:
-            out.append(ch)
-        elif ch in _UNICODE:
-            r = _UNICODE[ch]
-            out.append(r[1:-1] if r.startswith("$") else "{%s}" % r.replace(r"\textsuperscript", "^")
-                       .replace(r"\textsubscript", "_"))
-        else:
-            out.append(r"\text{[U+%04X]}" % ord(ch))
+def _tex_units(s, unit, breaks=True):
+    """The LaTeX of s, character by character: words of LONG_WORD characters or more get
+    break points, and a source line is continued (with %) before it grows past SOURCE_LINE."""
+    out, col = [], 0
+    for m in re.finditer(r" +|[^ ]+", s):
+        word = m.group()
+        if word[0] == " ":
+            out.append(word)
+            col += len(word)
+            continue
+        long_word = breaks and len(word) >= LONG_WORD
+        for k, ch in enumerate(word):
+            if col > SOURCE_LINE:
+                out.append("%\n")
+                col = 0
+            if long_word and k and k % BREAK_EVERY == 0:
+                out.append(r"\allowbreak{}")
+            u = unit(ch)
+            out.append(u)
+            col += len(u)
     return "".join(out)
+
+
+def tex_short_lines(tex, limit=4 * SOURCE_LINE):
+    """A .tex source whose long lines (many short pieces: spans, names) are continued with
+    ``%`` after a ``}`` or a ``$`` every SOURCE_LINE characters or so -- where that changes
+    nothing -- since pdflatex reads at most 200,000 bytes a line.  Lines with a comment,
+    and Verbatim lines (always short), are left as they are."""
+    lines = tex.split("\n")
+    if all(len(line) <= limit for line in lines):
+        return tex
+    out = []
+    for line in lines:
+        if len(line) <= limit or re.search(r"(?<!\\)%", line):
+            out.append(line)
+            continue
+        pieces, start = [], 0
+        for m in re.finditer(r"[}$](?=[^ ])", line):
+            if m.end() - start >= SOURCE_LINE:
+                pieces.append(line[start:m.end()])
+                start = m.end()
+        pieces.append(line[start:])
+        out.append("%\n".join(pieces))
+    return "\n".join(out)
+
+
+def tex_escape(s, breaks=True):
+    """Plain text -> LaTeX text: every special character escaped, whatever s holds."""
+    return _tex_units(plain(s), tex_char, breaks)
+
+
+def tex_pdfstring(s, n=200):
+    """Text for PDF metadata (hyperref's pdftitle): short, escaped, no break points."""
+    return tex_escape(ellipsize(s, n), breaks=False)
 
 
 def tex_code(s):
     """Inline code: typewriter text with every special character escaped."""
-    return r"\texttt{%s}" % "".join(_TEX_SPECIAL.get(ch, tex_char(ch)) for ch in s).replace("''", '"')
+    return r"\texttt{%s}" % _tex_units(plain(s), lambda ch: '"' if ch == '"' else tex_char(ch))
 
 
-def verbatim_safe(s):
-    """Text for a Verbatim block: ASCII and Latin letters (pdflatex), the rest as [U+XXXX]."""
-    return "".join(ch if ord(ch) < 128 or 0xC0 <= ord(ch) <= 0x17F else "[U+%04X]" % ord(ch)
-                   for ch in s)
+VERBATIM_WIDTH = 92
+_VERBATIM_SPECIAL = {"\\": r"\symbol{92}", "{": r"\symbol{123}", "}": r"\symbol{125}",
+                     "^": r"\symbol{94}"}
 
 
-# --- Markdown (a small, predictable subset) -> LaTeX ---------------------------------------
-
-_INLINE = re.compile(
-    r"(?P<code>`+)(?P<codebody>.+?)(?P=code)"
-    r"|\$\$(?P<dmath>.+?)\$\$"
-    r"|(?<![\\$])\$(?P<math>[^$\s](?:[^$]*?[^$\s])?)\$"
-    r"|\*\*(?P<bold>.+?)\*\*"
-    r"|(?<![\w*])\*(?P<em>[^*\s](?:[^*]*?[^*\s])?)\*"
-    r"|(?<!\w)_(?P<em2>[^_\s](?:[^_]*?[^_\s])?)_(?!\w)"
-    r"|\[(?P<ltext>[^\]]+)\]\((?P<url>[^)\s]+)\)"
-    r"|(?P<url2>https?://[^\s)>]+)", re.S)
-
-
-def md_inline_to_tex(s):
-    out, pos = [], 0
-    for m in _INLINE.finditer(s):
-        out.append(tex_escape(s[pos:m.start()]))
-        g = m.groupdict()
-        if g["code"]:
-            out.append(tex_code(g["codebody"].strip()))
-        elif g["dmath"] is not None:
-            out.append(r"\[%s\]" % tex_math_text(g["dmath"]))
-        elif g["math"] is not None:
-            out.append("$%s$" % tex_math_text(g["math"]))
-        elif g["bold"] is not None:
-            out.append(r"\textbf{%s}" % md_inline_to_tex(g["bold"]))
-        elif g["em"] is not None or g["em2"] is not None:
-            out.append(r"\emph{%s}" % md_inline_to_tex(g["em"] or g["em2"]))
-        elif g["ltext"] is not None:
-            out.append(r"\href{%s}{%s}" % (_url(g["url"]), md_inline_to_tex(g["ltext"])))
-        else:
-            out.append(r"\url{%s}" % _url(g["url2"]))
-        pos = m.end()
-    out.append(tex_escape(s[pos:]))
-    return "".join(out)
-
-
-def _url(u):
-    return "".join(("\\" + ch) if ch in "#%&~_{}" else ch for ch in verbatim_safe(u))
-
-
-def md_to_tex(md):
-    """The spec's description (Markdown) as LaTeX paragraphs, lists, code and display math."""
-    if not md:
-        return ""
-    lines = md.strip("\n").splitlines()
-    out, para, items, code = [], [], None, None
-
-    def flush_para():
-        if para:
-            out.append(md_inline_to_tex(" ".join(x.strip() for x in para)))
-            out.append("")
-            para.clear()
-
-    def flush_items():
-        nonlocal items
-        if items is not None:
-            out.append(r"\begin{itemize}")
-            out.extend(r"  \item %s" % md_inline_to_tex(" ".join(it)) for it in items)
-            out.append(r"\end{itemize}")
-            out.append("")
-            items = None
-
-    for line in lines:
-        st = line.strip()
-        if code is not None:
-            if st.startswith("```"):
-                out.append(r"\begin{Verbatim}[fontsize=\small]")
-                out.extend(verbatim_safe(c) for c in code)
-                out.append(r"\end{Verbatim}")
-                out.append("")
-                code = None
-            else:
-                code.append(line)
-            continue
-        if st.startswith("```"):
-            flush_para()
-            flush_items()
-            code = []
-            continue
-        bullet = re.match(r"^\s*(?:[-*+]|\d+[.)])\s+(.*)$", line)
-        if bullet:
-            flush_para()
-            if items is None:
-                items = []
-            items.append([bullet.group(1)])
-            continue
-        if not st:
-            flush_para()
-            flush_items()
-            continue
-        if items is not None and line[:1] in (" ", "\t"):
-            items[-1].append(st)
-            continue
-        flush_items()
-        head = re.match(r"^(#{1,6})\s+(.*)$", st)
-        if head:
-            flush_para()
-            out.append(r"\paragraph{%s}" % md_inline_to_tex(head.group(2).strip("# ")))
-            continue
-        para.append(line)
-    if code is not None:                      # an unclosed fence: keep the text
-        para.extend(code)
-    flush_para()
-    flush_items()
-    return "\n".join(out).strip() + "\n"
-
-
-def md_description(md):
-    """The description for the Markdown notes: as written, with a final newline."""
-    return md.strip("\n") + "\n" if md and md.strip() else ""
+def tex_verbatim(s):
+    """Text for ``\\begin{Verbatim}[commandchars=\\\\\\{\\}]``: backslashes, braces and ``^`` as
+    ``\\symbol{..}``, characters pdflatex does not know as ``[U+XXXX]``, controls as
+    escapes, and lines longer than VERBATIM_WIDTH wrapped (continued, indented, on the next)."""
+    lines = []
+    for line in str(s).split("\n"):
+        line = plain(line.expandtabs(4))
+        line = "".join(ch if latin(ch) else "[U+%04X]" % ord(ch) for ch in line)
+        while len(line) > VERBATIM_WIDTH:           # wrap, at a space when there is one
+            cut = line.rfind(" ", VERBATIM_WIDTH // 2, VERBATIM_WIDTH) + 1 or VERBATIM_WIDTH
+            lines.append(line[:cut].rstrip())
+            line = "    " + line[cut:]
+        lines.append(line)
+    return "".join(_VERBATIM_SPECIAL.get(ch, ch) for ch in "\n".join(lines))
 
 
 # --- the spec's text as PyTorch code ----------------------------------------------------
@@ -318,3 +361,22 @@ def torch_code(text):
     for pos, n, spelled in sorted(inserts, reverse=True):
         out = out[:pos] + spelled + out[pos + n:]
     return out, uses_f
+
+
+def one_line_code(text):
+    """A spec expression on one line, as a table shows it: comments dropped, line breaks
+    inside parentheses joined (``(a**2  # square\\n + a)`` -> ``(a**2 + a)``)."""
+    try:
+        toks = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return " ".join(text.split())
+    parts, prev_end = [], None
+    for tok in toks:
+        if tok.type in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.ENDMARKER,
+                        tokenize.INDENT, tokenize.DEDENT):
+            continue
+        if prev_end is not None and tok.start != prev_end:
+            parts.append(" ")
+        parts.append(tok.string)
+        prev_end = tok.end
+    return "".join(parts).strip()
