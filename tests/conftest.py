@@ -12,7 +12,7 @@ def parse_back(d, g, env):
     """A gradient's ``text`` parsed back into SymPy, its named adjoints' texts parsed in order
     (each may use spec names and earlier adjoints) and substituted: SPEC section 9's promise
     that the report's texts define everything a closed form names."""
-    from symgrad.spec.parse import parse_expr_text
+    from symgrad.spec.expr import parse_expr_text
     env = dict(env)
     values = []
     for a in d.named[g.output].defs:

@@ -15,7 +15,8 @@ import torch
 from click.testing import CliRunner
 
 import symgrad
-from symgrad.numeric.check import compare, draw_inputs, resolve_devices, TOLERANCES
+from symgrad.numeric.check import compare, resolve_devices
+from symgrad.numeric.inputs import draw_inputs, TOLERANCES
 from symgrad.cli import main
 from symgrad.errors import CheckError
 

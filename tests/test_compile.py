@@ -18,7 +18,8 @@ import torch
 from click.testing import CliRunner
 
 import symgrad
-from symgrad.numeric.check import draw_inputs, dim_values, reference, upstream_gradients
+from symgrad.numeric.check import reference, upstream_gradients
+from symgrad.numeric.inputs import draw_inputs, dim_values
 from symgrad.cli import main
 from symgrad.codegen.module import module_source, op_count
 from symgrad.codegen.plan import MODULE_NAMES

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import symgrad
 from symgrad.errors import SpecError
 from symgrad.ops import FUNCTIONS
-from symgrad.spec.parse import locate, parse_expr_text
+from symgrad.spec.expr import parse_expr_text
+from symgrad.spec.parse import locate
 from symgrad.tensor import Tensor
 from conftest import EXAMPLES
 

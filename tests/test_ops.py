@@ -9,7 +9,7 @@ import yaml
 
 import symgrad
 from symgrad.ops import FUNCTIONS
-from symgrad.spec.parse import parse_expr_text
+from symgrad.spec.expr import parse_expr_text
 from op_cases import CASES
 from conftest import parse_back, eval_back
 
@@ -65,7 +65,8 @@ def symgrad_equal(a, b):
 def test_closed_form_text_means_the_same_in_pytorch(name, i, expr, inputs):
     """Evaluate each gradient's text with real torch ops: it equals autograd's gradient."""
     import torch
-    from symgrad.numeric.check import draw_inputs, reference, dim_values
+    from symgrad.numeric.check import reference
+    from symgrad.numeric.inputs import draw_inputs, dim_values
     from symgrad.numeric.reference import TorchEval
     d = symgrad.derive(symgrad.loads(spec_for(expr, inputs)))
     prob = d.problem

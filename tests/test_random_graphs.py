@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, Phase, assume, given, note, settings, strate
 
 import symgrad
 from conftest import parse_back
-from symgrad.spec.parse import parse_expr_text
+from symgrad.spec.expr import parse_expr_text
 from symgrad.tensor import Tensor
 
 SCALE = int(os.environ.get("SYMGRAD_RG", "0") or 0)
@@ -662,7 +662,7 @@ def torch_run(spec, inputs):
 
 def sane(spec, prob, seed):
     """True when PyTorch runs the spec on the check's inputs with moderate, finite values and grads."""
-    from symgrad.numeric.check import draw_inputs, dim_values
+    from symgrad.numeric.inputs import draw_inputs, dim_values
     dims = dim_values(prob)
     x = draw_inputs(prob, dims, torch.float64, "cpu", seed)
     leaves = {k: v.clone().requires_grad_(prob.tensors[k].name in prob.wrt or _rg(spec, k))
@@ -704,7 +704,7 @@ def check_spec(spec, seed=0):
     note(text)
     # PyTorch first: a spec PyTorch rejects is not generated (the generator's shapes are a guess)
     gen = torch.Generator().manual_seed(seed)
-    from symgrad.numeric.check import draw
+    from symgrad.numeric.inputs import draw
     nval = spec.get("dims", {}).get(N_NAME)
     shapes = {k: [nval if s == N_NAME else s for s in v["shape"]] for k, v in spec["inputs"].items()}
     vals = {k: draw(v.get("domain", "real"), shapes[k], gen).requires_grad_(_rg(spec, k))

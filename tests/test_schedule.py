@@ -18,7 +18,8 @@ from click.testing import CliRunner
 import symgrad
 from symgrad.cli import main
 from symgrad.ops.shape import OnesLikeOp
-from symgrad.autograd.schedule import prove, with_retain_graph, error_kind, FREED_MESSAGE, IMPLICIT_MESSAGE, NO_GRAD_MESSAGE
+from symgrad.autograd.proof import prove
+from symgrad.autograd.schedule import with_retain_graph, error_kind, FREED_MESSAGE, IMPLICIT_MESSAGE, NO_GRAD_MESSAGE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
@@ -385,7 +386,7 @@ def test_flags_of_a_mixed_graph_agree_with_pytorch():
     report's ``tensors`` both say what PyTorch says (prove checks both)."""
     import torch
     from symgrad.autograd.proof import _run_forward
-    from symgrad.numeric.check import draw_inputs
+    from symgrad.numeric.inputs import draw_inputs
     d = derive_text(MIXED)
     s, info = d.schedule, d.tensor_info()
     env = _run_forward(d.problem, draw_inputs(d.problem, {}, torch.float64, "cpu", 0), {}, torch.float64, "cpu")

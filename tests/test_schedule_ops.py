@@ -15,7 +15,7 @@ import torch
 import yaml
 
 import symgrad
-from symgrad.numeric.check import draw_inputs
+from symgrad.numeric.inputs import draw_inputs
 from symgrad.ops import FUNCTIONS, OPERATORS
 from symgrad.autograd.recorded import autograd_graph
 from symgrad.numeric.reference import TorchEval

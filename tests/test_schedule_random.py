@@ -4,13 +4,13 @@ Hypothesis draws a few nodes over inputs that do and do not require grad (elemen
 ops that save tensors and ops that do not, detach, comparisons, shared sub-graphs),
 then a schedule of ``backward()`` calls with and without ``retain_graph=True``, with an
 explicit ``gradient=``, ``zero_grad()``, and the occasional non-scalar ``backward()``.
-`symgrad.autograd.schedule.prove` compares each step's outcome and every ``.grad`` with PyTorch.
+`symgrad.autograd.proof.prove` compares each step's outcome and every ``.grad`` with PyTorch.
 Nodes such as ``x - x`` (which cancels to 0 but keeps x's shape) are drawn too.
 """
 from hypothesis import given, settings, strategies as st, HealthCheck
 
 import symgrad
-from symgrad.autograd.schedule import prove
+from symgrad.autograd.proof import prove
 
 HEAD = """
 inputs:

@@ -61,7 +61,7 @@ class ProofRow:
 def prove(derivation, seed=0, dtype="float64", device="cpu", dims=None):
     """Run the schedule in PyTorch and compare it with the prediction: (rows, passed)."""
     import torch
-    from ..numeric.check import draw_inputs, dim_values, TOLERANCES
+    from ..numeric.inputs import draw_inputs, dim_values, TOLERANCES
 
     sched = derivation.schedule
     if sched is None:

@@ -26,7 +26,8 @@ from ..errors import SpecError
 from ..ops import REQUIRED, FUNCTIONS, OPERATORS, NOT_IMPLEMENTED
 from ..ops.nodes import FIELD_ARG, cross_saved
 from ..ops.registry import Cross
-from ..spec.parse import parse_tree, Builder, call_parts
+from ..spec.expr import Builder
+from ..spec.parse import parse_tree, call_parts
 from ..tensor import shape_of
 
 

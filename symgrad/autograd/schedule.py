@@ -366,5 +366,3 @@ def with_retain_graph(call):
     except Exception:            # a display nicety only
         return call.rstrip(")") + ", retain_graph=True)"
 
-
-from .proof import prove, ProofRow  # noqa: E402  (the proof lives in its own module)

@@ -17,7 +17,7 @@ from ..ops.linalg import MatmulOp, TransposeOp
 from ..ops.shape import OnesLikeOp
 from ..printing.torchcode import TorchPrinter
 from ..tensor import Tensor, shape_of
-from .plan import Norm, children, is_coeff, rebuild, split_coeff
+from .forms import Norm, children, is_coeff, rebuild, split_coeff
 
 
 # --- 4. lowering ---------------------------------------------------------------------------

@@ -39,7 +39,8 @@ from ..ops.linalg import MatmulOp, DotOp, InverseOp, DetOp
 from ..ops.shape import OnesLikeOp, ZerosLikeOp, Constant, EyeOp
 from ..tensor import Tensor, shape_of
 from ..version import __version__
-from .plan import Plan, Transposed, VIEWS, children, free_names, is_coeff
+from .forms import Transposed, VIEWS, children, free_names, is_coeff
+from .plan import Plan
 from .lower import AsFloat
 
 

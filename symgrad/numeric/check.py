@@ -16,7 +16,7 @@ No derived result is reported unchecked.  For each device asked for:
 ``fd=True`` adds finite differences: ``torch.autograd.gradcheck`` (float64) through the
 module's ``SymgradFunction``, whose backward *is* the closed form -- so the closed form
 itself is checked against finite differences, not only autograd.  A spec with a
-``backward`` schedule is also run for real (``symgrad.autograd.schedule.prove``).
+``backward`` schedule is also run for real (``symgrad.autograd.proof.prove``).
 """
 from dataclasses import dataclass, field
 from typing import List, Optional
@@ -28,11 +28,8 @@ with warnings.catch_warnings():      # a torch wheel without NumPy warns at impo
     import torch
 
 from ..errors import CheckError
+from .inputs import TOLERANCES, dim_values, draw_inputs, check_sizes
 
-# (rtol, atol); atol is relative to the size of the gradient (max |entry|, at least 1):
-# float32 matmuls round at the scale of their largest terms, not of each result entry.
-TOLERANCES = {"float64": (1e-7, 1e-9), "float32": (1e-4, 1e-5)}
-MAX_ELEMENTS = 20_000_000
 FD_MAX_ELEMENTS = 4000
 DEVICES = ("cpu", "cuda", "auto", "all")
 
@@ -113,116 +110,6 @@ def resolve_devices(device):
     if device == "all":
         return ["cpu"] + (["cuda"] if has_cuda else [])
     raise CheckError("unknown device %r (cpu, cuda, auto or all)" % device)
-
-
-def dim_values(prob, overrides=None):
-    prob.check_dims(overrides or {})        # unknown dims, and values that contradict one
-    vals = {}
-    for name, (sym, v) in prob.dims.items():
-        vals[name] = v
-    for name, v in (overrides or {}).items():
-        if name not in prob.dims:
-            raise CheckError("--dim %s: the spec has no dim '%s' (dims: %s)"
-                             % (name, name, ", ".join(prob.dims) or "none"))
-        vals[name] = int(v)
-    missing = [n for n, v in vals.items() if v is None]
-    if missing:
-        raise CheckError("dim '%s' has no value to check with: give one in 'dims' or --dim %s=N"
-                         % (missing[0], missing[0]))
-    return vals
-
-
-def concrete(shape, dims):
-    return tuple(int(d) if d.is_Integer else int(d.subs({s: dims[str(s)] for s in d.free_symbols}))
-                 for d in shape)
-
-
-def draw_inputs(prob, dims, dtype, device, seed):
-    """Input tensors: given values, or draws from each declared domain (fixed seed)."""
-    gen = torch.Generator().manual_seed(seed)
-    total = 0
-    out = {}
-    for d in prob.inputs:
-        shape = concrete(d.shape, dims)
-        n = 1
-        for s in shape:
-            n *= s
-        total += n
-        if total > MAX_ELEMENTS:
-            raise CheckError("inputs are too large to check (%d elements; at most %d): "
-                             "check with smaller dims (--dim) or --no-check" % (total, MAX_ELEMENTS))
-        if d.value is not None:
-            t = torch.tensor(d.value, dtype=torch.float64).reshape(shape)
-        else:
-            t = draw(d.domain, shape, gen)
-        out[d.name] = t.to(dtype=dtype, device=device)
-    return out
-
-
-def draw(domain, shape, gen):
-    """Values of one domain, away from the kinks at 0 (relu, abs, sign ...)."""
-    r = lambda: torch.rand(shape, generator=gen, dtype=torch.float64)
-    if domain == "positive":
-        return 0.5 + 1.5 * r()
-    if domain == "nonnegative":
-        return 0.05 + r()
-    if domain == "unit":
-        return 0.1 + 0.8 * r()
-    if domain == "spd":
-        n = shape[-1]
-        m = torch.randn(shape, generator=gen, dtype=torch.float64)
-        return m @ m.transpose(-1, -2) + n * torch.eye(n, dtype=torch.float64)
-    if domain == "simplex":
-        if not shape:
-            return torch.ones((), dtype=torch.float64)
-        x = torch.randn(shape, generator=gen, dtype=torch.float64)
-        return torch.softmax(x, dim=-1)
-    x = torch.randn(shape, generator=gen, dtype=torch.float64)
-    return torch.where(x.abs() < 1e-3, x + 0.01, x)
-
-
-def check_sizes(d, dims):
-    """Refuse, before allocating anything, a check whose tensors would be too large."""
-    from ..tensor import shape_of, Tensor
-    from ..printing import to_text
-    vals = {sym: int(dims[name]) for name, (sym, _) in d.problem.dims.items()}
-    seen = set()
-
-    def size(e):
-        n = 1
-        for s in shape_of(e):
-            n *= int(s) if s.is_Integer else int(s.subs(vals))
-        return n
-
-    def walk(e, where):
-        stack = [e]
-        while stack:
-            x = stack.pop()
-            if x in seen or not hasattr(x, "args"):
-                continue
-            seen.add(x)
-            if isinstance(x, Tensor) or x.args:
-                try:
-                    n = size(x)
-                except (TypeError, ValueError):
-                    n = 0
-                if n > MAX_ELEMENTS:
-                    raise CheckError("%s: %s is too large to check (%s has %d elements; at most %d): "
-                                     "check with smaller dims (--dim) or --no-check"
-                                     % (d.problem.file, where, _short(to_text, x), n, MAX_ELEMENTS))
-            stack.extend(x.args)
-    for n in d.problem.nodes:
-        walk(n.expr, "node '%s'" % n.name)
-    for g in d.gradients:
-        walk(g.expr, "d%s/d%s" % (g.output, g.wrt))
-
-
-def _short(to_text, e):
-    try:
-        t = to_text(e)
-    except Exception:
-        t = str(e)
-    return t if len(t) <= 60 else t[:57] + "..."
 
 
 def reference(prob, inputs, dims, dtype, device):
@@ -307,7 +194,7 @@ def run_check(d, device="cpu", dtype="float64", seed=0, fd=False, dims=None):
         if fd:
             report.rows.extend(_fd_rows(d, mod, draw_inputs(prob, dvals, torch.float64, dev, seed), dev))
     if d.schedule is not None:
-        from ..autograd.schedule import prove
+        from ..autograd.proof import prove
         report.schedule_rows, report.schedule_passed = prove(d, seed=seed, dtype=dtype, device=devices[0],
                                                              dims=dvals)
     return report

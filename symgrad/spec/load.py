@@ -19,9 +19,11 @@ from sympy import Integer, Symbol
 from ..errors import SpecError, printable_path
 from ..tensor import Tensor, shape_of, fmt_shape
 from .domains import DOMAIN_RULES, outside
-from .parse import parse_expr_text, suggest, locate
+from .expr import parse_expr_text
+from .parse import suggest, locate
 from .problem import Mark, InputDecl, NodeDecl, Problem
-from .yamlread import read_spec_bytes, byte_pos, compose, check_tags, short as _short, tag_text, PyLoader, SAFE_TAGS
+from .yamlread import (read_spec_bytes, byte_pos, compose, check_tags, short as _short, node_kind, mapping,
+                       scalar, plain_value)
 
 TOP_KEYS = ("title", "description", "dims", "inputs", "nodes", "outputs", "wrt", "retain_grad", "backward")
 INPUT_KEYS = ("shape", "requires_grad", "domain", "value")
@@ -30,9 +32,6 @@ MAX_DIM_VALUE = 10 ** 9
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")      # used with fullmatch ('a\n' is no name)
 _FLOAT_TEXT = re.compile(r"^[-+]?(?:[0-9][0-9_]*\.?[0-9_]*|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$")
 _BREAKS = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
-
-
-_CONSTRUCTOR = yaml.constructor.SafeConstructor()
 
 
 class _Ctx:
@@ -75,56 +74,12 @@ def loads(text, file="<spec>"):
         raise SpecError("the spec is empty: it needs at least 'inputs' and 'nodes'", file, 1, 1)
     check_tags(ctx, root, 0)
     if not isinstance(root, yaml.MappingNode):
-        ctx.fail(root, "the spec must be a mapping with 'inputs' and 'nodes', not %s" % _kind(root))
-    top = _mapping(ctx, root, "the spec")
+        ctx.fail(root, "the spec must be a mapping with 'inputs' and 'nodes', not %s" % node_kind(root))
+    top = mapping(ctx, root, "the spec")
     for k, (kn, _) in top.items():
         if k not in TOP_KEYS:
             ctx.fail(kn, "unknown key '%s'%s; allowed: %s" % (_short(k), suggest(k, TOP_KEYS), ", ".join(TOP_KEYS)))
     return _Builder(ctx, top, text, root).problem()
-
-
-def _kind(node):
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    return "a single value"
-
-
-def _mapping(ctx, node, what):
-    """An ordered dict key -> (key node, value node); duplicate keys are errors."""
-    if not isinstance(node, yaml.MappingNode):
-        ctx.fail(node, "%s must be a mapping" % what)
-    out = {}
-    for kn, vn in node.value:
-        if not isinstance(kn, yaml.ScalarNode):
-            ctx.fail(kn, "keys of %s must be names" % what)
-        k = kn.value
-        if k in out:
-            ctx.fail(kn, "duplicate key '%s' in %s (first at line %d)" % (k, what, out[k][0].start_mark.line + 1))
-        out[k] = (kn, vn)
-    return out
-
-
-def _scalar(ctx, node):
-    """The Python value of a scalar node under YAML 1.1 safe rules (str, int, float, bool, None)."""
-    if not isinstance(node, yaml.ScalarNode):
-        return node
-    build = PyLoader.yaml_constructors.get(node.tag)
-    if build is None or node.tag not in SAFE_TAGS:
-        ctx.fail(node, "YAML tag '%s' is not allowed: a spec holds only text, numbers, lists and mappings"
-                 % tag_text(node.tag))
-    try:
-        return build(_CONSTRUCTOR, node)
-    except (yaml.YAMLError, ValueError, OverflowError, TypeError):
-        ctx.fail(node, "invalid %s value %r" % (node.tag.rsplit(":", 1)[-1], _short(node.value)))
-
-
-def _value(ctx, node):
-    """Plain Python data of a node (lists, dicts, scalars) for values and simple fields."""
-    if isinstance(node, yaml.ScalarNode):
-        return _scalar(ctx, node)
-    if isinstance(node, yaml.SequenceNode):
-        return [_value(ctx, v) for v in node.value]
-    return {k: _value(ctx, v) for k, (_, v) in _mapping(ctx, node, "this value").items()}
 
 
 def _mark(node, offset=0):
@@ -144,7 +99,7 @@ class _Builder:
         kn, vn = self.get(key)
         if vn is None:
             return ""
-        v = _scalar(self.ctx, vn)
+        v = scalar(self.ctx, vn)
         if isinstance(vn, yaml.ScalarNode) and v is None:
             return ""
         if not isinstance(vn, yaml.ScalarNode) or isinstance(v, (list, dict)):
@@ -201,11 +156,11 @@ class _Builder:
     def dims(self):
         kn, vn = self.get("dims")
         out = {}
-        if vn is None or (isinstance(vn, yaml.ScalarNode) and _scalar(self.ctx, vn) is None):
+        if vn is None or (isinstance(vn, yaml.ScalarNode) and scalar(self.ctx, vn) is None):
             return out
-        for name, (k, v) in _mapping(self.ctx, vn, "'dims'").items():
+        for name, (k, v) in mapping(self.ctx, vn, "'dims'").items():
             self.define(k, name, "dim")
-            val = _scalar(self.ctx, v)
+            val = scalar(self.ctx, v)
             if isinstance(v, yaml.ScalarNode) and val is None:
                 val = None
             elif isinstance(val, bool) or not isinstance(val, int):
@@ -219,15 +174,15 @@ class _Builder:
         kn, vn = self.get("inputs")
         if vn is None:
             self.ctx.fail(self.root, "the spec has no 'inputs'")
-        items = _mapping(self.ctx, vn, "'inputs'")
+        items = mapping(self.ctx, vn, "'inputs'")
         if not items:
             self.ctx.fail(vn, "'inputs' is empty")
         out = []
         for name, (k, v) in items.items():
             self.define(k, name, "input")
             fields = {}
-            if not (isinstance(v, yaml.ScalarNode) and _scalar(self.ctx, v) is None):
-                fields = _mapping(self.ctx, v, "input '%s'" % name)
+            if not (isinstance(v, yaml.ScalarNode) and scalar(self.ctx, v) is None):
+                fields = mapping(self.ctx, v, "input '%s'" % name)
             for f, (fk, _) in fields.items():
                 if f not in INPUT_KEYS:
                     self.ctx.fail(fk, "unknown key '%s' in input '%s'%s; allowed: %s"
@@ -235,12 +190,12 @@ class _Builder:
             shape = self.shape(fields.get("shape", (None, None))[1], dims, name)
             rg = True
             if "requires_grad" in fields:
-                rg = _scalar(self.ctx, fields["requires_grad"][1])
+                rg = scalar(self.ctx, fields["requires_grad"][1])
                 if not isinstance(rg, bool):
                     self.ctx.fail(fields["requires_grad"][1], "requires_grad must be true or false")
             domain = "real"
             if "domain" in fields:
-                domain = _scalar(self.ctx, fields["domain"][1])
+                domain = scalar(self.ctx, fields["domain"][1])
                 if domain not in DOMAINS:
                     self.ctx.fail(fields["domain"][1], "domain must be one of %s, got %r%s"
                                   % (", ".join(DOMAINS), domain, suggest(str(domain), DOMAINS)))
@@ -263,7 +218,7 @@ class _Builder:
         if node is None:
             return ()
         if isinstance(node, yaml.ScalarNode):
-            v = _scalar(self.ctx, node)
+            v = scalar(self.ctx, node)
             if v is None:
                 return ()
             if isinstance(v, int) and not isinstance(v, bool):
@@ -276,7 +231,7 @@ class _Builder:
             self.ctx.fail(node, "shape of '%s' has %d dimensions (at most 8)" % (name, len(node.value)))
         out = []
         for item in node.value:
-            v = _scalar(self.ctx, item)
+            v = scalar(self.ctx, item)
             if isinstance(v, bool) or not isinstance(item, yaml.ScalarNode):
                 self.ctx.fail(item, "a size must be a positive integer or a dim name")
             if isinstance(v, int):
@@ -293,7 +248,7 @@ class _Builder:
         return tuple(out)
 
     def value(self, node, shape, dims, name):
-        data = _value(self.ctx, node)
+        data = plain_value(self.ctx, node)
 
         def number(x, path):
             if isinstance(x, str) and _FLOAT_TEXT.match(x.strip()):
@@ -337,7 +292,7 @@ class _Builder:
         kn, vn = self.get("nodes")
         if vn is None:
             self.ctx.fail(self.root, "the spec has no 'nodes'")
-        items = _mapping(self.ctx, vn, "'nodes'")
+        items = mapping(self.ctx, vn, "'nodes'")
         if not items:
             self.ctx.fail(vn, "'nodes' is empty")
         out = []
@@ -353,8 +308,8 @@ class _Builder:
 
     def expr_text(self, v, what):
         if not isinstance(v, yaml.ScalarNode):
-            self.ctx.fail(v, "%s must be an expression (text), not %s" % (what, _kind(v)))
-        val = _scalar(self.ctx, v)
+            self.ctx.fail(v, "%s must be an expression (text), not %s" % (what, node_kind(v)))
+        val = scalar(self.ctx, v)
         if isinstance(val, bool) or val is None:
             self.ctx.fail(v, "%s must be an expression, got the YAML %s %s (quote it if you mean a name)"
                           % (what, "boolean" if isinstance(val, bool) else "null", _short(v.value or "(empty)")))
@@ -424,7 +379,7 @@ class _Builder:
         if vn is None:
             return None
         if isinstance(vn, yaml.ScalarNode):
-            v = _scalar(self.ctx, vn)
+            v = scalar(self.ctx, vn)
             if v is None:
                 return []
             vn = yaml.SequenceNode("tag:yaml.org,2002:seq", [vn], vn.start_mark, vn.end_mark)
@@ -432,7 +387,7 @@ class _Builder:
             self.ctx.fail(vn, "'%s' must be a list of names" % key)
         out, seen = [], set()
         for item in vn.value:
-            v = _scalar(self.ctx, item)
+            v = scalar(self.ctx, item)
             if not isinstance(item, yaml.ScalarNode) or not isinstance(v, str):
                 self.ctx.fail(item, "'%s' must be a list of names" % key)
             if v not in allowed:
@@ -447,7 +402,7 @@ class _Builder:
         kn, vn = self.get("backward")
         if vn is None:
             return None
-        if isinstance(vn, yaml.ScalarNode) and _scalar(self.ctx, vn) is None:
+        if isinstance(vn, yaml.ScalarNode) and scalar(self.ctx, vn) is None:
             return []
         if not isinstance(vn, yaml.SequenceNode):
             self.ctx.fail(vn, "'backward' must be a list of calls such as 'd.backward()'")

@@ -6,7 +6,8 @@ while running the nodes is `symgrad.autograd.recorded`.
 """
 import ast
 
-from .parse import parse_tree, err, Builder, suggest
+from .expr import Builder
+from .parse import parse_tree, err, suggest
 from ..tensor import shape_of, fmt_shape
 
 BACKWARD_KWARGS = ("gradient", "retain_graph")

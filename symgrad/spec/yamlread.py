@@ -270,3 +270,50 @@ def short(s, n=40):
 def tag_text(tag):
     tag = tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
     return short("!!" + tag if not tag.startswith("!") else tag, 60)
+
+
+CONSTRUCTOR = yaml.constructor.SafeConstructor()
+
+
+def node_kind(node):
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    return "a single value"
+
+
+def mapping(ctx, node, what):
+    """An ordered dict key -> (key node, value node); duplicate keys are errors."""
+    if not isinstance(node, yaml.MappingNode):
+        ctx.fail(node, "%s must be a mapping" % what)
+    out = {}
+    for kn, vn in node.value:
+        if not isinstance(kn, yaml.ScalarNode):
+            ctx.fail(kn, "keys of %s must be names" % what)
+        k = kn.value
+        if k in out:
+            ctx.fail(kn, "duplicate key '%s' in %s (first at line %d)" % (k, what, out[k][0].start_mark.line + 1))
+        out[k] = (kn, vn)
+    return out
+
+
+def scalar(ctx, node):
+    """The Python value of a scalar node under YAML 1.1 safe rules (str, int, float, bool, None)."""
+    if not isinstance(node, yaml.ScalarNode):
+        return node
+    build = PyLoader.yaml_constructors.get(node.tag)
+    if build is None or node.tag not in SAFE_TAGS:
+        ctx.fail(node, "YAML tag '%s' is not allowed: a spec holds only text, numbers, lists and mappings"
+                 % tag_text(node.tag))
+    try:
+        return build(CONSTRUCTOR, node)
+    except (yaml.YAMLError, ValueError, OverflowError, TypeError):
+        ctx.fail(node, "invalid %s value %r" % (node.tag.rsplit(":", 1)[-1], short(node.value)))
+
+
+def plain_value(ctx, node):
+    """Plain Python data of a node (lists, dicts, scalars) for values and simple fields."""
+    if isinstance(node, yaml.ScalarNode):
+        return scalar(ctx, node)
+    if isinstance(node, yaml.SequenceNode):
+        return [plain_value(ctx, v) for v in node.value]
+    return {k: plain_value(ctx, v) for k, (_, v) in mapping(ctx, node, "this value").items()}
