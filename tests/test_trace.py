@@ -4,6 +4,7 @@ These check the traced YAML itself (so they pass whatever the spec language of t
 branch can load); `test_trace_e2e` derives the traced specs and compares the compiled
 gradients with autograd on the real modules.
 """
+import copy
 import os
 
 import pytest
@@ -87,7 +88,7 @@ def test_module_whose_forward_returns_the_loss():
     _, spec = traced(MODELS + ":SmallMLP", "x=4,3,4", "y=4,5")
     assert nodes(spec)["logits"] == "linear(relu_2, fc3_weight, fc3_bias)"
     assert nodes(spec)["loss"] == "cross_entropy(logits, y)"
-    assert spec["inputs"]["y"]["domain"] == "simplex"     # a probability target draws from the simplex
+    assert spec["inputs"]["y"] == {"shape": [4, 5], "requires_grad": False}   # PyTorch does not require a simplex
     assert "`fc1.weight` is a leaf (`small_mlp.fc1.weight.is_leaf` is True)" in spec["description"]
 
 
@@ -150,8 +151,10 @@ def test_api_trace_yaml_and_problem():
     model = tm.Concat()
     text = symgrad.trace_yaml(model, with_values=True, x="3,4")
     spec = yaml.safe_load(text)
-    assert spec["inputs"]["a_weight"]["value"] == model.a.weight.double().tolist()   # exact
-    assert spec["inputs"]["b_bias"]["value"] == model.b.bias.double().tolist()
+    for name, p in [("a_weight", model.a.weight), ("b_bias", model.b.bias)]:    # float32 values, exactly
+        assert torch.equal(torch.tensor(spec["inputs"][name]["value"], dtype=torch.float64).float(), p)
+    double = symgrad.trace_yaml(copy.deepcopy(model).double(), with_values=True, x="3,4")
+    assert yaml.safe_load(double)["inputs"]["a_weight"]["value"] == model.a.weight.double().tolist()
     problem = symgrad.trace(tm.SmallMLP, x=torch.randn(4, 3, 4), y=(4, 5))
     assert isinstance(problem, symgrad.Problem)
     assert [d.name for d in problem.inputs][:2] == ["x", "y"]
@@ -233,6 +236,9 @@ def _line(function, needle):
      "trace_models.py:{line}: 'erfinv' (aten.erfinv.default) is not in the spec language", ("unknown_op", "erfinv")),
     ([MODELS + ":overwritten", "--input", "x=2,4"],
      "trace_models.py:{line}: 'relu' (aten.relu_.default) overwrites a tensor", ("overwritten", "relu_")),
+    ([MODELS + ":saved_then_overwritten", "--input", "x=2,4"],
+     "trace_models.py:{line}: an in-place op here overwrites a value autograd saved for backward",
+     ("saved_then_overwritten", "+=")),
     ([MODELS + ":random_dropout", "--input", "x=2,4"], "trace_models.py:{line}: dropout in training mode is random",
      ("random_dropout", "F.dropout")),
     ([MODELS + ":fails", "--input", "x=2,4"], "trace_models.py:{line}: tracing 'fails' raised ValueError: this model",

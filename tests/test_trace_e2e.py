@@ -39,14 +39,16 @@ def compiled_vs_autograd(fn, modules, inputs, with_values=False):
     gradients = d.compile()
     args = {}
     for decl in problem.inputs:
-        real = inputs[decl.name] if decl.name in inputs else params[decl.name].detach()
-        if with_values:                    # the spec carries the model's own numbers, exactly
-            given = torch.tensor(decl.value, dtype=real.dtype)
-            assert torch.equal(given, real), decl.name
+        if decl.name in inputs or decl.name in params:
+            real = inputs[decl.name] if decl.name in inputs else params[decl.name].detach()
+            if with_values:                # the spec carries the model's own numbers, exactly
+                assert torch.equal(torch.tensor(decl.value, dtype=real.dtype), real), decl.name
+        else:                              # a buffer or a constant of the code: the spec carries it
+            real = torch.tensor(decl.value, dtype=torch.float64)
         args[decl.name] = real
     got = gradients(**args)
     outs = fn(**inputs)
-    outs = outs if isinstance(outs, tuple) else (outs,)
+    outs = tuple(outs.values()) if isinstance(outs, dict) else outs if isinstance(outs, tuple) else (outs,)
     assert len(outs) == len(problem.outputs)
     for name, out in zip(problem.outputs, outs):
         ref = torch.autograd.grad(out, [params[w] for w in problem.wrt], retain_graph=True, allow_unused=True)
@@ -96,6 +98,38 @@ def test_function_returning_two_losses():
 def test_loop_over_a_module_list():
     m = copy.deepcopy(tm.Blocks())
     compiled_vs_autograd(m, {"": m}, {"x": torch.randn(2, 5)})
+
+
+def test_raw_parameters_and_buffers():
+    m = copy.deepcopy(tm.RawParameters())
+    d = compiled_vs_autograd(m, {"": m}, {"x": torch.randn(4, 5), "y": probs(4, 3)}, with_values=True)
+    assert "scale" in [i.name for i in d.problem.inputs] and "scale" not in d.problem.wrt
+
+
+def test_loss_modules_and_functional_linear():
+    m = copy.deepcopy(tm.Criteria())
+    compiled_vs_autograd(m, {"": m}, {"x": torch.randn(4, 5), "y": torch.rand(4, 3)})
+
+
+def test_activation_modules_and_eval_dropout():
+    m = copy.deepcopy(tm.Activations()).eval()
+    d = compiled_vs_autograd(m, {"": m}, {"x": torch.randn(4, 5), "t": torch.rand(4, 3)})
+    assert d.check().passed
+
+
+def test_dict_of_losses_and_constants():
+    d = compiled_vs_autograd(tm.named_losses, {"head_": tm.head}, {"x": torch.randn(4, 5)})
+    assert d.problem.outputs == ["total", "square"]
+
+
+def test_gradient_with_respect_to_an_example_that_requires_grad():
+    m = copy.deepcopy(tm.Blocks()).double()
+    x = torch.randn(2, 5, dtype=torch.float64, requires_grad=True)
+    problem = symgrad.trace(m, x=x)
+    assert problem.wrt[0] == "x"
+    got = symgrad.derive(problem).compile()(x=x.detach(), **{
+        q.replace(".", "_"): p.detach() for q, p in m.named_parameters()})["loss"]["x"]
+    torch.testing.assert_close(got, torch.autograd.grad(m(x), x)[0], rtol=1e-9, atol=1e-12)
 
 
 def test_traced_spec_derives_from_the_command_line(tmp_path):

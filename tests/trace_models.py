@@ -122,6 +122,60 @@ class Blocks(nn.Module):
         return x.pow(2).sum()
 
 
+class RawParameters(nn.Module):
+    """nn.Parameters used directly (x @ W + b), a buffer, log_softmax by hand, a trace."""
+
+    def __init__(self):
+        super().__init__()
+        self.W = nn.Parameter(torch.randn(5, 3))
+        self.b = nn.Parameter(torch.zeros(3))
+        self.register_buffer("scale", torch.full((3,), 2.0))
+
+    def forward(self, x, y):
+        z = (x @ self.W + self.b) * self.scale
+        return -(y * F.log_softmax(z, dim=1)).sum(1).mean() + 0.01 * (self.W.T @ self.W).trace()
+
+
+class Criteria(nn.Module):
+    """Loss modules as attributes, F.linear without bias, a division by the batch size."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(3, 5))
+        self.crit = nn.CrossEntropyLoss()
+        self.mse = nn.MSELoss(reduction="sum")
+
+    def forward(self, x, y):
+        z = F.linear(x, self.weight)
+        return self.crit(z, y) + self.mse(z, y) / x.shape[0]
+
+
+class Activations(nn.Module):
+    """Activation modules, dropout in eval mode, binary cross-entropies."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(5, 3)
+        self.act = nn.GELU()
+        self.leaky = nn.LeakyReLU(0.2)
+        self.drop = nn.Dropout(0.3)
+
+    def forward(self, x, t):
+        h = self.drop(self.act(self.fc(x)))
+        h = self.leaky(h) + F.silu(h) + F.softplus(h) + torch.exp(-h.abs())
+        return F.binary_cross_entropy_with_logits(h, t) + F.binary_cross_entropy(torch.sigmoid(h), t)
+
+
+head = nn.Linear(5, 2)
+
+
+def named_losses(x):
+    """A dict of losses: the keys name the outputs; a constant tensor of the code."""
+    w = torch.tensor([1.0, -2.0, 0.5, 3.0, 1.0])
+    z = head(x * w)
+    return {"total": z.sum() * torch.tensor(2.0) / 3, "square": z.pow(2).mean()}
+
+
 # --- wrong on purpose -------------------------------------------------------------------
 lin = nn.Linear(4, 3)
 
@@ -163,3 +217,9 @@ class NeedsArguments(nn.Module):
 
     def forward(self, x):
         return self.fc(x).sum()
+
+
+def saved_then_overwritten(x):
+    h = torch.relu(lin(x))
+    h += x[:, :3]
+    return h.sum()

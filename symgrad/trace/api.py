@@ -8,7 +8,7 @@ version of the spec language cannot read yet, the error points at the user's lin
 """
 import inspect
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import SpecError, SymgradError
 from .errors import TraceError
@@ -22,6 +22,8 @@ class Traced:
     text: str              # the spec, YAML
     origins: dict          # line of the YAML -> (file, line, node name) of the user's code
     source: str            # "model.py:loss"
+    tensors: dict = field(default_factory=dict)   # input name -> the model's own tensor (parameters,
+                                                  # buffers, constants): to run the compiled module on
 
 
 def trace(fn_or_module, /, *, with_values=False, **example_inputs):
@@ -94,13 +96,19 @@ def _trace_object(obj, with_values, example_inputs):
 
 def _run(root, specs, source, aliases, with_values, what):
     from .build import build
-    from .capture import capture
+    from .capture import capture, backward_runs
     from .write import to_yaml
     specs = bind(root, specs, what)
     ep = capture(root, specs, aliases)
     draft = build(ep, root, specs, source, aliases)
+    if draft.inplace:
+        err = backward_runs(root, specs)
+        if err is not None:
+            first = (str(err).strip().splitlines() or [""])[0].split(": [")[0]
+            raise TraceError("an in-place op here overwrites a value autograd saved for backward, so "
+                             "PyTorch's backward raises (%s): write it out of place" % first[:200], *draft.inplace[0])
     text, origins = to_yaml(draft, with_values)
-    return Traced(text, origins, source)
+    return Traced(text, origins, source, {d.name: d.tensor for d in draft.inputs if d.kind != "data"})
 
 
 def bind(root, specs, what):

@@ -48,6 +48,7 @@ class Draft:
     source: str = ""                  # "examples/notebook_mlp.py:loss"
     aliases: dict = field(default_factory=dict)
     scalar_outputs: set = field(default_factory=set)
+    inplace: list = field(default_factory=list)      # (file, line) of each in-place op kept
 
 
 def build(ep, root, specs, source="", aliases=None):
@@ -100,6 +101,9 @@ class _Builder:
         by_node = {n: decls[n.name] for n in self.graph.nodes if n.op == "placeholder"}
         infer({n: d for n, d in by_node.items() if d.kind == "data"}, self.graph)
         used = [(n, d) for n, d in by_node.items() if d.kind == "data" or n in self.live]
+        for n, d in used:
+            if d.kind == "constant" and not d.access:
+                d.access = self._assigned_to(n)
         name_state([d for _, d in used if d.kind != "data"], self.names, self.root)
         for n, d in by_node.items():
             self.spelled[n] = self._placeholder(d)
@@ -111,8 +115,22 @@ class _Builder:
                 self._spell_node(n)
         outputs = self._output_names()
         scalar = {nm for nm, n in zip(outputs, self.out_nodes) if not tuple(n.meta["val"].shape)}
+        inplace = [self._where(n) for n in self.graph.nodes if n in self.live and n.op == "call_function"
+                   and hasattr(n.target, "_schema") and is_inplace(n.target._schema)]
         return Draft(self.root.title, self.root, self.specs, inputs, self.nodes, outputs, self.source, self.aliases,
-                     scalar)
+                     scalar, inplace)
+
+    def _where(self, n):
+        e = self._error("", self.origin.get(n))
+        return e.file, e.line
+
+    def _assigned_to(self, placeholder):
+        """The variable a constant of the code is assigned to (``w = torch.tensor(...)``), or ""."""
+        for u in placeholder.users:
+            o = self.origin.get(u)
+            if o is not None:
+                return o.top_var or o.deep_var or o.statement_var or ""
+        return ""
 
     @staticmethod
     def _placeholder(d):
@@ -137,6 +155,7 @@ class _Builder:
                 self.source_of[n] = self.effective(_first_tensor(n))
                 self._pass_names(n, self.source_of[n])
         self.returned = {self.effective(n) for n in self.out_nodes}
+        self.keys = {self.effective(n): k for n, k in zip(self.out_nodes, _output_keys(self.ep))}
         uses = {}
         for n in calls:
             if n in self.source_of:
@@ -183,7 +202,9 @@ class _Builder:
         except ValueError as e:
             raise self._error("%s: %s" % (describe(n.target), e), o) from None
         if isinstance(result, Expr) and not self._is_name(result):
-            if n in self.materialize:
+            if n in self.returned:
+                result = self._declare(n, result, o, key=self.keys.get(n))
+            elif n in self.materialize:
                 result = self._declare(n, result, o)
             elif len(result.text) > INLINE_LIMIT:
                 result = self._declare(n, result, o, part=True)
@@ -192,10 +213,11 @@ class _Builder:
     def _is_name(self, e):
         return e.text in self.names.taken and e.text.isidentifier()
 
-    def _declare(self, n, expr, o, part=False):
-        """A spec node for ``n``; ``part``: a piece of a long statement, named after its variable."""
+    def _declare(self, n, expr, o, part=False, key=None):
+        """A spec node for ``n``; ``part``: a piece of a long statement, named after its variable;
+        ``key``: the name a returned dict gives it."""
         val = n.meta.get("val")
-        returned = "loss" if val is not None and not val.shape else "out"
+        returned = key or ("loss" if val is not None and not val.shape else "out")
         op = op_name(n.target).strip("_") if hasattr(n.target, "_schema") else "t"
         if part:
             nm = self.names.take("%s_part" % o.statement_var if o and o.statement_var else op)
@@ -290,6 +312,14 @@ def _repeats_input(n):
     if schema is None or op_name(n.target) == "broadcast_tensors":
         return False
     return len(schema.returns) > 1 or str(schema.returns[0].type).startswith("List")
+
+
+def _output_keys(ep):
+    """The keys of a returned dict (``{"ce": ..., "reg": ...}``), else no names."""
+    spec = getattr(getattr(ep, "call_spec", None), "out_spec", None)
+    if getattr(spec, "type", None) is dict and all(isinstance(k, str) for k in spec.context):
+        return list(spec.context)
+    return []
 
 
 def _trial(n):

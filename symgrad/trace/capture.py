@@ -36,15 +36,44 @@ _DATA_DEPENDENT = ("GuardOnDataDependentSymNode", "DataDependentOutputException"
 
 def capture(root, specs, aliases=None):
     """Export ``root.module`` on example tensors for ``specs`` (data inputs, in order)."""
-    dtype = float_dtype(root.module)
-    values = {s.name: example_tensor(s, dtype) for s in specs}
-    args = tuple(values.pop(n) for n in root.positional if n in values)
+    args, values = _examples(root, specs)
     with _anchors(root), _quiet(), _stderr() as err:
         try:
             return torch.export.export(root.module, args, values, strict=False)
         except Exception as e:
             err.drop(getattr(e, "partial_fx_graph", None))
             raise _explain(e, root, aliases) from None
+
+
+def _examples(root, specs):
+    """The example tensors: positional-only arguments, then keyword arguments."""
+    dtype = float_dtype(root.module)
+    values = {s.name: example_tensor(s, dtype) for s in specs}
+    return tuple(values.pop(n) for n in root.positional if n in values), values
+
+
+def backward_runs(root, specs):
+    """Run the code eagerly on copies of its state and call backward: the error PyTorch
+    raises, or None.
+
+    The spec writes in-place ops out of place; that is only what PyTorch computes when its
+    own backward can run -- an op that overwrites a value autograd saved (``relu_`` then
+    ``h += x``) makes ``loss.backward()`` raise, and the spec must not pretend otherwise.
+    Copies of the parameters and buffers keep the user's module untouched.
+    """
+    from torch.func import functional_call
+    args, values = _examples(root, specs)
+    state = {k: v.detach().clone().requires_grad_(v.requires_grad) for k, v in
+             list(root.module.named_parameters()) + list(root.module.named_buffers())}
+    leaves = [v for v in state.values() if v.requires_grad]
+    try:
+        out = functional_call(root.module, state, args, values)
+        outs = [o for o in torch.utils._pytree.tree_leaves(out) if isinstance(o, torch.Tensor) and o.requires_grad]
+        if outs and leaves:
+            torch.autograd.grad(sum(o.sum() for o in outs), leaves, allow_unused=True)
+    except RuntimeError as e:
+        return e
+    return None
 
 
 def float_dtype(module):

@@ -59,10 +59,18 @@ OMIT = object()
 
 
 def keep(value, default):
-    """``value``, or `OMIT` when it equals PyTorch's default (so the call stays short)."""
-    if value is default or (type(value) is type(default) and value == default):
+    """``value``, or `OMIT` when it equals PyTorch's default (so the call stays short);
+    numbers compare by value (``beta=1.0`` is the default ``1``), never bools with numbers."""
+    if value is default:
         return OMIT
+    if _number(value) and _number(default) or type(value) is type(default):
+        if value == default:
+            return OMIT
     return value
+
+
+def _number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 _LEFT = {"+": ADD, "-": ADD, "*": MUL, "/": MUL, "@": MUL, "**": POW + 1, ">": CMP + 1, "<": CMP + 1,
@@ -77,7 +85,7 @@ def binop(a, op, b):
     if op == "**":
         left = "%s**%s" % (wrap(a, _LEFT[op]), wrap(b, _RIGHT[op]))
         return Expr(left, POW)
-    space = " " if _PREC[op] <= ADD else ""
+    space = " " if _PREC[op] <= ADD or op == "@" else ""
     return Expr("%s%s%s%s%s" % (wrap(a, _LEFT[op]), space, op, space, wrap(b, _RIGHT[op])), _PREC[op])
 
 

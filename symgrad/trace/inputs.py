@@ -4,8 +4,8 @@
 (``8,1,28,28``; empty or ``()`` for a scalar); DTYPE is ``float`` (the default), ``long``
 -- integer data such as class labels, which needs HIGH: values are drawn in ``[0, HIGH)``,
 exactly the spec's ``dtype: long`` with ``high:`` -- or ``bool``.  In the API an example
-may also be a tensor (its shape and dtype are used, and its values with ``with_values``)
-or a tuple of sizes.
+may also be a tensor (its shape and dtype are used, its values with ``with_values``, and
+its ``requires_grad``: gradients with respect to it are derived too) or a tuple of sizes.
 """
 import re
 from dataclasses import dataclass
@@ -28,6 +28,7 @@ class InputSpec:
     dtype: str = "float"          # "float" | "long" | "bool"
     high: Optional[int] = None    # long only: values in [0, high)
     value: Any = None             # an example tensor the caller gave, else None
+    requires_grad: bool = False   # an example tensor that requires grad: differentiate w.r.t. it too
 
     def describe(self):
         """``[8, 1, 28, 28]``, ``[8] (long, in [0, 10))``."""
@@ -102,8 +103,9 @@ def from_example(name, value):
             dtype = "long"
         else:
             raise SymgradError("example input %s: complex tensors are not in the spec language" % name)
-        # a long tensor's HIGH is found from its use (the class count of a loss), see `build`
-        return InputSpec(name, tuple(value.shape), dtype, None, value.detach())
+        # a long tensor's HIGH is found from its use (the class count of a loss), see `leaves`
+        return InputSpec(name, tuple(value.shape), dtype, None, value.detach(),
+                         bool(value.requires_grad and dtype == "float"))
     if isinstance(value, str):
         return parse_spec(name, value)
     if isinstance(value, (tuple, list, torch.Size)) and all(isinstance(d, int) and not isinstance(d, bool)

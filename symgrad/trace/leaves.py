@@ -6,9 +6,11 @@ qualified name (``fc1.weight`` -> ``fc1_weight``) with the parameter's own
 ``requires_grad`` (true unless the user froze it); a buffer (BatchNorm's running
 statistics) and a constant tensor of the code do not require grad; data arguments take
 shape and dtype from the ``--input`` options.  What the code does with an input can tell
-more than its declaration: a long input used as class labels draws its values below the
-class count (``high``) when no HIGH was given, and a float input used as a probability
-target draws from the simplex, so that the numeric check feeds the loss what it expects.
+more than its declaration: a long input used as class labels (an index) draws its values
+below the class count (``high``) when no HIGH was given, and the arguments of
+``binary_cross_entropy`` draw from (0, 1), where PyTorch requires them to be.  A float
+target of ``cross_entropy`` is *not* declared a simplex: PyTorch does not require its rows
+to sum to one, and a closed form that assumed so would be wrong for targets that do not.
 """
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple
@@ -52,7 +54,7 @@ def declare(ep, root, specs, names):
         ph = s.arg.name
         if s.kind == InputKind.USER_INPUT:
             spec = next(user)
-            out[ph] = InputDecl(names.take(spec.name), spec.shape, "data", False, spec.dtype, spec.high,
+            out[ph] = InputDecl(names.take(spec.name), spec.shape, "data", spec.requires_grad, spec.dtype, spec.high,
                                 tensor=spec.value, access=spec.name, qualname=spec.name)
         elif s.kind == InputKind.PARAMETER:
             t = root.module.get_parameter(s.target)
@@ -69,18 +71,24 @@ def declare(ep, root, specs, names):
 
 
 def name_state(decls, names, root):
-    """Give parameters, buffers and constants their spec names (after the data inputs)."""
+    """Give parameters, buffers and constants their spec names (after the data inputs):
+    ``fc1.weight`` -> ``fc1_weight``; a function's one module that owns the parameter itself
+    (``head = nn.Linear(...)``) lends its name: ``head_weight`` rather than ``weight``."""
     for d in decls:
-        if d.kind != "data":
-            base = d.qualname if d.kind != "constant" else d.access or "const"
-            d.name = names.take(base, prefix=root.label)
+        if d.kind == "constant":
+            base = d.access or "const"
+        elif root.strip and "." not in d.qualname:
+            base = "%s_%s" % (root.label, d.qualname)
+        else:
+            base = d.qualname
+        d.name = names.take(base, prefix=root.label)
 
 
 def _state(ph, t, kind, target, root):
     k = dtype_kind(t)
     if k is None:
         raise TraceError("%s '%s' is complex: complex tensors are not in the spec language" % (kind, target))
-    d = InputDecl(ph, tuple(t.shape), kind, kind == "parameter" and t.requires_grad, k, tensor=t.detach(),
+    d = InputDecl(ph, tuple(t.shape), kind, kind == "parameter" and t.requires_grad, k, tensor=t,
                   access=root.access(target), qualname=root.qualname(target), is_leaf=t.is_leaf)
     if k == "long":
         d.high = int(t.max()) + 1 if t.numel() else 1
@@ -92,7 +100,7 @@ def _constant(ph, t, root):
     if k is None:
         raise TraceError("a complex constant tensor is not in the spec language")
     access = _find(t, root)
-    d = InputDecl(ph, tuple(t.shape), "constant", bool(t.requires_grad), k, tensor=t.detach(),
+    d = InputDecl(ph, tuple(t.shape), "constant", bool(t.requires_grad), k, tensor=t,
                   access=access or "", qualname=access or "", is_leaf=t.is_leaf)
     if k == "long":
         d.high = int(t.max()) + 1 if t.numel() else 1
@@ -140,11 +148,8 @@ def _from_use(d, ph, u):
         rank = len(logits.meta["val"].shape)
         if d.dtype == "long" and d.high is None:
             d.high = size(logits, 1 if rank > 1 else 0)
-        elif d.dtype == "float" and rank <= 2 and op == "cross_entropy_loss":
-            d.domain = d.domain or "simplex"
-    elif op in ("binary_cross_entropy", "binary_cross_entropy_with_logits") and d.dtype == "float":
-        if arg(1, "target") is ph or (op == "binary_cross_entropy" and arg(0, "self") is ph):
-            d.domain = d.domain or "unit"
+    elif op == "binary_cross_entropy" and d.dtype == "float" and ph in (arg(0, "self"), arg(1, "target")):
+        d.domain = d.domain or "unit"
     elif d.dtype == "long" and d.high is None:
         if op == "one_hot":
             d.high = int(u.meta["val"].shape[-1])

@@ -251,9 +251,18 @@ def _rsub(c):
 @rule("mul")
 def _mul(c):
     x, y = c.a["self"], c.a["other"]
-    if not isinstance(y, Expr) and isinstance(x, Expr):
+    if _is_number(y) and not _is_number(x):
         x, y = y, x                     # 0.0001*reg, as people write it
     return binop(x, "*", y)
+
+
+def _is_number(v):
+    if isinstance(v, Expr):
+        try:
+            float(v.text)
+        except ValueError:
+            return False
+    return not isinstance(v, (list, tuple, str))
 
 
 @rule("div", "true_divide")

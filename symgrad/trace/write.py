@@ -25,8 +25,10 @@ def to_yaml(draft, with_values=False):
     lines.append("description: |")
     lines += ["  " + ln if ln else "" for ln in describe(draft).splitlines()]
     lines.append("inputs:")
+    short = [_input(d, False)[0] for d in draft.inputs if d.kind != "data"]
+    column = max([len(text) for text, _ in short] + [0])
     for d in draft.inputs:
-        lines += _input(d, with_values or d.kind == "constant")
+        lines += _input(d, with_values or d.kind == "constant", column)
     lines.append("nodes:")
     origins = {}
     width = max([len(n.name) + len(_scalar(n.text)) + 4 for n in draft.nodes] + [0])
@@ -51,7 +53,9 @@ def _title(draft):
     return "%s, traced from %s" % (draft.title, os.path.basename(src)) if src else "%s, traced" % draft.title
 
 
-def _input(d, with_value):
+def _input(d, with_value, column=0):
+    """The YAML lines of one input; without a value, one line ``(text, note)`` when ``column``
+    is 0, else the text with its note aligned at ``column``."""
     fields = [("shape", "[%s]" % ", ".join(map(str, d.shape)))]
     if d.dtype != "float":
         fields.append(("dtype", d.dtype))
@@ -60,9 +64,12 @@ def _input(d, with_value):
     fields.append(("requires_grad", "true" if d.requires_grad else "false"))
     if d.domain:
         fields.append(("domain", d.domain))
-    note = "" if d.kind == "data" else "  # %s%s" % (d.access, "" if d.kind == "parameter" else " (%s)" % d.kind)
+    note = "" if d.kind == "data" else "  # %s%s" % (d.access or "a tensor", "" if d.kind == "parameter" else
+                                                     " (%s)" % ("a constant of the code" if d.kind == "constant"
+                                                               else d.kind))
     if not (with_value and d.tensor is not None):
-        return ["  %s: {%s}%s" % (d.name, ", ".join("%s: %s" % f for f in fields), note)]
+        text = "  %s: {%s}" % (d.name, ", ".join("%s: %s" % f for f in fields))
+        return [(text, note)] if not column else ["%-*s%s" % (column, text, note) if note else text]
     out = ["  %s:%s" % (d.name, note)]
     out += ["    %s: %s" % f for f in fields]
     out.append("    value: %s" % _value(d.tensor))
@@ -70,14 +77,31 @@ def _input(d, with_value):
 
 
 def _value(t):
-    """A tensor's values as a YAML flow list; floats exactly (repr of the float64 they widen to)."""
-    def fmt(x):
-        if isinstance(x, list):
-            return "[%s]" % ", ".join(fmt(y) for y in x)
-        if isinstance(x, bool):
-            return "true" if x else "false"
-        return repr(x)
-    return fmt(t.detach().cpu().tolist())
+    """A tensor's values as a YAML flow list.  Each number is the shortest decimal that reads
+    back as exactly the tensor's value in its own dtype: float64 values as Python prints
+    them, float32 (and narrower) values as the float32 number they are -- ``0.12345679``,
+    not the 17 digits of its float64 widening, which keeps a real model's spec a third as
+    large and still loads into the model's dtype bit for bit."""
+    import numpy as np
+    import torch
+    t = t.detach().cpu()
+    if t.is_floating_point() and t.dtype != torch.float64:
+        flat = [str(v) for v in t.float().numpy().ravel()]
+    else:
+        flat = [_number(v) for v in t.reshape(-1).tolist()]
+
+    def nest(items, shape):
+        if not shape:
+            return items[0]
+        step = len(items) // shape[0] if shape[0] else 0
+        return "[%s]" % ", ".join(nest(items[k * step:(k + 1) * step], shape[1:]) for k in range(shape[0]))
+    return nest(flat, tuple(t.shape))
+
+
+def _number(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return repr(v)
 
 
 def _scalar(text):
@@ -107,7 +131,8 @@ def describe(draft):
         for d in params:
             leaf = "is a leaf (`%s.is_leaf` is %s)" % (d.access, d.is_leaf)
             frozen = "" if d.requires_grad else "; frozen (`requires_grad=False`), so it gets no gradient"
-            out.append("- `%s` %s: `%s` %s%s" % (d.name, _shape(d), d.qualname, leaf, frozen))
+            known = d.qualname if "." in d.qualname else d.access      # fc1.weight; head.weight
+            out.append("- `%s` %s: `%s` %s%s" % (d.name, _shape(d), known, leaf, frozen))
     if others:
         out.append("")
         out.append("Inputs that do not require grad:")
@@ -117,11 +142,13 @@ def describe(draft):
             where = "`%s`" % d.access if d.access else "a tensor"
             grad = " that requires grad" if d.requires_grad else ""
             out.append("- `%s` %s: %s, a %s%s" % (d.name, _shape(d), where, what, grad))
-    if data:
+    plain = [d for d in data if not d.requires_grad]
+    if plain:
         out.append("")
         out.append("The data %s %s %s not require grad." % (
-            "inputs" if len(data) > 1 else "input", ", ".join("`%s`" % d.name for d in data),
-            "do" if len(data) > 1 else "does"))
+            "inputs" if len(plain) > 1 else "input", ", ".join("`%s`" % d.name for d in plain),
+            "do" if len(plain) > 1 else "does"))
+    out.append("")
     out.append("Nodes are named after the variables and modules of the code; each line's comment "
                "says where it comes from.")
     return "\n".join(out)
