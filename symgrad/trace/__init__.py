@@ -5,14 +5,16 @@
 
 The pipeline, one module per step:
 
-    target    FILE.py:NAME -> the function or module, wrapped as the root module to export
+    target    FILE.py:NAME -> the function or module NAME (runs FILE.py)
+    root      NAME -> the root module to export, and how the code names its parameters
     inputs    --input text / example values -> InputSpec -> example tensors
     capture   torch.export (non-strict) of the root; failures located in the user's code
     build     the exported graph -> a Draft: inputs (leaves), named nodes, outputs
-      vocab       one rule per ATen op: its spelling in the spec language
+      vocab/      one rule per ATen op: its spelling in the spec language (expr: the text)
       leaves      placeholders -> inputs (parameters, buffers, constants, data)
-      provenance  each node's line, variable and module in the user's code
+      provenance  each node's line, variable and module in the user's code (source: files)
       naming      unique, readable names
+      inplace     when an in-place op may be written out of place
     write     Draft -> YAML text, commented with the user's lines
     api       the calls above as `trace`, `trace_yaml`, `trace_file`
 

@@ -14,7 +14,8 @@ from ..errors import SpecError, SymgradError
 from .errors import TraceError
 from .inputs import from_example, parse_option
 from .source import display
-from .target import is_target, load_target, make_root
+from .root import make_root
+from .target import is_target, load_target
 
 
 @dataclass

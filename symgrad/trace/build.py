@@ -8,9 +8,8 @@ written inline where it is used, so ``reg = sum((p**2).sum() for p in ...)`` is 
 rather than thirty.  An inline text longer than `INLINE_LIMIT` becomes a node anyway,
 which keeps every line readable and every expression well within the parser's limits.
 
-In-place ops (``relu_``, ``h += ...``) are spelled as their out-of-place forms, which is
-exact only when nothing reads the overwritten value afterwards (through the tensor or a
-view of it); `check_inplace` refuses the other cases, located.
+In-place ops (``relu_``, ``h += ...``) are spelled as their out-of-place forms; `inplace`
+says when that is exact.
 """
 import operator
 from dataclasses import dataclass, field
@@ -20,11 +19,12 @@ from torch.export.graph_signature import OutputKind
 
 from .errors import TraceError
 from .expr import Expr, literal, name as name_expr
+from .inplace import check_inplace, inplace_ops
 from .leaves import declare, infer, name_state, InputDecl
 from .naming import Names, node_name
 from .provenance import origins
 from .source import Frame, Sources, display
-from .vocab import Call, Multi, SAME, Unsupported, describe, is_inplace, is_view, op_name, spell
+from .vocab import Call, Multi, SAME, Unsupported, describe, op_name, spell
 
 INLINE_LIMIT = 120
 
@@ -115,14 +115,9 @@ class _Builder:
                 self._spell_node(n)
         outputs = self._output_names()
         scalar = {nm for nm, n in zip(outputs, self.out_nodes) if not tuple(n.meta["val"].shape)}
-        inplace = [self._where(n) for n in self.graph.nodes if n in self.live and n.op == "call_function"
-                   and hasattr(n.target, "_schema") and is_inplace(n.target._schema)]
+        inplace = [self._location(self.origin.get(n)) for n in inplace_ops(self.graph) if n in self.live]
         return Draft(self.root.title, self.root, self.specs, inputs, self.nodes, outputs, self.source, self.aliases,
                      scalar, inplace)
-
-    def _where(self, n):
-        e = self._error("", self.origin.get(n))
-        return e.file, e.line
 
     def _assigned_to(self, placeholder):
         """The variable a constant of the code is assigned to (``w = torch.tensor(...)``), or ""."""
@@ -142,12 +137,11 @@ class _Builder:
     def _plan(self):
         """Before spelling: which ops pass their input on unchanged (`SAME`), how often each
         value is used, and so which call nodes get a spec node of their own."""
-        for n in self.graph.nodes:
-            if n.op == "call_function" and hasattr(n.target, "_schema") and is_inplace(n.target._schema):
-                try:
-                    check_inplace(n, self.live)
-                except Unsupported as e:
-                    raise self._error(str(e), self.origin.get(n)) from None
+        for n in inplace_ops(self.graph):
+            try:
+                check_inplace(n, self.live)
+            except Unsupported as e:
+                raise self._error(str(e), self.origin.get(n)) from None
         calls = [n for n in self.graph.nodes if n.op == "call_function" and n in self.live]
         self.source_of = {}
         for n in calls:
@@ -255,42 +249,15 @@ class _Builder:
             out.append(s.text)
         return out
 
-    def _error(self, msg, origin):
+    def _location(self, origin):
+        """(file, line) of the user's code for an origin; the traced file alone if unknown."""
         where = origin.where if origin else None
         if where is None:
-            return TraceError(msg, self.source.rpartition(":")[0] or None)
-        return TraceError(msg, display(where.file, self.aliases), where.line)
+            return self.source.rpartition(":")[0] or None, None
+        return display(where.file, self.aliases), where.line
 
-
-def check_inplace(node, live):
-    """Refuse an in-place op whose overwritten value is read afterwards by what the losses
-    depend on (the out-of-place spelling would give those readers the old value)."""
-    target = node.args[0]
-    if target.op == "placeholder":
-        base = target
-    else:
-        base = target
-        while base.op == "call_function" and is_view(base.target):
-            base = base.args[0]
-    family = _views_of(base)
-    order = {n: i for i, n in enumerate(node.graph.nodes)}
-    for alias in family:
-        for u in alias.users:
-            if u is not node and order[u] > order[node] and u not in family and u in live:
-                raise Unsupported("%s overwrites a tensor that is used again afterwards: write it out of place "
-                                  "(h = %s(h) rather than %s(h))" % (describe(node.target), op_name(node.target)
-                                                                      .rstrip("_"), op_name(node.target)))
-
-
-def _views_of(base):
-    out, stack = set(), [base]
-    while stack:
-        n = stack.pop()
-        if n in out:
-            continue
-        out.add(n)
-        stack.extend(u for u in n.users if u.op == "call_function" and is_view(u.target) and u.args[0] is n)
-    return out
+    def _error(self, msg, origin):
+        return TraceError(msg, *self._location(origin))
 
 
 def _first_tensor(n):

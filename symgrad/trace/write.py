@@ -82,7 +82,6 @@ def _value(t):
     them, float32 (and narrower) values as the float32 number they are -- ``0.12345679``,
     not the 17 digits of its float64 widening, which keeps a real model's spec a third as
     large and still loads into the model's dtype bit for bit."""
-    import numpy as np
     import torch
     t = t.detach().cpu()
     if t.is_floating_point() and t.dtype != torch.float64:
