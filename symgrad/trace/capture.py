@@ -34,8 +34,15 @@ _DATA_DEPENDENT = ("GuardOnDataDependentSymNode", "DataDependentOutputException"
                    "PendingUnbackedSymbolNotFound")
 
 
+MIN_TORCH = (2, 5)       # non-strict export whose IR keeps linear, layer_norm, cross_entropy whole
+
+
 def capture(root, specs, aliases=None):
     """Export ``root.module`` on example tensors for ``specs`` (data inputs, in order)."""
+    version = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2] if p.isdigit())
+    if version < MIN_TORCH:
+        raise TraceError("symgrad trace needs torch >= %d.%d (torch.export); this is torch %s"
+                         % (MIN_TORCH + (torch.__version__,)))
     args, values = _examples(root, specs)
     with _anchors(root), _quiet(), _stderr() as err:
         try:
