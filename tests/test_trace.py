@@ -121,6 +121,14 @@ def test_global_sequential_function_names():
     assert spec["outputs"] == ["loss", "loss_2"]
 
 
+def test_global_leaf_tensor_and_module_behind_an_attribute():
+    _, spec = traced(MODELS + ":global_tensor_and_attribute", "x=3,4")
+    assert spec["inputs"]["W"] == {"shape": [4, 2], "requires_grad": True}    # a leaf, not a constant
+    assert spec["inputs"]["net_weight"] == {"shape": [2, 4], "requires_grad": True}
+    assert "`W` is a leaf (`W.is_leaf` is True)" in spec["description"]
+    assert nodes(spec)["loss"] == "sum(tanh(x @ W)) + sum(net**2)"
+
+
 def test_batch_norm_buffers_are_inputs_without_grad():
     _, spec = traced(MODELS + ":BatchNormNet", "x=5,4")
     assert spec["inputs"]["bn_running_mean"] == {"shape": [6], "requires_grad": False}
@@ -239,6 +247,9 @@ def _line(function, needle):
     ([MODELS + ":saved_then_overwritten", "--input", "x=2,4"],
      "trace_models.py:{line}: an in-place op here overwrites a value autograd saved for backward",
      ("saved_then_overwritten", "+=")),
+    ([MODELS + ":builds_its_model", "--input", "x=2,4"],
+     "trace_models.py:{line}: 'empty' (aten.empty.memory_format) makes a new random or uninitialized tensor",
+     ("builds_its_model", "nn.Linear")),
     ([MODELS + ":random_dropout", "--input", "x=2,4"], "trace_models.py:{line}: dropout in training mode is random",
      ("random_dropout", "F.dropout")),
     ([MODELS + ":fails", "--input", "x=2,4"], "trace_models.py:{line}: tracing 'fails' raised ValueError: this model",

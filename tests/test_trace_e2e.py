@@ -143,6 +143,17 @@ def test_traced_spec_derives_from_the_command_line(tmp_path):
     assert "`0.weight` is a leaf (`net.0.weight.is_leaf` is True)" in out.read_text()
 
 
+def test_notebook_mlp_784_512_512_10_with_probability_targets():
+    """The example's own MLP (global ``mlp``), under a loss this branch's language has."""
+    import torch.nn.functional as F
+    ex = _load_example("notebook_mlp.py")
+
+    def loss(x, y):
+        return F.cross_entropy(ex.mlp(x), y)
+    d = compiled_vs_autograd(loss, {"": ex.mlp}, {"x": torch.rand(8, 1, 28, 28), "y": probs(8, 10)})
+    assert [n.name for n in d.problem.nodes] == ["flatten", "fc1", "relu", "fc2", "relu_2", "fc3", "loss"]
+
+
 # --- models that need functions of the 0.2 language ----------------------------------------------------
 def needs(ops):
     return pytest.mark.xfail(strict=False, reason="needs section 10 op %s" % ops)

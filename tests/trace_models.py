@@ -223,3 +223,24 @@ def saved_then_overwritten(x):
     h = torch.relu(lin(x))
     h += x[:, :3]
     return h.sum()
+
+
+def builds_its_model(x):
+    model = nn.Linear(4, 2)
+    return model(x).sum()
+
+
+W = torch.randn(4, 2, requires_grad=True)
+
+
+class Holder:
+    def __init__(self):
+        self.net = nn.Linear(4, 2)
+
+
+config = Holder()
+
+
+def global_tensor_and_attribute(x):
+    """A global leaf tensor that requires grad, and a module reached through an object."""
+    return (x @ W).tanh().sum() + config.net(x).pow(2).sum()

@@ -33,6 +33,7 @@ class InputDecl:
     access: str = ""                 # how the code reaches it: "mlp.fc1.weight"
     qualname: str = ""               # the model's name for it: "fc1.weight"
     is_leaf: bool = True
+    in_module: bool = False          # a parameter or buffer of an nn.Module (not a loose tensor)
 
 
 def dtype_kind(t):
@@ -75,9 +76,9 @@ def name_state(decls, names, root):
     ``fc1.weight`` -> ``fc1_weight``; a function's one module that owns the parameter itself
     (``head = nn.Linear(...)``) lends its name: ``head_weight`` rather than ``weight``."""
     for d in decls:
-        if d.kind == "constant":
+        if d.kind == "constant" or not d.qualname:
             base = d.access or "const"
-        elif root.strip and "." not in d.qualname:
+        elif root.strip and "." not in d.qualname and d.in_module:
             base = "%s_%s" % (root.label, d.qualname)
         else:
             base = d.qualname
@@ -89,7 +90,7 @@ def _state(ph, t, kind, target, root):
     if k is None:
         raise TraceError("%s '%s' is complex: complex tensors are not in the spec language" % (kind, target))
     d = InputDecl(ph, tuple(t.shape), kind, kind == "parameter" and t.requires_grad, k, tensor=t,
-                  access=root.access(target), qualname=root.qualname(target), is_leaf=t.is_leaf)
+                  access=root.access(target), qualname=root.qualname(target), is_leaf=t.is_leaf, in_module=True)
     if k == "long":
         d.high = int(t.max()) + 1 if t.numel() else 1
     return d
@@ -100,7 +101,10 @@ def _constant(ph, t, root):
     if k is None:
         raise TraceError("a complex constant tensor is not in the spec language")
     access = _find(t, root)
-    d = InputDecl(ph, tuple(t.shape), "constant", bool(t.requires_grad), k, tensor=t,
+    # a tensor the code reads from outside any module and that requires grad (a global
+    # ``W = torch.randn(4, 2, requires_grad=True)``) is a parameter in all but name
+    kind = "parameter" if t.requires_grad else "constant"
+    d = InputDecl(ph, tuple(t.shape), kind, bool(t.requires_grad), k, tensor=t,
                   access=access or "", qualname=access or "", is_leaf=t.is_leaf)
     if k == "long":
         d.high = int(t.max()) + 1 if t.numel() else 1

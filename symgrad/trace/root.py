@@ -9,6 +9,7 @@ qualified names -- and not as constants.
 """
 import inspect
 import re
+import sys
 import types
 from dataclasses import dataclass, field
 from typing import Dict, List
@@ -29,14 +30,18 @@ class Root:
     positional: List[str]             # those that can only be passed by position
     strip: str = ""                   # prefix dropped from parameter paths ("mlp." for one module)
     modules: Dict[str, object] = field(default_factory=dict)   # module name -> module, for functions
+    paths: Dict[str, str] = field(default_factory=dict)        # module name -> how the code reaches it
 
     def qualname(self, target):
         """The parameter's qualified name as the model knows it: ``fc1.weight``."""
         return target[len(self.strip):] if self.strip and target.startswith(self.strip) else target
 
     def access(self, target):
-        """How the user's code reaches the tensor: ``mlp.fc1.weight``."""
-        return target if self.strip or self.modules else "%s.%s" % (self.label, target)
+        """How the user's code reaches the tensor: ``mlp.fc1.weight``, ``cfg.model.fc.weight``."""
+        if not (self.strip or self.modules):
+            return "%s.%s" % (self.label, target)
+        first, _, rest = target.partition(".")
+        return "%s.%s" % (self.paths.get(first, first), rest) if rest else target
 
     def module_path(self, path):
         """A module path of the graph (``mlp.fc1``) as the model knows it (``fc1``)."""
@@ -127,19 +132,29 @@ def _function_module(fn, modules):
 
 def _function_root(fn, title):
     args, required, positional = _signature(fn, title)
-    modules = referenced_modules(fn)
+    modules, paths = referenced_modules(fn)
     root = _function_module(fn, modules)
     if len(modules) == 1:
         label = next(iter(modules))
-        return Root(root, label, title, args, required, positional, strip=label + ".")
-    return Root(root, title, title, args, required, positional, modules=dict(modules))
+        return Root(root, label, title, args, required, positional, strip=label + ".", paths=paths)
+    return Root(root, title, title, args, required, positional, modules=dict(modules), paths=paths)
 
 
 def referenced_modules(fn):
-    """name -> nn.Module for each module the function's code names (globals, closure), in
-    the order the code names them, following the functions it calls in the same file."""
+    """``(modules, paths)``: name -> nn.Module for each module the function's code reads
+    (and name -> how the code reaches it, ``cfg.model``), in the order it reads
+    them: a global or closure variable (``mlp(x)``), or an attribute of a user object or
+    Python module it reads (``models.net(x)``, ``cfg.model(x)``: named ``net``, ``model``,
+    or ``models_net`` where that name is taken), following the functions of the same file
+    it calls.  The bytecode tells a variable from an attribute of the same name."""
     import torch
-    found, seen = {}, set()
+    found, paths, seen = {}, {}, set()
+
+    def add(path, v):
+        if any(v is m for m in found.values()):
+            return
+        name = path[-1] if path[-1] not in found else "_".join(path)
+        found[name], paths[name] = v, ".".join(path)
 
     def scan(f):
         code = getattr(f, "__code__", None)
@@ -152,20 +167,61 @@ def referenced_modules(fn):
                 env[n] = cell.cell_contents
             except ValueError:          # a closure cell not yet filled
                 pass
-        for n in _names(code):
-            v = env.get(n)
+        for path, v in _reads(code, env):
             if isinstance(v, torch.nn.Module):
-                if all(v is not m for m in found.values()):
-                    found[n] = v
+                add(path, v)
             elif isinstance(v, types.FunctionType) and v.__globals__ is getattr(f, "__globals__", None):
                 scan(v)
     scan(inspect.unwrap(fn) if not isinstance(fn, types.MethodType) else fn.__func__)
-    return found
+    return found, paths
 
 
-def _names(code):
-    out = list(code.co_names) + list(code.co_freevars)
-    for c in code.co_consts:
-        if isinstance(c, types.CodeType):
-            out += _names(c)
-    return list(dict.fromkeys(out))
+_LOADS = {"LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF", "LOAD_CLASSDEREF", "LOAD_FROM_DICT_OR_DEREF"}
+_ATTRS = {"LOAD_ATTR", "LOAD_METHOD"}
+
+
+def _reads(code, env):
+    """(path, value) for each variable the code (and its nested code) reads from ``env``,
+    and each attribute chain on it through user objects: ``(("cfg", "model"), <module>)``."""
+    import dis
+    out = []
+    for c in [code] + [k for k in code.co_consts if isinstance(k, types.CodeType)]:
+        if c is not code:
+            out += _reads(c, env)
+            continue
+        path, value = None, None
+        for ins in dis.get_instructions(c):
+            if ins.opname in _LOADS and ins.argval in env:
+                path, value = (ins.argval,), env[ins.argval]
+                out.append((path, value))
+            elif ins.opname in _ATTRS and path is not None and _user_object(value):
+                value = _attribute(value, ins.argval)
+                path = path + (ins.argval,)
+                if value is None:
+                    path = None
+                else:
+                    out.append((path, value))
+            else:
+                path = None
+    return out
+
+
+def _user_object(v):
+    """A Python module or an instance of a class from the user's files (not torch's, not builtins)."""
+    from .source import is_user_file
+    if isinstance(v, types.ModuleType):
+        return is_user_file(getattr(v, "__file__", None) or "")
+    if isinstance(v, (type, types.FunctionType, types.BuiltinFunctionType)) or v is None:
+        return False
+    mod = sys.modules.get(type(v).__module__)
+    return mod is not None and is_user_file(getattr(mod, "__file__", None) or "")
+
+
+def _attribute(v, name):
+    """``v.name`` without running user code (no properties), or None."""
+    try:
+        if isinstance(v, types.ModuleType):
+            return vars(v).get(name)
+        return inspect.getattr_static(v, name, None)
+    except Exception:
+        return None

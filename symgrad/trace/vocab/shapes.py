@@ -1,6 +1,6 @@
 """Rules for shapes, indexing, constants and dtype conversions."""
 from ..expr import attr, binop, call, keep, literal
-from .core import Multi, SAME, Unsupported, rule, tensors_arg
+from .core import Multi, SAME, Unsupported, describe, rule, tensors_arg
 
 # --- shape ------------------------------------------------------------------------------------
 @rule("view", "reshape", "_unsafe_view", "unflatten", "view_as", "reshape_as")
@@ -182,3 +182,11 @@ def _detach(c):
     if not getattr(c.val("self"), "requires_grad", True):
         return SAME                     # nothing to stop: the value never required grad
     return call("detach", c.a["self"])
+
+
+@rule("empty", "empty_like", "rand", "randn", "randint", "rand_like", "randn_like", "normal", "uniform", "bernoulli",
+      "multinomial", "randperm")
+def _fresh(c):
+    raise Unsupported("%s makes a new random or uninitialized tensor while tracing: a spec has no randomness "
+                      "(a model built inside the traced function? build it outside, at module level)"
+                      % describe(c.target))
