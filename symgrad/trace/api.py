@@ -82,11 +82,11 @@ def load_traced(traced):
 
 def _trace_object(obj, with_values, example_inputs):
     title = getattr(obj, "__name__", None) or type(obj).__name__
-    file = None
+    defined = type(obj) if hasattr(obj, "forward") and not inspect.isclass(obj) else obj   # a module instance
     try:
-        file = inspect.getsourcefile(obj if not hasattr(obj, "forward") or inspect.isclass(obj) else type(obj))
+        file = inspect.getsourcefile(defined)
     except TypeError:
-        pass
+        file = None
     source = "%s:%s" % (display(file), title) if file else title
     specs = [from_example(k, v) for k, v in example_inputs.items()]
     try:

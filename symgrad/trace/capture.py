@@ -7,8 +7,8 @@ silently baked in as a constant, ``x.view(x.size(0), -1)`` leaves symbolic sizes
 resolve, and a function calling a global model is refused.  Non-strict export runs the
 Python for real on fake tensors and records every tensor operation as one canonical ATen
 op with static shapes (``aten.linear``, ``aten.layer_norm``, ``aten.cross_entropy_loss``,
-``aten.flatten`` survive as themselves), parameters reached any way at all stay
-parameters, branching on a tensor's value fails loudly, and each node carries its stack
+``aten.flatten`` survive as themselves), the parameters of the modules the root owns stay
+parameters however the code reaches them, branching on a tensor's value fails loudly, and each node carries its stack
 trace and module path -- what the spec's names and error locations are made of.
 
 The user's files are registered as stack-trace anchors while exporting, so frames of

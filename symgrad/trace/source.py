@@ -8,6 +8,7 @@ values, which the spec reuses.  `locate` does the same for an exception's traceb
 a failure while loading or tracing points at the user's line.
 """
 import ast
+import functools
 import linecache
 import os
 import re
@@ -25,6 +26,7 @@ class Frame:
     func: str
 
 
+@functools.lru_cache(maxsize=None)
 def _library_dirs():
     import torch
     return (os.path.dirname(os.path.abspath(torch.__file__)) + os.sep, _SYMGRAD + os.sep)

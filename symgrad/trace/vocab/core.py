@@ -7,7 +7,6 @@ from ..expr import OMIT, keep, literal
 
 RULES = {}
 REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}
-INT64_MAX = 2 ** 63 - 1
 SAME = object()
 
 
