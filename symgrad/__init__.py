@@ -19,6 +19,8 @@ from .version import __version__  # noqa: E402
 from .errors import SymgradError, SpecError, ShapeError, CheckError
 from .spec.load import load, loads, Problem
 from .derivation import derive, Derivation, Gradient
+# The package symgrad.trace is shadowed here by its function: symgrad.trace(fn, x="8,784").
+from .trace import trace, trace_yaml, TraceError
 
 __all__ = ["__version__", "load", "loads", "derive", "Derivation", "Gradient", "Problem",
-           "SymgradError", "SpecError", "ShapeError", "CheckError"]
+           "SymgradError", "SpecError", "ShapeError", "CheckError", "trace", "trace_yaml", "TraceError"]

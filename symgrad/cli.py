@@ -260,6 +260,8 @@ def main():
 
 @main.command()
 @click.argument("spec", type=click.Path())
+@click.option("--input", "inputs", multiple=True, metavar="NAME=SHAPE[:long:HIGH]",
+              help="with SPEC = FILE.py:NAME: an argument of the traced code (see `symgrad trace`)")
 @click.option("-o", "--output", "out", type=click.Path(), callback=_output_path,
               help="write notes/report (.md .tex .pdf .json)")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help="what to print (default text)")
@@ -268,10 +270,10 @@ def main():
               help="folder with your own notes templates.  Trusted code: a jinja2 template can "
                    "run Python with your rights, so use only templates you trust")
 @with_options(common_check)
-def derive(spec, out, fmt, check, template_dir, device, dtype, seed, dim, debug):
-    """Derive every closed-form gradient of SPEC."""
+def derive(spec, inputs, out, fmt, check, template_dir, device, dtype, seed, dim, debug):
+    """Derive every closed-form gradient of SPEC (a YAML spec, or FILE.py:NAME traced as by `symgrad trace`)."""
     def go():
-        from . import load, derive as derive_
+        from . import derive as derive_
         dims = _dims(dim)
         out_fmt = None
         if out:
@@ -281,7 +283,7 @@ def derive(spec, out, fmt, check, template_dir, device, dtype, seed, dim, debug)
                                    % printable_path(out))
         elif fmt == "pdf":
             raise SymgradError("--format pdf needs -o FILE.pdf")
-        problem = load(spec)
+        problem = _spec_or_code(spec, inputs)
         problem.check_dims(dims)              # even with --no-check: a wrong --dim is a mistake
         if check:
             from .numeric.check import resolve_devices
@@ -378,6 +380,44 @@ def compile_(spec, out, debug):
         d = derive_(load(spec))
         write_output(out, d.module_source(), [spec])
         click.echo("wrote %s" % printable_path(out))
+        return 0
+    _run(go, debug)
+
+
+# --- symgrad trace: PyTorch code -> a spec (all logic in symgrad/trace) --------------------------
+TRACE_HELP = """Trace PyTorch code into a spec (YAML), printed or written with -o.
+
+In FILE.py:NAME, NAME is a function returning one or more scalar losses, or an
+nn.Module (a class, instantiated with no arguments, or an instance) whose forward returns the
+loss. Each argument of the function (or of forward) needs an --input: NAME=SHAPE for float data
+(x=8,1,28,28), NAME=SHAPE:long:HIGH for class labels in [0, HIGH) (y=8:long:10).
+
+Tracing runs FILE.py: it is your own Python code, executed as pytest or an import would.
+A YAML spec, by contrast, is only ever read, never executed.
+"""
+
+
+def _spec_or_code(spec, inputs):
+    from .trace import load_spec_or_code
+    return load_spec_or_code(spec, inputs)
+
+
+@main.command(help=TRACE_HELP)
+@click.argument("target", metavar="FILE.py:NAME")
+@click.option("--input", "inputs", multiple=True, metavar="NAME=SHAPE[:long:HIGH]",
+              help="an argument of NAME: its shape (and dtype); once per argument")
+@click.option("-o", "--output", "out", type=click.Path(), callback=_output_path, help="write the spec to this file")
+@click.option("--with-values", is_flag=True, help="also write the parameters' values into the spec")
+@click.option("--debug", is_flag=True, help="show tracebacks of internal errors")
+def trace(target, inputs, out, with_values, debug):
+    def go():
+        from .trace import trace_file
+        traced = trace_file(target, inputs, with_values)
+        if out:
+            write_output(out, traced.text, [target.rpartition(":")[0]])
+            click.echo("wrote %s" % printable_path(out))
+        else:
+            click.echo(traced.text, nl=False)
         return 0
     _run(go, debug)
 

@@ -240,8 +240,8 @@ def check_section(check):
         rows.append({
             "what": ("d%s/d%s" % (r.output, r.wrt)) if kind == "autograd" else "gradcheck %s wrt %s" % (r.output, r.wrt),
             "output": r.output, "wrt": r.wrt, "device": r.device, "dtype": r.dtype, "kind": kind,
-            "abs": "—" if kind != "autograd" else "%.2e" % r.max_abs_err,
-            "rel": "—" if kind != "autograd" else "%.2e" % r.max_rel_err,
+            "abs_err": "—" if kind != "autograd" else "%.2e" % r.max_abs_err,
+            "rel_err": "—" if kind != "autograd" else "%.2e" % r.max_rel_err,
             "passed": r.passed, "message": ellipsize(r.message or "", CELL_MAX),
         })
     sched = []

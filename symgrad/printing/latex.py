@@ -39,7 +39,7 @@ class MatrixLatexPrinter(LatexPrinter):
     def superscriptable(self, x):
         """x printed so that a superscript can follow it (no double superscripts)."""
         s = self.parenthesize(x, PRECEDENCE["Atom"], strict=True)
-        if "^" in s and not s.startswith(r"\left("):
+        if "^" in s and (not s.startswith(r"\left(") or not s.endswith(r"\right)")):
             return r"\left(%s\right)" % s
         return s
 

@@ -16,7 +16,7 @@ import sympy
 from sympy import Rational, Integer
 
 from ..errors import SpecError, ShapeError
-from ..ops import FUNCTIONS, REQUIRED
+from ..ops import FUNCTIONS, OPERATORS, REQUIRED
 from ..ops import elementwise as ew
 from ..ops.linalg import MatmulOp, T
 from ..tensor import shape_of, Tensor, broadcast
@@ -302,7 +302,8 @@ class Builder:
             if q.kind == "mask" and q.name in bound and self.kind(bound[q.name][1]) != "bool":
                 raise err(bound[q.name][1], "%s(): the %s must be a comparison such as x > 0 "
                                             "(PyTorch needs a bool tensor)" % (name, q.name))
-        if name == "pow" and values["input"] is not None and values["exponent"] is not None:
+        if spec is FUNCTIONS.get(OPERATORS["**"].function) and values["input"] is not None \
+                and values["exponent"] is not None:
             return self.power(node, values["input"], values["exponent"],       # x**y, with its bounds
                               bound["input"][1], bound["exponent"][1])
         try:
