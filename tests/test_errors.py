@@ -384,7 +384,7 @@ def test_numbers_pytorch_cannot_hold(tmp_path, expr, col, fragment):
     ("-(a > 0)", 6, "PyTorch cannot apply unary - to a comparison (a bool tensor)"),
     ("1 - (a > 0)", 6, "PyTorch cannot subtract with a comparison"),
     ("(a > 0) + (a < 1)", 6, "adding two comparisons is a logical or in PyTorch"),
-    ("W @ (W.T @ W > 0)", 6, "PyTorch cannot matmul with a comparison"),
+    ("W @ (W.T @ W > 0)", 6, "PyTorch cannot matrix-multiply with a comparison"),
     ("softmax(a > 0, 0)", 6, "softmax() is not defined for a comparison (a bool tensor)"),
     ("(a > 0).mean()", 6, "mean() is not defined for a comparison"),
     ("where(a, a, 0)", 12, "where(): the condition must be a comparison such as x > 0"),

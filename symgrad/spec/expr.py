@@ -147,7 +147,7 @@ class Builder:
             sides = (self.kind(node.left), self.kind(node.right))
             if "bool" in sides and isinstance(node.op, (ast.Sub, ast.MatMult)):
                 raise err(node, "PyTorch cannot %s with a comparison (a bool tensor): %s"
-                          % ("subtract" if isinstance(node.op, ast.Sub) else "matmul", _AS_NUMBER))
+                          % ("subtract" if isinstance(node.op, ast.Sub) else "matrix-multiply", _AS_NUMBER))
             if sides == ("bool", "bool") and isinstance(node.op, ast.Add):
                 raise err(node, "adding two comparisons is a logical or in PyTorch (a bool tensor), "
                                 "not a sum: %s" % _AS_NUMBER)

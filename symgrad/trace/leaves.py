@@ -127,39 +127,14 @@ def _find(t, root):
 
 
 def infer(decls_by_node, graph):
+    from .vocab.uses import from_use
     """Fill in ``high`` of long data inputs and ``domain`` of float ones from their uses."""
     for ph, d in decls_by_node.items():
         if d.kind != "data":
             continue
         for u in ph.users:
-            _from_use(d, ph, u)
+            from_use(d, ph, u)
         if d.dtype == "long" and d.high is None:
             d.high = int(d.tensor.max()) + 1 if d.tensor is not None and d.tensor.numel() else 1
 
 
-def _from_use(d, ph, u):
-    from .vocab import op_name
-    op = op_name(u.target) if u.op == "call_function" else None
-    args = list(u.args)
-
-    def arg(i, key):
-        return args[i] if len(args) > i else u.kwargs.get(key)
-
-    def size(node, dim):
-        return int(node.meta["val"].shape[dim])
-    if op in ("cross_entropy_loss", "nll_loss", "nll_loss_nd", "nll_loss2d") and arg(1, "target") is ph:
-        logits = arg(0, "self")
-        rank = len(logits.meta["val"].shape)
-        if d.dtype == "long" and d.high is None:
-            d.high = size(logits, 1 if rank > 1 else 0)
-    elif op == "binary_cross_entropy" and d.dtype == "float" and ph in (arg(0, "self"), arg(1, "target")):
-        d.domain = d.domain or "unit"
-    elif d.dtype == "long" and d.high is None:
-        if op == "one_hot":
-            d.high = int(u.meta["val"].shape[-1])
-        elif op == "embedding" and arg(1, "indices") is ph:
-            d.high = size(arg(0, "weight"), 0)
-        elif op in ("gather", "index_select") and arg(2, "index") is ph:
-            d.high = size(arg(0, "self"), arg(1, "dim"))
-        elif op == "index" and ph in (arg(1, "indices") or []):
-            d.high = size(arg(0, "self"), list(arg(1, "indices")).index(ph))
