@@ -10,7 +10,7 @@ from sympy.logic.boolalg import Boolean
 
 from .base import TensorOp, ElementwiseFn
 from .registry import FUNCTIONS, OPERATORS, Function, Param, REQUIRED, NOT_IMPLEMENTED, MissingFact, check_facts
-from . import elementwise, constants, shape, reduce, linalg, layers, operators  # noqa: F401  (registers the blocks)
+from . import elementwise, constants, shape, reduce, linalg, layers, operators, stats, norms, normlayers  # noqa: F401  (registers the blocks)
 from .elementwise import NATIVE, Mask
 
 check_facts()
