@@ -1,16 +1,18 @@
 """The op table: one block per function of the spec language (see `registry`).
 
 Importing this package registers every block: ``elementwise`` (scalar functions and
-masks), ``constants``, ``shape`` (views), ``reduce``, ``linalg``, ``layers``, ``losses``
-(regression and likelihood losses), ``classify`` (classification losses), ``attention`` and
-``operators``; `registry.check_facts` then refuses a block that lacks a fact some stage needs.
+masks), ``constants``, ``shape`` (views), ``reduce``, ``linalg``, ``layers``, ``operators``,
+``stats`` (statistics along dims), ``norms``, ``normlayers`` (normalisation layers),
+``losses`` (regression and likelihood losses), ``classify`` (classification losses) and
+``attention``; `registry.check_facts` then refuses a block that lacks a fact some stage needs.
 """
 from sympy import Add, Mul, Pow, Tuple
 from sympy.logic.boolalg import Boolean
 
 from .base import TensorOp, ElementwiseFn
 from .registry import FUNCTIONS, OPERATORS, Function, Param, REQUIRED, NOT_IMPLEMENTED, MissingFact, check_facts
-from . import elementwise, constants, shape, reduce, linalg, layers, losses, classify, attention, operators  # noqa: F401  (registers the blocks)
+from . import (elementwise, constants, shape, reduce, linalg, layers, operators, stats, norms,  # noqa: F401
+               normlayers, losses, classify, attention)  # (registers the blocks)
 from .elementwise import NATIVE, Mask
 
 check_facts()

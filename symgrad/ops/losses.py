@@ -21,6 +21,7 @@ from ..errors import SpecError, ShapeError
 from ..tensor import shape_of, fmt_shape, broadcast
 from . import elementwise as ew
 from .base import TensorOp, flag, rank
+from .norms import ClampMin
 from .reduce import SumOp, MeanOp, _reduction
 from .registry import register, P, Param
 from .shape import OnesOp, ZerosOp, UnsqueezeOp
@@ -302,11 +303,6 @@ class PointwiseLoss(TensorOp):
         return p.index_of(self.formula(), idx)
 
 
-def clamp_below(v, eps):
-    """``max(v, eps)``, entry by entry, as the language writes it."""
-    return ew.Where(ew.Lt(v, eps), eps, v)
-
-
 class GaussianNllOp(PointwiseLoss):
     """(log v + (x - t)^2 / v)/2 with v = max(var, eps) (+ log(2 pi)/2 when full)."""
     spec_name = "gaussian_nll_loss"
@@ -320,7 +316,8 @@ class GaussianNllOp(PointwiseLoss):
         return bool(self.args[4])
 
     def var(self):
-        return clamp_below(self.args[2], self.eps)
+        v = self.args[2]
+        return sympy.Max(v, self.eps) if v.is_number else ClampMin(v, self.eps)
 
     def formula(self):
         x, t, _ = self.tensors

@@ -1,4 +1,5 @@
-"""Reductions and normalisations along dims: sum, mean, logsumexp, softmax, log_softmax, norm.
+"""Reductions and normalisations along dims: sum, mean, logsumexp, softmax, log_softmax
+(norm: ``norms``; var, amax, prod, cumsum ...: ``stats``).
 
 Their vector-Jacobian rules put the reduced dims back (`unsqueeze_dims`) and let
 broadcasting do the rest, so no Jacobian is ever built.
@@ -301,32 +302,3 @@ class LogSoftmaxOp(SoftmaxOp):
           reason="d log_softmax = dg - softmax * sum(dg): the identity minus the softmax weights")
 def _log_softmax(input, dim):
     return LogSoftmaxOp(input, Integer(norm_dim(dim, rank(input))))
-
-
-class NormOp(TensorOp):
-    """The 2-norm of all entries (Frobenius for a matrix)."""
-    spec_name = "norm"
-
-    def out_shape(self):
-        return ()
-
-    def vjp(self, i, g):
-        return g * self.args[0] / self
-
-    def torch(self, p):
-        return "torch.linalg.vector_norm(%s)" % p._print(self.args[0])
-
-    def latex(self, p):
-        return r"\left\lVert %s \right\rVert" % p._print(self.args[0])
-
-    def index(self, p, idx):
-        s = shape_of(self.args[0])
-        fresh = [p.fresh() for _ in s]
-        return r"\sqrt{\sum_{%s} %s^{2}}" % (",".join(fresh), p.index_of(self.args[0], fresh, "Pow"))
-
-
-@register("norm", P("input"), torch="torch.norm", grad_fn="LinalgVectorNormBackward0",
-          saved=("self", "result"), on_bool="fail",
-          reason="d ||x|| = x . dx / ||x||: the unit vector along x")
-def _norm(input):
-    return NormOp(input)

@@ -39,10 +39,15 @@ class Param:
     ``number`` (a constant expression), ``dim``
     (an int literal), ``dims`` (int or tuple of ints, or None), ``bool``, ``str``,
     ``size`` (a positive int or a dim name), ``shape`` (a tuple of sizes).
+    ``kwonly``: keyword-only (after ``*`` in PyTorch's signature, as var's ``correction``);
+    ``seq``: a ``dims``/``shape`` that must be a tuple or list (PyTorch's ``int[]`` that
+    refuses a bare int, as layer_norm's ``normalized_shape``); ``nullable``: a required
+    tensor that may be None (batch_norm's ``running_mean``).
     """
 
-    def __init__(self, name, kind="tensor", default=REQUIRED):
+    def __init__(self, name, kind="tensor", default=REQUIRED, kwonly=False, seq=False, nullable=False):
         self.name, self.kind, self.default = name, kind, default
+        self.kwonly, self.seq, self.nullable = kwonly, seq, nullable
 
     def __repr__(self):
         return "Param(%r, %r)" % (self.name, self.kind)

@@ -269,11 +269,14 @@ class Builder:
         if spec is None:
             raise err(node, "unknown function '%s'%s" % (_short(name), suggest(name, FUNCTIONS)))
         params = spec.params
-        if len(args) > len(params):
-            raise err(node, "%s() takes at most %d argument%s (%d given)"
-                      % (name, len(params), "" if len(params) == 1 else "s", len(args)))
+        positional = [p for p in params if not p.kwonly]
+        if len(args) > len(positional):
+            kw = [p.name for p in params if p.kwonly]
+            raise err(node, "%s() takes at most %d %sargument%s (%d given)%s"
+                      % (name, len(positional), "positional " if kw else "", "" if len(positional) == 1 else "s",
+                         len(args), "; %s: keyword-only" % ", ".join(kw) if kw else ""))
         bound = {}
-        for p, a in zip(params, args):
+        for p, a in zip(positional, args):
             bound[p.name] = (p, a)
         names = {p.name: p for p in params}
         for k in node.keywords:
@@ -316,11 +319,14 @@ class Builder:
     def static(self, node, p, fname, depth):
         kind = p.kind
         if kind in ("tensor", "mask"):
-            if isinstance(node, ast.Constant) and node.value is None and p.default is None:
+            if isinstance(node, ast.Constant) and node.value is None and (p.default is None or p.nullable):
                 return None
             return self.tensor(node, depth)
         if kind == "dim":
             return self.int_literal(node, fname, p.name)
+        if p.seq and not isinstance(node, (ast.Tuple, ast.List)) and kind in ("dims", "shape"):
+            raise err(node, "%s(): %s must be a tuple or list, as (%s,) (PyTorch raises a TypeError "
+                            "for a bare int)" % (fname, p.name, ast.unparse(node)))
         if kind == "dims":
             if isinstance(node, ast.Constant) and node.value is None:
                 return None
