@@ -150,15 +150,21 @@ class Derivation:
         return self.problem.title or _stem(self.problem.file)
 
     def tensor_info(self):
-        """name -> dict(kind, shape, requires_grad, is_leaf[, expr]) in spec order."""
+        """name -> dict(kind, shape, requires_grad, is_leaf[, expr][, dtype, high]) in spec order."""
         out = {}
         g = self.graph
         for d in self.problem.inputs:
             out[d.name] = {"kind": "input", "shape": shape_json(d.shape), "requires_grad": d.requires_grad,
                            "is_leaf": True}
+            if d.dtype != "float":            # integer and bool inputs say so (SPEC section 10)
+                out[d.name]["dtype"] = d.dtype
+                if d.high is not None:
+                    out[d.name]["high"] = shape_json((d.high,))[0]
         for n in self.problem.nodes:
             out[n.name] = {"kind": "node", "expr": n.text, "shape": shape_json(n.symbol.tshape),
                            "requires_grad": g.requires_grad[n.name], "is_leaf": g.is_leaf[n.name]}
+            if n.symbol.dtype != "float":
+                out[n.name]["dtype"] = n.symbol.dtype
         return out
 
     # --- later stages -------------------------------------------------------------------

@@ -21,15 +21,17 @@ class TensorSymbol(Symbol):
     """A named tensor of a fixed (possibly symbolic) shape."""
     # (not named `Tensor`: SymPy printers already dispatch on that class name)
 
-    def __new__(cls, name, shape=(), domain="real", **assumptions):
+    def __new__(cls, name, shape=(), domain="real", dtype="float", high=None, **assumptions):
         cls._sanitize(assumptions, cls)
         obj = Symbol.__xnew__(cls, name, **assumptions)
         obj.tshape = tuple(sympy.sympify(s) for s in shape)
         obj.domain = domain
+        obj.dtype = dtype                      # "float" | "long" | "bool" (SPEC section 10)
+        obj.high = None if high is None else sympy.sympify(high)    # a long's values lie in [0, high)
         return obj
 
     def _hashable_content(self):
-        return Symbol._hashable_content(self) + (self.tshape, self.domain)
+        return Symbol._hashable_content(self) + (self.tshape, self.domain, self.dtype, self.high or S.Zero)
 
     @property
     def symmetric(self):
@@ -37,7 +39,7 @@ class TensorSymbol(Symbol):
         return self.domain == "spd"
 
     def __getnewargs_ex__(self):
-        return ((self.name, self.tshape, self.domain), self._assumptions_orig)
+        return ((self.name, self.tshape, self.domain, self.dtype, self.high), self._assumptions_orig)
 
 
 Tensor = TensorSymbol

@@ -340,7 +340,12 @@ def test_division_by_literal_zero(tmp_path, expr, col):
 @pytest.mark.parametrize("expr,col,fragment", [
     ("a.shape", 6, "attribute access '.shape' is not allowed"),
     ("a.__class__", 6, "name '__class__' is not allowed"),
-    ("a[0]", 6, "subscripts are not allowed"),
+    ("a[1:k]", 10, "slice bounds and steps must be integer literals (as x[1:3], x[::2])"),
+    ("a[::0]", 10, "a slice step must be greater than zero"),
+    ("a[[0, 1]]", 8, "a list or tuple of indices is advanced indexing: index with an integer tensor"),
+    ("a[0.5]", 8, "an index must be an integer literal, a slice with literal bounds, None, ... or an integer tensor"),
+    ("a.mT", 6, "tensor.mT is only supported on matrices or batches of matrices"),
+    ("a.grad", 6, "attribute access '.grad' is not allowed"),
     ("__import__('os')", 6, "name '__import__' is not allowed"),
     ("(lambda: a)()", 6, "only named functions can be called"),
     ("sum(lambda: a)", 10, "lambdas are not allowed"),

@@ -119,3 +119,66 @@ def test_forward_ops_print_as_pytorch_calls_that_parse_back():
         text = to_text(n.expr)
         assert parse_expr_text(text, env) == n.expr, text
     assert to_text(d.problem.nodes[0].expr) == "binary_cross_entropy(x, t, weight=w, reduction='none')"
+
+
+# --- the examples ----------------------------------------------------------------------------------
+def example(name):
+    import os
+    from conftest import EXAMPLES
+    return symgrad.derive(symgrad.load(os.path.join(EXAMPLES, name)))
+
+
+def test_mlp_on_class_labels_reads_as_backprop():
+    d = example("mlp_class_labels.yaml")
+    assert {n: a.text for n, a in d.adjoints("loss").items()} == {
+        "grad_z": "(softmax(z, dim=1) - one_hot(y, 10))/n", "grad_h2_pre": "(grad_z @ W3)*(h2 > 0)",
+        "grad_h1_pre": "(grad_h2_pre @ W2)*(h1 > 0)"}
+    assert d.gradient("loss", "W3").text == "grad_z.T @ h2"
+    assert d.gradient("loss", "b3").inline_text == "mean(softmax(z, dim=1) - one_hot(y, 10), dim=0)"
+    assert "y" not in d.problem.wrt
+
+
+def test_transformer_block_example():
+    from symgrad.autograd.recorded import autograd_graph
+    d = example("transformer_block.yaml")
+    p = "scaled_dot_product_attention(q, k, eye(T), is_causal=True)"
+    assert d.gradient("loss", "Wv").text == (
+        "sum(transpose(h, 1, 2) @ reshape(transpose(transpose(%s, 2, 3) @ grad_a, 1, 2), (B, T, 8)), dim=0).T" % p)
+    assert "(grad_a @ transpose(v, 2, 3) - sum(a*grad_a, dim=3, keepdim=True))*%s" % p in d.gradient("loss", "Wq").text
+    assert d.adjoints("loss")["grad_logits"].text.endswith("- one_hot(y, 10))/(B*T)")
+    names = {n.name for n in autograd_graph(d.problem).nodes}
+    assert {"ScaledDotProductFlashAttentionForCpuBackward0", "NativeLayerNormBackward0",
+            "NllLoss2DBackward0"} <= names
+
+
+def test_every_target_ignored_gives_a_zero_gradient_not_nan():
+    """OPS.md item 7: the value is 0/0 (NaN) but PyTorch's gradient is 0."""
+    spec = ("inputs:\n  z: {shape: [2, 2]}\n  y: {shape: [2], dtype: long, high: 2, value: [0, 0]}\n"
+            "nodes:\n  L: cross_entropy(z, y, ignore_index=0)\n")
+    d = derive(spec)
+    got = d.compile()(z=torch.randn(2, 2, dtype=torch.float64), y=torch.tensor([0, 0]))["L"]["z"]
+    assert torch.equal(got, torch.zeros(2, 2, dtype=torch.float64))
+
+
+def test_class_index_weights_never_require_grad():
+    spec = ("inputs:\n  z: {shape: [4, 3]}\n  y: {shape: [4], dtype: long, high: 3}\n  w: {shape: [3], domain: positive}\n"
+            "nodes:\n  L: cross_entropy(z, y, weight=w)\n")
+    with pytest.raises(SpecError) as e:
+        symgrad.loads(spec)
+    assert "its weight 'w' requires grad" in e.value.message and e.value.line == 6
+    # probability targets are a composite in PyTorch: there the weight is differentiable
+    d = derive(spec.replace("y: {shape: [4], dtype: long, high: 3}", "y: {shape: [4, 3], domain: simplex}"))
+    assert "w" in d.problem.wrt and d.check().passed
+
+
+@pytest.mark.parametrize("node,message", [
+    ("cross_entropy(z, y4)", "class indices for an input [4, 3] must have the shape [4]"),
+    ("nll_loss(z, p)", "must hold class indices"),
+    ("cross_entropy(z, y > 1)", "must hold class indices (an integer tensor, dtype: long) or probabilities"),
+])
+def test_class_index_targets_are_checked(node, message):
+    spec = ("inputs:\n  z: {shape: [4, 3]}\n  y: {shape: [4], dtype: long, high: 3}\n"
+            "  y4: {shape: [4, 3], dtype: long, high: 3}\n  p: {shape: [4, 3], domain: simplex}\nnodes:\n  L: %s\n" % node)
+    with pytest.raises(SpecError) as e:
+        symgrad.loads(spec)
+    assert message in e.value.message, e.value.message

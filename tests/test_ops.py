@@ -20,10 +20,21 @@ def spec_for(expr, inputs):
     spec = {"inputs": {}, "nodes": {"y": expr}}
     for name, v in inputs.items():
         shape, domain = v[0], v[1]
-        spec["inputs"][name] = {"shape": shape, "domain": domain, "requires_grad": not name.startswith("c")}
+        spec["inputs"][name] = input_fields(shape, domain, not name.startswith("c"))
         if len(v) > 2:
             spec["inputs"][name]["value"] = v[2]
     return yaml.safe_dump(spec, sort_keys=False)
+
+
+def input_fields(shape, domain, requires_grad):
+    """An input's YAML fields; the domain "long:C" is an integer input with values in [0, C)
+    (C an int or a dim name) and "bool" a bool input -- neither requires grad."""
+    if domain.startswith("long:"):
+        high = domain[len("long:"):]
+        return {"shape": shape, "dtype": "long", "high": int(high) if high.isdigit() else high}
+    if domain == "bool":
+        return {"shape": shape, "dtype": "bool"}
+    return {"shape": shape, "domain": domain, "requires_grad": requires_grad}
 
 
 ALL = [(name, i, expr, inputs) for name, cases in CASES.items() for i, (expr, inputs) in enumerate(cases)]

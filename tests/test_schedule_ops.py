@@ -20,6 +20,7 @@ from symgrad.ops import FUNCTIONS, OPERATORS
 from symgrad.autograd.recorded import autograd_graph
 from symgrad.numeric.reference import TorchEval
 from op_cases import CASES
+from test_ops import input_fields
 
 R, P, U = "real", "positive", "unit"
 NOT_IMPLEMENTED = "torch::autograd::NotImplemented"
@@ -31,7 +32,7 @@ def spec_text(expr, inputs):
     for name, v in inputs.items():
         shape, domain = v[0], v[1]
         rg = v[2] if len(v) > 2 and isinstance(v[2], bool) else not name.startswith("c")
-        spec["inputs"][name] = {"shape": shape, "domain": domain, "requires_grad": rg}
+        spec["inputs"][name] = input_fields(shape, domain, rg)
         if len(v) > 2 and not isinstance(v[2], bool):       # an op case placed on a tie or kink
             spec["inputs"][name]["value"] = v[2]
     return yaml.safe_dump(spec, sort_keys=False)
@@ -57,7 +58,7 @@ def pytorch_facts(prob, expr, seed=0):
         nodes.append(n)
         stack.extend(f for f, _ in n.next_functions)
     saved = {n: {a[len("_saved_"):] for a in dir(n) if a.startswith("_saved_")
-                 and isinstance(getattr(n, a), torch.Tensor)} for n in nodes}
+                 and _is_saved_tensor(getattr(n, a))} for n in nodes}
     order = []
     for n in nodes:
         n.register_prehook(lambda grads, n=n: order.append(n))
@@ -76,6 +77,13 @@ def pytorch_facts(prob, expr, seed=0):
         facts["raiser"] = order[-1].name()
         facts["saved"] = saved[order[-1]]
     return facts
+
+
+def _is_saved_tensor(v):
+    """A saved tensor field: a tensor, or a tuple of them (IndexBackward0's indices)."""
+    if isinstance(v, (tuple, list)):
+        return any(isinstance(t, torch.Tensor) for t in v)
+    return isinstance(v, torch.Tensor)
 
 
 def model_facts(prob):
@@ -130,7 +138,7 @@ CANON_INPUTS = {"x": ([3, 4], U), "z": ([3, 4], U), "w": ([4, 2], U), "m": ([3, 
                 "u": ([3], U), "v": ([4], U), "u2": ([3], U), "q": ([3, 1], U), "w2": ([5, 4], U),
                 "b": ([5], U), "c": ([3, 4], U), "cp": ([3, 4], "simplex")}
 OPERATOR_CANON = {"+": "x + z", "-": "x - z", "*": "x * z", "/": "x / z", "**": "x ** 2", "@": "x @ w",
-                  "neg": "-x", ".T": "x.T", "cmp": "x > z"}
+                  "neg": "-x", ".T": "x.T", "cmp": "x > z", ".mT": "x.mT", "[]": "x[1]"}
 
 
 def differentiable(name):
@@ -177,8 +185,8 @@ def test_op_table_autograd_values(name):
 def test_ops_without_grad_fn_give_tensors_that_do_not_require_grad(name):
     expr = {"ones": "ones(3, 4)", "zeros": "zeros(3, 4)", "full": "full((3, 4), 0.5)", "eye": "eye(3)",
             "ones_like": "ones_like(x)", "zeros_like": "zeros_like(x)", "detach": "detach(x)",
-            "count_nonzero": "count_nonzero(x, dim=1)"}[name]
-    real = agree(expr, {"x": ([3, 4], U)})
+            "count_nonzero": "count_nonzero(x, dim=1)", "one_hot": "one_hot(k, 5)"}[name]
+    real = agree(expr, {"x": ([3, 4], U), "k": ([3, 4], "long:5")} if "k" in expr else {"x": ([3, 4], U)})
     assert real["requires_grad"] is False and real["is_leaf"] is True
 
 

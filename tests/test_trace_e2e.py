@@ -154,18 +154,16 @@ def test_notebook_mlp_784_512_512_10_with_probability_targets():
     assert [n.name for n in d.problem.nodes] == ["flatten", "fc1", "relu", "fc2", "relu_2", "fc3", "loss"]
 
 
-# --- models that need functions of the 0.2 language ----------------------------------------------------
+# --- models that use functions of the 0.2 language ------------------------------------------------------
 def needs(ops):
     return pytest.mark.xfail(strict=False, reason="needs section 10 op %s" % ops)
 
 
-@needs("cross_entropy with class-index targets, dtype: long inputs")
 def test_notebook_mlp_784_512_512_10():
     ex = _load_example("notebook_mlp.py")
     compiled_vs_autograd(ex.loss, {"": ex.mlp}, {"x": torch.rand(8, 1, 28, 28), "y": labels(8, 10)})
 
 
-@needs("layer_norm, cross_entropy with class-index targets, dtype: long inputs")
 def test_residual_block_example_two_losses():
     ex = _load_example("residual_block.py")
     d = compiled_vs_autograd(ex.losses, {"": ex.model},
@@ -173,13 +171,11 @@ def test_residual_block_example_two_losses():
     assert d.problem.outputs == ["ce", "loss"]
 
 
-@needs("layer_norm, cross_entropy with class-index targets, dtype: long inputs")
 def test_residual_layer_norm_gelu_module():
     m = copy.deepcopy(tm.ResidualLN())
     compiled_vs_autograd(m, {"": m}, {"x": torch.randn(4, 6), "y": labels(4, 3)}, with_values=True)
 
 
-@needs("cross_entropy with class-index targets, dtype: long inputs")
 def test_function_with_class_labels():
     compiled_vs_autograd(tm.two_losses, {"net_": tm.net},
                          {"x": torch.randn(5, 4), "t": torch.randn(5, 3), "y": labels(5, 3)})

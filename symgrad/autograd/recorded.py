@@ -27,7 +27,8 @@ from ..ops import REQUIRED, FUNCTIONS, OPERATORS, NOT_IMPLEMENTED
 from ..ops.nodes import FIELD_ARG, cross_saved
 from ..ops.registry import Cross
 from ..spec.expr import Builder
-from ..spec.parse import parse_tree, call_parts
+from ..spec.parse import parse_tree, call_parts, int_literal
+from ..spec.subscripts import index_entries
 from ..tensor import shape_of
 
 
@@ -41,6 +42,7 @@ class TensorVal:
     names: list = field(default_factory=list)   # spec names bound to this object
     contiguous: bool = True
     retains_grad: bool = False          # t.retain_grad() was called (non-leaves only)
+    strides: Any = None                 # a view's strides, when known (its contiguity follows)
 
     @property
     def is_leaf(self):
@@ -254,13 +256,27 @@ class _Walker:
             self.value(n.left)
             self.value(n.comparators[0])
             return TensorVal(False, self.shape(n), origin="a comparison")
-        if t is ast.Attribute:                # .T
+        if t is ast.Attribute:                # .T, .mT, a field of a result
             v = self.value(n.value)
+            if isinstance(v, tuple):
+                fields = getattr(call_parts(n.value)[1], "fields", ()) if isinstance(n.value, ast.Call) else ()
+                return v[list(fields).index(n.attr)]
             if not isinstance(v, TensorVal):
                 return v
+            if n.attr == "mT":
+                nc = len(v.shape) >= 2 and v.shape[-1] != 1 and v.shape[-2] != 1
+                return self.record(n, OPERATORS[".mT"].grad_fn, [v], shape=v.shape[:-2] + v.shape[:-3:-1],
+                                   contiguous=v.contiguous and not nc)
             nc = len(v.shape) == 2 and all(d != 1 for d in v.shape)
             return self.record(n, "PermuteBackward0", [v], shape=tuple(reversed(v.shape)),
                                contiguous=v.contiguous and not nc)
+        if t is ast.Subscript:
+            v = self.value(n.value)
+            if isinstance(v, tuple):          # a piece of split/chunk (each has its own node)
+                return v[int_literal(n.slice)]
+            entries, single = index_entries(n.slice)
+            index_vals = [self.value(e[1]) for e in entries if e[0] == "tensor"]
+            return OPERATORS["[]"].record(self, n, v, entries, index_vals, single)
         if t in (ast.Tuple, ast.List):
             return tuple(self.value(e) for e in n.elts)
         if t is ast.Call:

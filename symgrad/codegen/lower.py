@@ -13,6 +13,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from ..ops.base import TensorOp
 from ..ops.elementwise import Mask, Gt, Le, Where
+from ..ops.kinds import value_dtype, passes_dtype
 from ..ops.linalg import MatmulOp, TransposeOp
 from ..ops.shape import OnesLikeOp
 from ..printing.torchcode import TorchPrinter
@@ -36,11 +37,27 @@ class AsFloat(sympy.Function):
 
 
 def _is_bool(e, bools):
-    return isinstance(e, Mask) or (isinstance(e, Tensor) and e.name in bools)
+    return isinstance(e, Mask) or (isinstance(e, Tensor) and (e.name in bools or e.dtype == "bool"))
 
 
-def fix_bools(e, bools, top_bool_ok=False):
-    """Wrap masks where PyTorch would keep them bool (sums, reductions, matmul, a result)."""
+def _is_long(e):
+    """An integer tensor (a long input, one_hot, y + 1): PyTorch promotes it in arithmetic with
+    a float, but an op that needs floating point values (mean, matmul, a result) gets a cast."""
+    return value_dtype(e) == "long"
+
+
+def _as_float(e):
+    return AsFloat(e) if _is_long(e) else e
+
+
+def fix_bools(e, bools, top_bool_ok=False, top_long_ok=False):
+    """Wrap masks where PyTorch would keep them bool (sums, reductions, matmul, a result), and
+    integer tensors where an op needs floats; an index (``W[y]``) stays an integer tensor."""
+    out = _fix_bools(e, bools, top_bool_ok)
+    return out if top_long_ok else _as_float(out)
+
+
+def _fix_bools(e, bools, top_bool_ok):
     def fix(e, ctx):
         # ctx: "value" (must be a number tensor), "factor" (a factor of a float product),
         # "cond" (where's condition)
@@ -64,6 +81,11 @@ def fix_bools(e, bools, top_bool_ok=False):
             c, x, y = e.args
             return Where(fix(c, "cond"), fix(x, "value"), fix(y, "value"))
         kids = children(e)
+        if isinstance(e, TensorOp):
+            index = getattr(e, "index_args", ())
+            new = [a if k in index else fix(a, "value") if passes_dtype(e) else _as_float(fix(a, "value"))
+                   for k, a in enumerate(kids)]
+            return e if all(a is b for a, b in zip(kids, new)) else rebuild(e, new)
         new = [fix(a, "value") for a in kids]
         return e if all(a is b for a, b in zip(kids, new)) else rebuild(e, new)
     return fix(e, "cond" if top_bool_ok else "value")
@@ -191,7 +213,7 @@ class CodePrinter(TorchPrinter):
             like = self._print(ones.args[0])
             if is_coeff(rest):
                 return "torch.full_like(%s, %s)" % (like, self._print(rest))
-            if _is_bool(rest, self.bools):    # a 0/1 mask: a number of the working dtype
+            if _is_bool(rest, self.bools) or _is_long(rest):    # a number of the working dtype
                 return "torch.broadcast_to(%s, %s.shape).to(%s.dtype)" % (self._print(rest), like, like)
             return "torch.broadcast_to(%s, %s.shape).contiguous()" % (self._print(rest), like)
         masks = [a for a in args if _is_bool(a, self.bools)]

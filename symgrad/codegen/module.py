@@ -82,13 +82,20 @@ def _tuple(names):
     return "(%s)" % (names[0] + ",") if len(names) == 1 else "(%s)" % ", ".join(names)
 
 
-def _prologue(args, dims, lookup, need_dt, py, indent="    ", detach=False):
+INT_CODE = {"long": "torch.int64", "bool": "torch.bool"}
+
+
+def _prologue(args, dims, lookup, need_dt, py, indent="    ", detach=False, ints=None):
     """Inputs as tensors of one floating dtype; a fast path when they already are.
 
     With ``detach``, inputs that require grad are detached first, so that no autograd
     graph is recorded (gradients() is plain tensor arithmetic).  ``args`` are the inputs'
     names in the code; ``dims`` spec names of dims, ``py`` gives their names in the code.
+    Integer and bool inputs (``ints``: code name -> torch dtype) keep their own dtype.
     """
+    ints = ints or {}
+    every = args
+    args = [a for a in args if a not in ints]
     out = []
     if args:
         a0 = args[0]
@@ -114,6 +121,9 @@ def _prologue(args, dims, lookup, need_dt, py, indent="    ", detach=False):
             out.append("_dev = %s.device" % a0)
     elif need_dt:
         out += ["_dt, _dev = torch.get_default_dtype(), None"]
+    for a in every:
+        if a in ints:
+            out.append("%s = _ints(%s, %s, %s)" % (a, a, ints[a], args[0] if args else "None"))
     for n in dims:
         out.append("%s = %s" % (py(n), lookup[n]))
     return [indent + line for line in out]
@@ -163,6 +173,15 @@ def module_source(d, plan=None):
           "        values = [v.detach() if isinstance(v, torch.Tensor) else v for v in values]",
           "    return [torch.as_tensor(v, dtype=dt, device=dev) for v in values]",
           "", ""]
+    ints = {py(x.name): INT_CODE[x.dtype] for x in prob.inputs if x.dtype != "float"}
+    if ints:
+        L += ["def _ints(v, dtype, like):",
+              '    """An integer or bool input as a tensor of its own dtype (never the float one)."""',
+              "    dev = like.device if isinstance(like, torch.Tensor) else None",
+              "    if isinstance(v, torch.Tensor) and v.dtype is dtype and (dev is None or v.device == dev):",
+              "        return v",
+              "    return torch.as_tensor(v, dtype=dtype, device=dev)",
+              "", ""]
     for name, doc, body in FUSED:
         if any(name + "(" in st.code for st in plan.stmts):
             L += ["def %s(%s):" % (name, body[0]),
@@ -190,7 +209,7 @@ def module_source(d, plan=None):
                   and o in plan.input_syms]
     _, fdims, fdt = plan.names_in(fwd, outs_exprs)
     define("forward", ['    """The spec\'s nodes, evaluated; returns {output: tensor}."""'])
-    L += _prologue(args, fdims, lookup, fdt, py)
+    L += _prologue(args, fdims, lookup, fdt, py, ints=ints)
     for st in fwd:
         L.append("    %s = %s" % (py(st.name), st.code))
     L.append("    return {%s}" % ", ".join("%r: %s" % (o, py(o)) for o in prob.outputs))
@@ -212,7 +231,7 @@ def module_source(d, plan=None):
            seeds)
     _, hdims, hdt = plan.names_in(head)
     hdims = [n for n in prob.dims if n in set(hdims) or py(n) in bdims]
-    L += _prologue(args, hdims, lookup, hdt or bdt, py, detach=True)
+    L += _prologue(args, hdims, lookup, hdt or bdt, py, detach=True, ints=ints)
     for s in plan.seeds:
         L.append("    if %s is None:" % s)
         L.append("        raise TypeError(%r)" % ("gradients() needs %s, the upstream gradient of %s"
@@ -247,11 +266,11 @@ def module_source(d, plan=None):
         L.append("    }")
     L += ["", ""]
 
-    L += _function_source(d, plan, args, lookup, iface, bdims, dt_args)
+    L += _function_source(d, plan, args, lookup, iface, bdims, dt_args, ints)
     return "\n".join(L) + "\n"
 
 
-def _function_source(d, plan, args, lookup, iface, bdims, dt_args):
+def _function_source(d, plan, args, lookup, iface, bdims, dt_args, ints):
     """class SymgradFunction(torch.autograd.Function): forward = nodes, backward = closed forms."""
     prob = d.problem
     py = plan.name
@@ -270,7 +289,7 @@ def _function_source(d, plan, args, lookup, iface, bdims, dt_args):
          "",
          "    @staticmethod",
          "    def forward(ctx, %s):" % ", ".join(args)]
-    L += _prologue(args, ndims, lookup, ndt or bool(dt_args), py, indent="        ")
+    L += _prologue(args, ndims, lookup, ndt or bool(dt_args), py, indent="        ", ints=ints)
     for st in node_st:
         L.append("        %s = %s" % (py(st.name), st.code))
     if iface:

@@ -14,6 +14,7 @@ from sympy import S, Pow
 
 from ..ops.base import TensorOp, ElementwiseFn
 from ..ops.elementwise import Mask, NATIVE
+from ..ops.kinds import value_dtype
 from ..ops.linalg import TransposeOp, InverseOp
 from ..ops.shape import OnesLikeOp, ZerosLikeOp
 from ..tensor import Tensor, shape_of
@@ -50,7 +51,7 @@ class Stmt:
 # (tests/test_compile.py checks this set against the names generated modules really use).
 MODULE_NAMES = {"torch", "_dt", "_dev", "_g", "ctx", "INPUTS", "OUTPUTS", "WRT", "forward",
                 "gradients", "SymgradFunction", "_tensors", "_closed_forms", "_fused_relu_mask",
-                "_fused_leaky_mask", "_fused_tanh_grad", "_fused_sigmoid_grad",
+                "_fused_leaky_mask", "_fused_tanh_grad", "_fused_sigmoid_grad", "_ints",
                 "isinstance", "next", "staticmethod", "TypeError", "AttributeError", "RuntimeError"}
 
 
@@ -238,7 +239,7 @@ class Plan:
             self.n_generic += 1
         entry[2] = k
         name = self.fresh(base)
-        sym = Tensor(name, shape_of(p), real=True)
+        sym = Tensor(name, shape_of(p), real=True, dtype="long" if value_dtype(expr) == "long" else "float")
         st = Stmt(name, sym, expr, "temp", self.deps(expr))
         self.stmts.append(st)
         self.by_name[name] = st
@@ -278,7 +279,7 @@ class Plan:
         for st in self.stmts:
             is_bool = _is_bool(st.expr, bools)
             keep_bool = st.kind in ("temp", "node") and is_bool
-            st.expr = fix_bools(st.expr, bools, top_bool_ok=keep_bool)
+            st.expr = fix_bools(st.expr, bools, top_bool_ok=keep_bool, top_long_ok=st.kind != "result")
             if keep_bool:
                 bools.add(st.name)
         # a 0/1 temporary only ever used as a number is made a number once

@@ -207,6 +207,13 @@ def explain_error(d, b, err):
 def _input_code(x, dims):
     shape = ", ".join(str(s) for s in x.shape)
     rg = x.requires_grad
+    if x.dtype != "float":                # an integer or bool input: never requires grad
+        if x.value is not None:
+            return _wrapped("%s = torch.tensor(" % x.name, _py(x.value),
+                            ", dtype=torch.%s)" % ("long" if x.dtype == "long" else "bool"))
+        if x.dtype == "long":
+            return "%s = torch.randint(%s, (%s))" % (x.name, x.high, shape + "," if len(x.shape) == 1 else shape)
+        return "%s = torch.rand(%s) < 0.5" % (x.name, shape)
     if x.value is not None:
         return _wrapped("%s = torch.tensor(" % x.name, _py(x.value),
                         "%s)" % (", requires_grad=True" if rg else ""))

@@ -62,6 +62,8 @@ def tensors_section(d, info):
         note = []
         if t["kind"] == "input" and t.get("domain", "real") != "real":
             note.append("domain: %s" % t["domain"])
+        if "dtype" in t:
+            note.append("dtype: %s%s" % (t["dtype"], ", values in [0, %s)" % t["high"] if "high" in t else ""))
         if name in retained:
             note.append("retain_grad()")
         if name in prob.outputs:

@@ -3,7 +3,9 @@
 Shared by the check of closed forms (`check`) and the proof of a schedule
 (``symgrad.autograd.proof``), which must see the very same inputs.  Inputs are drawn with a
 fixed seed from each input's domain (or taken from ``value``), in float64 on the CPU and
-then moved to the device and dtype, so every device sees the same numbers.
+then moved to the device and dtype, so every device sees the same numbers.  An integer
+input (``dtype: long``) is drawn in ``[0, high)`` and a bool one at random; both keep their
+dtype (int64, bool) on every device and are never cast to the working dtype.
 """
 import torch
 
@@ -54,12 +56,29 @@ def draw_inputs(prob, dims, dtype, device, seed):
         if total > MAX_ELEMENTS:
             raise CheckError("inputs are too large to check (%d elements; at most %d): "
                              "check with smaller dims (--dim) or --no-check" % (total, MAX_ELEMENTS))
+        if d.dtype != "float":              # integer and bool inputs keep their own dtype
+            out[d.name] = draw_integer(d, shape, dims, gen).to(device=device)
+            continue
         if d.value is not None:
             t = torch.tensor(d.value, dtype=torch.float64).reshape(shape)
         else:
             t = draw(d.domain, shape, gen)
         out[d.name] = t.to(dtype=dtype, device=device)
     return out
+
+
+INT_DTYPES = {"long": torch.int64, "bool": torch.bool}
+
+
+def draw_integer(d, shape, dims, gen):
+    """A long input's values in [0, high), a bool input's at random (or the given value)."""
+    dt = INT_DTYPES[d.dtype]
+    if d.value is not None:
+        return torch.tensor(d.value, dtype=dt).reshape(shape)
+    if d.dtype == "bool":
+        return torch.rand(shape, generator=gen, dtype=torch.float64) < 0.5
+    high = concrete((d.high,), dims)[0]
+    return torch.randint(0, high, shape, generator=gen, dtype=dt)
 
 
 def draw(domain, shape, gen):

@@ -20,7 +20,8 @@ with warnings.catch_warnings():      # a torch wheel without NumPy warns at impo
 import torch.nn.functional as F
 
 from ..ops import REQUIRED
-from ..spec.parse import parse_tree, call_parts
+from ..spec.parse import parse_tree, call_parts, int_literal
+from ..spec.subscripts import index_entries
 
 
 def resolve(path):
@@ -89,9 +90,18 @@ class TorchEval:
                     ast.GtE: lambda: a >= b, ast.LtE: lambda: a <= b}[op]()
         if t is ast.Attribute:
             v = self.eval(n.value)
+            if n.attr != "T":
+                return getattr(v, n.attr)       # .mT, or a field of a result (max(x, 1).values)
             with warnings.catch_warnings():     # .T of a vector: PyTorch's deprecation warning
                 warnings.simplefilter("ignore", UserWarning)
                 return v.T
+        if t is ast.Subscript:
+            v = self.eval(n.value)
+            if isinstance(v, tuple):            # a piece of split/chunk
+                return v[int_literal(n.slice)]
+            entries, single = index_entries(n.slice)
+            idx = [self.index(e) for e in entries]
+            return v[idx[0] if single else tuple(idx)]
         if t in (ast.Tuple, ast.List):
             return tuple(self.eval(e) for e in n.elts)
         if t is ast.Call:
@@ -115,7 +125,20 @@ class TorchEval:
         args = [vals[p.name] for p in spec.params]
         if spec.ref is not None:
             return spec.ref(self, *args)
-        return resolve(spec.torch)(*args)
+        return resolve(spec.torch)(*[vals[p.name] for p in spec.params if not p.kwonly],
+                                   **{p.name: vals[p.name] for p in spec.params if p.kwonly})
+
+    def index(self, e):
+        """One entry of a subscript as Python indexes a tensor."""
+        if e[0] == "int":
+            return e[1]
+        if e[0] == "slice":
+            return slice(*e[1:])
+        if e[0] == "none":
+            return None
+        if e[0] == "ellipsis":
+            return Ellipsis
+        return self.eval(e[1])
 
 
 def _plain(v):

@@ -3,8 +3,10 @@
 Importing this package registers every block: ``elementwise`` (scalar functions and
 masks), ``constants``, ``shape`` (views), ``reduce``, ``linalg``, ``layers``, ``operators``,
 ``stats`` (statistics along dims), ``norms``, ``normlayers`` (normalisation layers),
-``losses`` (regression and likelihood losses), ``classify`` (classification losses) and
-``attention``; `registry.check_facts` then refuses a block that lacks a fact some stage needs.
+``losses`` (regression and likelihood losses), ``binary`` and ``crossent`` (classification losses),
+``attention``; ``index`` (subscripts), ``scatter``, ``gather`` (integer indices);
+`registry.check_facts` then refuses a block that lacks a fact some stage needs.
+``kinds`` says which dtype (float, long, bool) an expression holds.
 """
 from sympy import Add, Mul, Pow, Tuple
 from sympy.logic.boolalg import Boolean
@@ -12,7 +14,7 @@ from sympy.logic.boolalg import Boolean
 from .base import TensorOp, ElementwiseFn
 from .registry import FUNCTIONS, OPERATORS, Function, Param, REQUIRED, NOT_IMPLEMENTED, MissingFact, check_facts
 from . import (elementwise, constants, shape, reduce, linalg, layers, operators, stats, norms,  # noqa: F401
-               normlayers, losses, classify, attention)  # (registers the blocks)
+               normlayers, index, scatter, gather, losses, binary, crossent, attention)  # (registers the blocks)
 from .elementwise import NATIVE, Mask
 
 check_facts()

@@ -44,35 +44,43 @@ def is_bool(e):
 
 
 class SdpaOp(TensorOp):
-    """args: q, k, v, mask (0 for none), then mask kind, is_causal, scale, whether scale was given."""
+    """args: q, k, v, the mask (only when there is one), then the mask kind, is_causal, the
+    scale and whether the scale was given."""
     spec_name = "scaled_dot_product_attention"
-    n_tensors = 4
+
+    @property
+    def n_tensors(self):
+        return len(self.args) - 4
+
+    @property
+    def mask(self):
+        return self.args[3] if len(self.args) == 8 else S.Zero
 
     @property
     def mask_kind(self):
-        return self.args[4]
+        return self.args[-4]
 
     @property
     def causal(self):
-        return bool(self.args[5])
+        return bool(self.args[-3])
 
     @property
     def scale(self):
-        return self.args[6]
+        return self.args[-2]
 
     def out_shape(self):
         q, k, v = (shape_of(a) for a in self.tensors[:3])
         return broadcast(q[:-2], k[:-2], v[:-2]) + (q[-2], v[-1])
 
     def scores(self):
-        q, k, _, m = self.tensors
+        q, k = self.args[:2]
         s = MatmulOp(q, T(k)) * self.scale
-        return s + m if self.mask_kind == FLOAT_MASK else s
+        return s + self.mask if self.mask_kind == FLOAT_MASK else s
 
     def weights(self):
         """The attention weights P (..., L, S), each row summing to one (or zero if masked out)."""
         if self.causal or self.mask_kind == BOOL_MASK:
-            q, k, v, m = self.tensors
+            q, k, v = self.args[:3]
             if isinstance(v, EyeOp):
                 return self
             return SdpaOp(q, k, EyeOp(shape_of(k)[-2]), *self.args[3:])
@@ -98,10 +106,10 @@ class SdpaOp(TensorOp):
     def text_kwargs(self, p):
         out = []
         if self.mask_kind != NO_MASK:
-            out.append("attn_mask=%s" % p._print(self.args[3]))
+            out.append("attn_mask=%s" % p._print(self.mask))
         if self.causal:
             out.append("is_causal=True")
-        if self.args[7]:
+        if self.args[-1]:
             out.append("scale=%s" % (num_text(self.scale) if self.scale.is_Number else p._print(self.scale)))
         return out
 
@@ -112,7 +120,7 @@ class SdpaOp(TensorOp):
     def torch(self, p):
         parts = [p._print(a) for a in self.tensors[:3]] + self.text_kwargs(p)
         if self.mask_kind == BOOL_MASK:       # generated code may hold a 0/1 mask as numbers
-            parts[3] = "attn_mask=(%s).bool()" % p._print(self.args[3])
+            parts[3] = "attn_mask=(%s).bool()" % p._print(self.mask)
         return "torch.nn.functional.scaled_dot_product_attention(%s)" % ", ".join(parts)
 
     def weights_latex(self, p):
@@ -120,7 +128,7 @@ class SdpaOp(TensorOp):
         if self.causal:
             return r"\operatorname{softmax}_{\text{causal}}\left(%s\right)" % s
         if self.mask_kind == BOOL_MASK:
-            return r"\operatorname{softmax}_{%s}\left(%s\right)" % (p._print(self.args[3]), s)
+            return r"\operatorname{softmax}_{%s}\left(%s\right)" % (p._print(self.mask), s)
         return r"\operatorname{softmax}\left(%s\right)" % s
 
     def latex(self, p):
@@ -204,5 +212,5 @@ def _sdpa(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
     given = scale is not None
     if not given:
         scale = 1 / sympy.sqrt(q[-1])
-    return SdpaOp(query, key, value, S.Zero if attn_mask is None else attn_mask, kind, flag(is_causal),
-                  scale, flag(given))
+    mask = () if attn_mask is None else (attn_mask,)
+    return SdpaOp(query, key, value, *mask, kind, flag(is_causal), scale, flag(given))

@@ -24,7 +24,7 @@ from .base import TensorOp, flag, rank
 from .norms import ClampMin
 from .reduce import SumOp, MeanOp, _reduction
 from .registry import register, P, Param
-from .shape import OnesOp, ZerosOp, UnsqueezeOp
+from .shape import OnesOp, ZerosOp, OnesLikeOp, UnsqueezeOp
 
 REDUCTION = Param("reduction", "str", "mean")
 LEGACY = (Param("size_average", "bool", None), Param("reduce", "bool", None))
@@ -316,8 +316,7 @@ class GaussianNllOp(PointwiseLoss):
         return bool(self.args[4])
 
     def var(self):
-        v = self.args[2]
-        return sympy.Max(v, self.eps) if v.is_number else ClampMin(v, self.eps)
+        return ClampMin(self.args[2], self.eps)
 
     def formula(self):
         x, t, _ = self.tensors
@@ -333,8 +332,7 @@ class GaussianNllOp(PointwiseLoss):
         return (g if i == 0 else -g) * (x - t) / v
 
     def call_args(self, p):
-        v = self.args[2]
-        return [p._print(a) for a in self.tensors[:2]] + [num_text(v) if v.is_number else p._print(v)]
+        return [p._print(a) for a in self.tensors]
 
     def text_kwargs(self, p):
         out = ["full=True"] if self.full else []
@@ -366,9 +364,10 @@ def _gaussian(input, target, var, full, eps, reduction):
     if eps < 0:
         raise SpecError("eps must not be negative, got %s" % eps)
     xs, vs = shape_of(input), shape_of(var)
-    if var.is_number:
+    if var.is_number:                    # PyTorch: var * ones_like(input)
         if not var.is_real or var < 0:
             raise SpecError("var has negative entry/entries")
+        var = var * OnesLikeOp(input)
     elif vs != xs:
         if xs[:-1] == vs and xs:
             var = UnsqueezeOp(var, Integer(len(xs) - 1))       # one variance per row

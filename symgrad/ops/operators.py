@@ -17,4 +17,5 @@ operator("@", "MmBackward0", CROSS["MmBackward0"], function="matmul",
          reason="d(AB) = dA B + A dB, so A receives G B^T and B receives A^T G")
 operator("neg", "NegBackward0", reason="negation flips the sign of the adjoint")
 operator(".T", "PermuteBackward0", reason="a transpose moves entries: its adjoint is transposed back")
+operator(".mT", "TransposeBackward0", reason="a transpose of the last two dims: its adjoint is transposed back")
 operator("cmp", None, reason="a comparison is a 0/1 mask: no gradient flows through it")

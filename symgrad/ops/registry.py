@@ -16,7 +16,11 @@ registration that declares the rest, which the other stages read from here:
 * the autograd model: PyTorch's backward node (``grad_fn.name()``), the fields it saves
   (``grad_fn._saved_<field>``; `Cross` when what is saved depends on which arguments
   require grad), or a `record` hook for calls that record a chain of nodes;
-* `reason`: the one line the notes give for the rule.
+* `reason`: the one line the notes give for the rule;
+* how calls are written: ``method_only`` (PyTorch has only ``x.expand(...)``, no
+  ``torch.expand``), ``method_pack`` (the parameter that a method call's extra positional
+  arguments fill, ``x.permute(2, 0, 1)``), ``pack`` (the same for every call: einsum's
+  operands), and keyword-only parameters (``Param(..., kwonly=True)``).
 
 Nothing here knows a particular op.  `check_facts` runs at import: a function without a
 torch reference, a differentiable one without a backward node or a reason, is a named
@@ -38,7 +42,10 @@ class Param:
     Kinds: ``tensor`` (an expression), ``mask`` (a comparison, a bool tensor in PyTorch),
     ``number`` (a constant expression), ``dim``
     (an int literal), ``dims`` (int or tuple of ints, or None), ``bool``, ``str``,
-    ``size`` (a positive int or a dim name), ``shape`` (a tuple of sizes).
+    ``size`` (a positive int or a dim name), ``shape`` (a tuple of sizes), ``index`` (an
+    integer tensor: a ``dtype: long`` input or an expression of one), ``tensors`` (a tuple
+    or list of tensors), ``intlist`` (a tuple or list of int literals), ``int`` (an integer:
+    a literal, a dim, or + - * of them).
     ``kwonly``: keyword-only (after ``*`` in PyTorch's signature, as var's ``correction``);
     ``seq``: a ``dims``/``shape`` that must be a tuple or list (PyTorch's ``int[]`` that
     refuses a bare int, as layer_norm's ``normalized_shape``); ``nullable``: a required
@@ -78,7 +85,8 @@ class Function:
 
     def __init__(self, name, params, build, *, kind="op", torch=None, ref=None, grad_fn=None,
                  saved=(), record=None, reason=None, aliases=(), varshape=False,
-                 number_ok=None, on_bool=None, strict=False):
+                 number_ok=None, on_bool=None, strict=False, method_only=False, method_pack=None,
+                 pack=None):
         self.name = name
         self.params = params
         self.build = build
@@ -94,6 +102,9 @@ class Function:
         self.number_ok = kind == "elementwise" if number_ok is None else number_ok
         self.on_bool = on_bool        # "keep": a bool tensor stays bool; "fail": PyTorch refuses it
         self.strict = strict          # every tensor argument must be a tensor (logaddexp(x, 2.0) raises)
+        self.method_only = method_only    # x.expand(...) only: PyTorch has no torch.expand
+        self.method_pack = method_pack    # x.permute(2, 0, 1): the parameter extra arguments fill
+        self.pack = pack                  # einsum(eq, a, b): the parameter extra arguments fill
 
     @property
     def saves(self):
@@ -138,6 +149,12 @@ def register(name, params, build=None, **facts):
     return deco
 
 
+def build(name, **args):
+    """The expression of a registered function for bound arguments: how an op's adjoint uses
+    a function of a module that imports its own (a scatter's adjoint is a gather)."""
+    return FUNCTIONS[name].build(**args)
+
+
 def _positional(cls, params):
     def build(**kw):
         return cls(*[kw[p.name] for p in params])
@@ -147,9 +164,10 @@ def _positional(cls, params):
 class Operator:
     """An operator of the language, as PyTorch records it (``a * b`` is MulBackward0)."""
 
-    def __init__(self, symbol, grad_fn, saved=(), reason=None, function=None):
+    def __init__(self, symbol, grad_fn, saved=(), reason=None, function=None, record=None):
         self.symbol, self.grad_fn, self.saved, self.reason = symbol, grad_fn, saved, reason
         self.function = function      # the function it means (``@`` is matmul): its block records it
+        self.record = record          # hook recording its chain (``x[1:3, 0]``), as a function's
 
     @property
     def saves(self):
@@ -159,8 +177,8 @@ class Operator:
 OPERATORS = {}
 
 
-def operator(symbol, grad_fn, saved=(), reason=None, function=None):
-    OPERATORS[symbol] = Operator(symbol, grad_fn, saved, reason, function)
+def operator(symbol, grad_fn, saved=(), reason=None, function=None, record=None):
+    OPERATORS[symbol] = Operator(symbol, grad_fn, saved, reason, function, record)
 
 
 def check_facts():

@@ -3,10 +3,13 @@
 `Builder` walks a tree that `symgrad.spec.parse` has already checked, in an environment
 of names (inputs, dims, earlier nodes), and builds SymPy: numbers are exact (``0.5`` is
 1/2), calls are bound to PyTorch's signatures from the op table (``symgrad.ops``) and
-built by the op's block, a method call ``c.mean()`` is ``mean(c)``.  Exact numbers and
+built by the op's block (`Calls`: binding, ``symgrad.spec.calls``), a method call
+``c.mean()`` is ``mean(c)``; subscripts, ``.T``/``.mT`` and fields are `Subscripts`'
+(``symgrad.spec.subscripts``).  Exact numbers and
 exponents are bounded before anything large is built, and constants must be real, finite
 float64 values (PyTorch's meaning).  The kind of value PyTorch would hold at each node (a
-plain number, a bool tensor from a comparison, or a tensor) is tracked, so that what
+plain number, a bool tensor from a comparison or a bool input, an integer tensor, a tuple
+of tensors, or a float tensor) is tracked, so that what
 PyTorch itself refuses -- ``-(x > 0)``, ``sum(2.0)``, ``(1).T`` -- is refused here, with
 its place, instead of failing later.
 """
@@ -16,11 +19,13 @@ import sympy
 from sympy import Rational, Integer
 
 from ..errors import SpecError, ShapeError
-from ..ops import FUNCTIONS, OPERATORS, REQUIRED
+from ..ops import FUNCTIONS
 from ..ops import elementwise as ew
-from ..ops.linalg import MatmulOp, T
+from ..ops.linalg import MatmulOp
 from ..tensor import shape_of, Tensor, broadcast
-from .parse import MAX_DEPTH, BINOPS as _BINOPS, err, suggest, parse_tree, call_parts, short as _short
+from .calls import Calls, AS_NUMBER as _AS_NUMBER
+from .parse import MAX_DEPTH, BINOPS as _BINOPS, err, suggest, parse_tree, short as _short
+from .subscripts import Subscripts, kind_of_value
 
 
 MAX_EXPONENT = 1000        # |n| in x**n for a tensor x
@@ -48,21 +53,19 @@ _CMPS = {ast.Gt: ew.Gt, ast.Lt: ew.Lt, ast.GtE: ew.Ge, ast.LtE: ew.Le}
 # ``on_bool="fail"``), and adds as a logical or; a plain number has no .T, and only the
 # functions whose block says ``number_ok`` take one (exp(2) is exp of a 0-d tensor; sum(2.0)
 # is a TypeError in PyTorch).  Refused here, with the place and a fix.
-_AS_NUMBER = "multiply it by 1.0 first, as in 1.0*(x > 0)"
-
-
 def _num(x):
     s = _short(str(x))
     return "(%s)" % s if s.startswith("-") or "/" in s else s
 
 
-class Builder:
+class Builder(Calls, Subscripts):
     """Builds the SymPy expression of a checked tree in an environment of names."""
 
     def __init__(self, env):
         self.env = env          # name -> Tensor | dim Symbol
-        self.kinds = {}         # id(AST node) -> 'number' | 'bool' | 'tensor'
+        self.kinds = {}         # id(AST node) -> 'number' | 'bool' | 'long' | 'tensor' | 'tuple'
         self.shapes = {}        # id(AST node) -> shape of what it built
+        self.values = {}        # id(AST node) -> what it built
 
     def build(self, node, depth=0):
         try:
@@ -75,6 +78,7 @@ class Builder:
             _check_value(node, out)
             out = self._keep_shape(node, out)
             self.shapes[id(node)] = shape_of(out)
+        self.values[id(node)] = out
         self.kinds[id(node)] = self._kind(node)
         return out
 
@@ -117,25 +121,41 @@ class Builder:
         if t is ast.Constant:
             return "number"
         if t is ast.Name:
-            return "tensor" if isinstance(self.env.get(node.id), Tensor) else "number"
+            v = self.env.get(node.id)
+            return kind_of_value(v) if isinstance(v, Tensor) else "number"
         if t is ast.Compare:
             sides = (self.kind(node.left), self.kind(node.comparators[0]))
             return "number" if sides == ("number", "number") else "bool"
         if t is ast.UnaryOp:
             return self.kind(node.operand)
-        if t is ast.Attribute:
-            return self.kind(node.value)
+        if t in (ast.Attribute, ast.Subscript):
+            return self.access_kind(node, self.values.get(id(node)))
         if t is ast.BinOp:
-            sides = (self.kind(node.left), self.kind(node.right))
-            if sides == ("number", "number"):
-                return "number"
-            return "bool" if sides == ("bool", "bool") and isinstance(node.op, ast.Mult) else "tensor"
+            return self._binop_kind(node)
         if t is ast.Call:
             name, args = _callee(node)
             fn = FUNCTIONS.get(name)
-            if fn is not None and fn.on_bool == "keep" and args and self.kind(args[0]) == "bool":
-                return "bool"
+            if fn is not None and fn.on_bool == "keep" and args and self.kind(args[0]) in ("bool", "long"):
+                return self.kind(args[0])
+            out = self.values.get(id(node))
+            return "tensor" if out is None else kind_of_value(out)
         return "tensor"
+
+    def _binop_kind(self, node):
+        """PyTorch's promotion: bool * bool is bool, integers stay long, a float makes a float."""
+        sides = (self.kind(node.left), self.kind(node.right))
+        if sides == ("number", "number"):
+            return "number"
+        if sides == ("bool", "bool") and isinstance(node.op, ast.Mult):
+            return "bool"
+        if "tensor" in sides or isinstance(node.op, ast.Div):
+            return "tensor"
+        for side, k in zip((node.left, node.right), sides):
+            if k == "number" and _float_number(side):
+                return "tensor"
+        if isinstance(node.op, ast.Pow) and sides[1] != "number":
+            return "tensor"
+        return "long"
 
     def bool_rules(self, node):
         """Refuse what PyTorch refuses for bool tensors and plain numbers (blocks with on_bool="fail")."""
@@ -151,6 +171,9 @@ class Builder:
             if sides == ("bool", "bool") and isinstance(node.op, ast.Add):
                 raise err(node, "adding two comparisons is a logical or in PyTorch (a bool tensor), "
                                 "not a sum: %s" % _AS_NUMBER)
+            if "long" in sides and "tensor" in sides and isinstance(node.op, ast.MatMult):
+                raise err(node, "PyTorch cannot matrix-multiply an integer tensor with a float one")
+
         if t is ast.Attribute and self.kind(node.value) == "number":
             raise err(node, "a plain number has no .T (PyTorch: 'float' object has no attribute 'T')")
 
@@ -170,13 +193,10 @@ class Builder:
             a = self.tensor(node.left, depth)
             b = self.tensor(node.comparators[0], depth)
             return _CMPS[type(node.ops[0])](a, b)
-        if t is ast.Attribute:            # .T
-            x = self.tensor(node.value, depth)
-            self.bool_rules(node)
-            r = len(shape_of(x))
-            if r > 2:
-                raise err(node, ".T needs a tensor of at most 2 dimensions, got %d" % r)
-            return T(x)
+        if t is ast.Attribute:            # .T, .mT, a field
+            return self.attribute(node, depth)
+        if t is ast.Subscript:
+            return self.subscript(node, depth)
         if t is ast.Call:
             return self.call(node, depth)
         if t in (ast.Tuple, ast.List):
@@ -185,6 +205,10 @@ class Builder:
 
     def tensor(self, node, depth):
         x = self.build(node, depth + 1)
+        if isinstance(x, tuple):
+            raise err(node, "%s() gives a tuple of tensors: pick one, as %s(...)[0]"
+                      % ((_callee(node)[0],) * 2) if isinstance(node, ast.Call) else
+                      "a tuple is not a tensor: pick one piece, as [0]")
         if not isinstance(x, sympy.Basic):
             raise err(node, "expected a tensor or number, got %r" % (x,))
         return x
@@ -264,129 +288,18 @@ class Builder:
                       % (_short(str(b)), MAX_EXPONENT_DIGITS))
         return a ** b
 
-    def call(self, node, depth):
-        name, spec, args = call_parts(node)
-        if spec is None:
-            raise err(node, "unknown function '%s'%s" % (_short(name), suggest(name, FUNCTIONS)))
-        params = spec.params
-        positional = [p for p in params if not p.kwonly]
-        if len(args) > len(positional):
-            kw = [p.name for p in params if p.kwonly]
-            raise err(node, "%s() takes at most %d %sargument%s (%d given)%s"
-                      % (name, len(positional), "positional " if kw else "", "" if len(positional) == 1 else "s",
-                         len(args), "; %s: keyword-only" % ", ".join(kw) if kw else ""))
-        bound = {}
-        for p, a in zip(positional, args):
-            bound[p.name] = (p, a)
-        names = {p.name: p for p in params}
-        for k in node.keywords:
-            if k.arg not in names:
-                raise err(k, "%s() got an unexpected keyword argument '%s'%s; it takes %s"
-                          % (name, _short(k.arg), suggest(k.arg, names), ", ".join(names)))
-            if k.arg in bound:
-                raise err(k, "%s() got multiple values for argument '%s'" % (name, k.arg))
-            bound[k.arg] = (names[k.arg], k.value)
-        values = {}
-        for p in params:
-            if p.name in bound:
-                values[p.name] = self.static(bound[p.name][1], p, name, depth)
-            elif p.default is REQUIRED:
-                raise err(node, "%s() missing required argument '%s'" % (name, p.name))
-            else:
-                values[p.name] = p.default
-        tensor_args = [bound[q.name][1] for q in params if q.kind == "tensor" and q.name in bound]
-        for k, a in enumerate(tensor_args[:None if spec.strict else 1]):
-            if not (k == 0 and spec.number_ok) and self.kind(a) == "number" \
-                    and not (isinstance(a, ast.Constant) and a.value is None):
-                raise err(a, "%s() needs a tensor, not a plain number (PyTorch raises a TypeError)" % name)
-        if tensor_args and spec.on_bool == "fail" and self.kind(tensor_args[0]) == "bool":
-            raise err(node, "%s() is not defined for a comparison (a bool tensor) in PyTorch: %s" % (name, _AS_NUMBER))
-        for q in params:
-            if q.kind == "mask" and q.name in bound and self.kind(bound[q.name][1]) != "bool":
-                raise err(bound[q.name][1], "%s(): the %s must be a comparison such as x > 0 "
-                                            "(PyTorch needs a bool tensor)" % (name, q.name))
-        if spec is FUNCTIONS.get(OPERATORS["**"].function) and values["input"] is not None \
-                and values["exponent"] is not None:
-            return self.power(node, values["input"], values["exponent"],       # x**y, with its bounds
-                              bound["input"][1], bound["exponent"][1])
-        try:
-            return spec.build(**values)
-        except ShapeError as e:
-            raise err(node, "%s: %s" % (name, e.message) if not e.message.startswith(name) else e.message)
-        except SpecError as e:
-            raise err(node, "%s(): %s" % (name, e.message))
-
-    def static(self, node, p, fname, depth):
-        kind = p.kind
-        if kind in ("tensor", "mask"):
-            if isinstance(node, ast.Constant) and node.value is None and (p.default is None or p.nullable):
-                return None
-            return self.tensor(node, depth)
-        if kind == "dim":
-            return self.int_literal(node, fname, p.name)
-        if p.seq and not isinstance(node, (ast.Tuple, ast.List)) and kind in ("dims", "shape"):
-            raise err(node, "%s(): %s must be a tuple or list, as (%s,) (PyTorch raises a TypeError "
-                            "for a bare int)" % (fname, p.name, ast.unparse(node)))
-        if kind == "dims":
-            if isinstance(node, ast.Constant) and node.value is None:
-                return None
-            if isinstance(node, (ast.Tuple, ast.List)):
-                if not node.elts:
-                    raise err(node, "%s(): %s must not be empty" % (fname, p.name))
-                return tuple(self.int_literal(e, fname, p.name) for e in node.elts)
-            return self.int_literal(node, fname, p.name)
-        if kind == "bool":
-            if isinstance(node, ast.Constant) and isinstance(node.value, bool):
-                return node.value
-            raise err(node, "%s(): %s must be True or False" % (fname, p.name))
-        if kind == "str":
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                return node.value
-            raise err(node, "%s(): %s must be a string" % (fname, p.name))
-        if kind == "number":
-            x = self.tensor(node, depth)
-            if x.has(Tensor):
-                raise err(node, "%s(): %s must be a number" % (fname, p.name))
-            return x
-        if kind == "size":
-            return self.size(node, fname, p.name, allow_minus=False)
-        if kind == "shape":
-            elts = node.elts if isinstance(node, (ast.Tuple, ast.List)) else [node]
-            if len(elts) > 8:
-                raise err(node, "%s(): at most 8 dimensions, got %d" % (fname, len(elts)))
-            return tuple(self.size(e, fname, p.name, allow_minus=True) for e in elts)
-        raise AssertionError(kind)
-
-    def int_literal(self, node, fname, pname):
-        v = node
-        sign = 1
-        if isinstance(v, ast.UnaryOp) and isinstance(v.op, ast.USub):
-            sign, v = -1, v.operand
-        if isinstance(v, ast.Constant) and isinstance(v.value, int) and not isinstance(v.value, bool):
-            return sign * v.value
-        raise err(node, "%s(): %s must be an integer literal" % (fname, pname))
-
-    def size(self, node, fname, pname, allow_minus):
-        if isinstance(node, ast.Name) and node.id in self.env and not isinstance(self.env[node.id], Tensor):
-            return self.env[node.id]
-        if not (isinstance(node, ast.Constant) or isinstance(node, ast.UnaryOp)):
-            raise err(node, "%s(): %s must be a positive integer literal or a dim name" % (fname, pname))
-        v = self.int_literal(node, fname, pname)
-        if v == -1 and allow_minus:
-            return Integer(-1)
-        if v <= 0:
-            raise err(node, "%s(): sizes must be positive, got %d" % (fname, v))
-        if v > 10 ** 9:
-            raise err(node, "%s(): size %s is too large (at most 10**9)" % (fname, _short(str(v))))
-        return Integer(v)
-
-
 def _callee(node):
     """(function name, positional argument nodes) of a call; a method's object comes first."""
     f = node.func
     if isinstance(f, ast.Attribute):
         return f.attr, [f.value] + list(node.args)
     return getattr(f, "id", None), list(node.args)
+
+
+def _float_number(node):
+    """Whether a number written in the text is a float in Python (``2.0``, ``1/2``)."""
+    return any(isinstance(n, ast.Div) or (isinstance(n, ast.Constant) and isinstance(n.value, float))
+               for n in ast.walk(node))
 
 
 def _check_value(node, out):
@@ -421,13 +334,23 @@ def _call_name(node):
 
 def parse_expr_text(text, env):
     """Parse an expression of the spec language into SymPy, in an environment of names."""
+    return parse_expr_kind(text, env)[0]
+
+
+def parse_expr_kind(text, env):
+    """(SymPy expression, kind): the kind is what PyTorch holds -- 'tensor' (floating point),
+    'long', 'bool' or 'number' (a plain Python number)."""
     tree = parse_tree(text)
+    b = Builder(env)
     try:
-        out = Builder(env).build(tree.body)
+        out = b.build(tree.body)
     except RecursionError:
         raise SpecError("expression is too deeply nested (at most %d levels)" % MAX_DEPTH)
+    if isinstance(out, tuple):
+        raise err(tree.body, "%s gives a tuple of tensors: pick one, as [0]"
+                  % ("%s()" % _callee(tree.body)[0] if isinstance(tree.body, ast.Call) else "this"))
     if isinstance(out, sympy.Basic):
         for x in out.atoms(sympy.Rational):
             if abs(x.p) >= FLOAT_MAX or x.q >= FLOAT_MAX:
                 raise SpecError("number %s is outside the float64 range" % _short(str(x)))
-    return out
+    return out, b.kind(tree.body)

@@ -19,14 +19,15 @@ from sympy import Integer, Symbol
 from ..errors import SpecError, printable_path
 from ..tensor import Tensor, shape_of, fmt_shape
 from .domains import DOMAIN_RULES, outside
-from .expr import parse_expr_text
+from .dtypes import read_dtype, high_value, entry_rule
+from .expr import parse_expr_kind
 from .parse import suggest, locate
 from .problem import Mark, InputDecl, NodeDecl, Problem
 from .yamlread import (read_spec_bytes, byte_pos, compose, check_tags, short as _short, node_kind, mapping,
                        scalar, plain_value)
 
 TOP_KEYS = ("title", "description", "dims", "inputs", "nodes", "outputs", "wrt", "retain_grad", "backward")
-INPUT_KEYS = ("shape", "requires_grad", "domain", "value")
+INPUT_KEYS = ("shape", "requires_grad", "domain", "value", "dtype", "high")
 DOMAINS = ("real", "positive", "nonnegative", "unit", "spd", "simplex")
 MAX_DIM_VALUE = 10 ** 9
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")      # used with fullmatch ('a\n' is no name)
@@ -188,7 +189,8 @@ class _Builder:
                     self.ctx.fail(fk, "unknown key '%s' in input '%s'%s; allowed: %s"
                                   % (f, name, suggest(f, INPUT_KEYS), ", ".join(INPUT_KEYS)))
             shape = self.shape(fields.get("shape", (None, None))[1], dims, name)
-            rg = True
+            dtype, high = read_dtype(self.ctx, fields, dims, name)
+            rg = dtype == "float"
             if "requires_grad" in fields:
                 rg = scalar(self.ctx, fields["requires_grad"][1])
                 if not isinstance(rg, bool):
@@ -203,15 +205,18 @@ class _Builder:
                     self.ctx.fail(fields["domain"][1], "domain spd needs a square matrix, got %s" % fmt_shape(shape))
             value, value_mark = None, None
             if "value" in fields:
-                value = self.value(fields["value"][1], shape, dims, name)
+                entry = None if dtype == "float" else entry_rule(dtype, high_value(high, dims), name)
+                value = self.value(fields["value"][1], shape, dims, name, entry)
                 self.check_domain(fields["value"][1], name, domain, value)
                 value_mark = _mark(fields["value"][1])
             assume = {"real": {"real": True}, "positive": {"positive": True},
                       "nonnegative": {"nonnegative": True}, "unit": {"positive": True},
                       "spd": {"real": True}, "simplex": {"nonnegative": True}}[domain]
-            sym = Tensor(name, shape, domain=domain, **assume)
+            if dtype != "float":
+                assume = {"integer": True, "nonnegative": True}
+            sym = Tensor(name, shape, domain=domain, dtype=dtype, high=high, **assume)
             env[name] = sym
-            out.append(InputDecl(name, shape, rg, domain, value, sym, _mark(k), value_mark))
+            out.append(InputDecl(name, shape, rg, domain, value, sym, _mark(k), value_mark, dtype, high))
         return out
 
     def shape(self, node, dims, name):
@@ -247,10 +252,15 @@ class _Builder:
                               % (v, name, suggest(str(v), dims)))
         return tuple(out)
 
-    def value(self, node, shape, dims, name):
+    def value(self, node, shape, dims, name, entry=None):
         data = plain_value(self.ctx, node)
 
         def number(x, path):
+            if entry is not None:                  # an integer or bool input
+                v, wrong = entry(x)
+                if wrong is not None:
+                    self.ctx.fail(node, "value of '%s'%s %s" % (name, path, wrong))
+                return v
             if isinstance(x, str) and _FLOAT_TEXT.match(x.strip()):
                 x = float(x.strip().replace("_", ""))      # YAML 1.1 reads 1e-3 as text
             if isinstance(x, bool) or not isinstance(x, (int, float)):
@@ -299,8 +309,8 @@ class _Builder:
         for name, (k, v) in items.items():
             self.define(k, name, "node")
             expr_text = self.expr_text(v, "node '%s'" % name)
-            expr = self.parse(expr_text, env, v, name)
-            sym = Tensor(name, shape_of(expr), real=True)
+            expr, kind = self.parse(expr_text, env, v, name)
+            sym = Tensor(name, shape_of(expr), real=True, dtype={"long": "long", "bool": "bool"}.get(kind, "float"))
             env[name] = sym
             line, col = self.text_pos(v, len(expr_text) - len(expr_text.lstrip()))
             out.append(NodeDecl(name, expr_text, expr, sym, Mark(line, col)))
@@ -353,7 +363,7 @@ class _Builder:
 
     def parse(self, text, env, vnode, name=None):
         try:
-            return parse_expr_text(text, env)
+            return parse_expr_kind(text, env)
         except SpecError as e:
             line, col = self.text_pos(vnode, locate(text, e))
             if name is not None and e.message.startswith("undefined name"):

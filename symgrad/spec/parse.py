@@ -26,8 +26,7 @@ _CMP_OPS = (ast.Gt, ast.Lt, ast.GtE, ast.LtE)
 _CHAINS = {ast.Add: (ast.Add, ast.Sub), ast.Sub: (ast.Add, ast.Sub),
            ast.Mult: (ast.Mult, ast.Div), ast.Div: (ast.Mult, ast.Div), ast.MatMult: (ast.MatMult,)}
 _FORBIDDEN = {
-    ast.Subscript: "subscripts are not allowed",
-    ast.Slice: "slices are not allowed",
+    ast.Slice: "slices are only allowed in a subscript",
     ast.Lambda: "lambdas are not allowed",
     ast.ListComp: "comprehensions are not allowed",
     ast.SetComp: "comprehensions are not allowed",
@@ -180,9 +179,13 @@ def _check(node, depth):
             _check(k.value, depth + 1)
     elif t is ast.Attribute:
         _check_name(node, node.attr)
-        if node.attr != "T":
-            raise err(node, "attribute access '.%s' is not allowed (only .T and method calls)" % node.attr)
+        if node.attr not in ATTRIBUTES and node.attr not in _fields():
+            raise err(node, "attribute access '.%s' is not allowed (only .T, .mT, method calls and the "
+                            "fields of a result such as max(x, 1).values)" % short(node.attr))
         _check(node.value, depth + 1)
+    elif t is ast.Subscript:
+        _check(node.value, depth + 1)
+        _check_index(node.slice, depth + 1, top=True)
     elif t is ast.Name:
         _check_name(node, node.id)
     elif t is ast.Constant:
@@ -193,6 +196,48 @@ def _check(node, depth):
             _check(e, depth + 1)
     else:
         raise err(node, "%s is not allowed in an expression" % t.__name__)
+
+
+ATTRIBUTES = ("T", "mT")
+
+
+def _fields():
+    """The field names of named-tuple results (``values``, ``indices`` of ``max(x, 1)``)."""
+    return {f for fn in FUNCTIONS.values() for f in getattr(fn, "fields", ())}
+
+
+def _check_index(node, depth, top=False):
+    """What a subscript may hold: integer literals, slices with integer-literal bounds, None,
+    ``...``, an integer tensor (advanced indexing), or a tuple of these."""
+    t = type(node)
+    if t is ast.Tuple and top:
+        if not node.elts:
+            raise err(node, "an empty subscript is not allowed")
+        for e in node.elts:
+            _check_index(e, depth + 1)
+    elif t is ast.Slice:
+        for part in (node.lower, node.upper, node.step):
+            if part is not None and int_literal(part) is None:
+                raise err(part, "slice bounds and steps must be integer literals (as x[1:3], x[::2])")
+        if node.step is not None and int_literal(node.step) <= 0:
+            raise err(node.step, "a slice step must be greater than zero (PyTorch: ValueError)")
+    elif t is ast.Constant and node.value is Ellipsis:
+        pass
+    elif t in (ast.Tuple, ast.List):
+        raise err(node, "a list or tuple of indices is advanced indexing: index with an integer "
+                        "tensor (an input with dtype: long)")
+    else:
+        _check(node, depth)
+
+
+def int_literal(node):
+    """The value of an integer literal (possibly negated), else None."""
+    sign = 1
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        sign, node = -1, node.operand
+    if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
+        return sign * node.value
+    return None
 
 
 def _check_name(node, name):
@@ -214,10 +259,22 @@ def call_parts(node):
     else:
         name = f.id
     spec = FUNCTIONS.get(name)
-    if spec is not None and spec.varshape and len(args) > len(spec.params):
+    if spec is None:
+        return name, spec, args
+    if spec.varshape and len(args) > len(spec.params):
         k = [i for i, p in enumerate(spec.params) if p.kind == "shape"][0]
-        packed = ast.copy_location(ast.Tuple(elts=args[k:], ctx=ast.Load()), args[k])
-        args = args[:k] + [packed]
+        return name, spec, _pack(args, k)
+    pname = spec.pack or (spec.method_pack if isinstance(f, ast.Attribute) else None)
+    if pname is not None:
+        k = [i for i, p in enumerate(spec.params) if p.name == pname][0]
+        if len(args) > k + 1 or (len(args) == k + 1 and not isinstance(args[k], (ast.Tuple, ast.List))):
+            args = _pack(args, k)
     return name, spec, args
+
+
+def _pack(args, k):
+    """Positional arguments k, k+1, ... as one tuple argument: ``x.permute(2, 0, 1)``."""
+    packed = ast.copy_location(ast.Tuple(elts=args[k:], ctx=ast.Load()), args[k])
+    return args[:k] + [packed]
 
 

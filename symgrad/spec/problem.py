@@ -27,6 +27,12 @@ class InputDecl:
     symbol: Tensor
     mark: Mark
     value_mark: Optional[Mark] = None      # where the value is written, if given
+    dtype: str = "float"                   # "float" | "long" | "bool" (SPEC section 10)
+    high: Any = None                       # a long input's values lie in [0, high): int or dim Symbol
+
+    @property
+    def is_float(self):
+        return self.dtype == "float"
 
 
 @dataclass
@@ -85,9 +91,18 @@ class Problem:
                     raise SpecError("--dim %s=%d contradicts the value of '%s', which has %d entries along "
                                     "dim '%s': drop --dim %s or the value" % (name, v, d.name, declared, name, name),
                                     self.file, d.value_mark.line, d.value_mark.col)
+                if d.value is not None and d.high == sym and _max_entry(d.value) >= v:
+                    raise SpecError("--dim %s=%d contradicts the value of '%s', whose entries must lie in "
+                                    "[0, %s): drop --dim %s or the value" % (name, v, d.name, name, name),
+                                    self.file, d.value_mark.line, d.value_mark.col)
 
     def input(self, name):
         return next(d for d in self.inputs if d.name == name)
 
     def node(self, name):
         return next((n for n in self.nodes if n.name == name), None)
+
+
+def _max_entry(v):
+    """The largest entry of a value given as nested lists."""
+    return max((_max_entry(x) for x in v), default=-1) if isinstance(v, list) else v
