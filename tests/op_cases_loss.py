@@ -114,6 +114,8 @@ CASES["scaled_dot_product_attention"] = [
       "cm": ([2, 3], R, [[1.0, -1.0, 1.0], [-1.0, -1.0, -1.0]])}),
     ("scaled_dot_product_attention(q, k, cv, attn_mask=cm)", {"q": ([2, 1, 3, 4], R), "k": ([2, 2, 5, 4], R),
                                                               "cv": ([5, 3], R), "cm": ([1, 5], R)}),
+    ("scaled_dot_product_attention(q, k, v, attn_mask=cm)", {"q": ([2, 3, 4], R), "k": ([2, 3, 4], R),
+                                                              "v": ([2, 3, 4], R), "cm": ([2, 3, 3], "bool")}),
     ("scaled_dot_product_attention(q, k, v, attn_mask=cm < 0.5)", {"q": ([1, 2, 3, 4], R), "k": ([1, 2, 5, 4], R),
                                                                    "v": ([1, 2, 5, 4], R), "cm": ([3, 5], U)}),
 ]

@@ -20,27 +20,16 @@ from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError, SpecError
 from ..tensor import shape_of, fmt_shape, broadcast
-from . import elementwise as ew
 from .base import TensorOp, flag, rank
 from .linalg import MatmulOp, T, matmul_chain
 from .losses import num_text, number
 from .reduce import SumOp, SoftmaxOp
 from .registry import register, P, Param
-from .shape import EyeOp, TransposeOp, ReshapeOp, UnsqueezeOp, SqueezeOp, materialize
+from .kinds import value_dtype
+from .shape import EyeOp, materialize
 
 FUSED = "ScaledDotProductFlashAttentionForCpuBackward0"
 NO_MASK, BOOL_MASK, FLOAT_MASK = Integer(0), Integer(1), Integer(2)
-
-
-def is_bool(e):
-    """Whether PyTorch holds ``e`` as a bool tensor: a comparison, a product of them, a view of one."""
-    if isinstance(e, ew.Mask):
-        return True
-    if isinstance(e, sympy.Mul):
-        return all(is_bool(f) for f in e.args)
-    if isinstance(e, (TransposeOp, ReshapeOp, UnsqueezeOp, SqueezeOp)):
-        return is_bool(e.args[0])
-    return getattr(e, "dtype", None) == "bool"
 
 
 class SdpaOp(TensorOp):
@@ -204,7 +193,9 @@ def _sdpa(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
     batch = broadcast(q[:-2], k[:-2], v[:-2])
     kind = NO_MASK
     if attn_mask is not None:
-        kind = BOOL_MASK if is_bool(attn_mask) else FLOAT_MASK
+        if value_dtype(attn_mask) == "long":
+            raise SpecError("attn_mask must be a bool mask (True attends) or a float bias, not an integer tensor")
+        kind = BOOL_MASK if value_dtype(attn_mask) == "bool" else FLOAT_MASK
         want = batch + (q[-2], k[-2])
         if broadcast(shape_of(attn_mask), want) != want:
             raise ShapeError("scaled_dot_product_attention: attn_mask %s does not broadcast to the attention "

@@ -33,7 +33,7 @@ class BceOp(PointwiseLoss):
 
     def formula(self):
         p, t, w = self.args[0], self.args[1], self.weight
-        return -w * (t * sympy.log(p) + (1 - t) * sympy.log(1 - p))
+        return -w * t * sympy.log(p) - w * (1 - t) * sympy.log(1 - p)
 
     def vjp(self, i, g):
         p, t, w = self.args[0], self.args[1], self.weight

@@ -137,13 +137,13 @@ class ClassLoss(TensorOp):
             d = Where(Gt(d, S.Zero), d, S.One)
         return g / d
 
-    def target_dist(self):
+    def target_dist(self, exact=True):
         """What the log-probabilities are weighed by, per class: the (smoothed) target."""
         e, c = self.smoothing, self.classes
         if not self.by_index:
             t = self.args[1]
         else:
-            t = self.one_hot(exact=e != 0 or not self.logits)
+            t = self.one_hot(exact=exact and (e != 0 or not self.logits))
         return t if e == 0 else (1 - e) * t + e / c
 
     def core(self):
@@ -189,7 +189,7 @@ class ClassLoss(TensorOp):
     def formula(self):
         z = self.args[0]
         logp = LogSoftmaxOp(z, Integer(self.cdim)) if self.logits else z
-        t = self.target_dist()
+        t = self.target_dist(exact=False)
         if self.weight is not None:
             t = t * self.weight_along()
         per = -SumOp(t * logp, Tuple(Integer(self.cdim)), flag(False))
