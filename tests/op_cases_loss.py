@@ -9,6 +9,8 @@ CASES = {
         ("l1_loss(x, z, reduction='sum')", {"x": ([3, 4], R), "z": ([4], R)}),
         ("l1_loss(x, z, reduction='none')", {"x": ([2, 3], R), "z": ([2, 3], R)}),
         ("l1_loss(x, c)", {"x": ([3], R, [1.0, 2.0, -1.0]), "c": ([3], R, [1.0, 0.0, -1.0])}),   # x == t: 0
+        ("l1_loss(x, c, weight=w)", {"x": ([3, 4], R), "c": ([3, 4], R), "w": ([3, 4], P)}),       # sum/sum(w)
+        ("l1_loss(x, z, reduction='none', weight=cw)", {"x": ([2, 3], R), "z": ([2, 3], R), "cw": ([2, 3], P)}),
     ],
     "smooth_l1_loss": [
         ("smooth_l1_loss(x, c)", {"x": ([3, 4], R), "c": ([3, 4], R)}),
@@ -23,6 +25,8 @@ CASES = {
         ("huber_loss(x, z, reduction='sum', delta=0.5)", {"x": ([3, 4], R), "z": ([4], R)}),
         ("huber_loss(x, c, 'sum')", {"x": ([4], R, [1.0, -1.0, 0.0, -2.5]), "c": ([4], R, [0.0, 0.0, 0.0, 0.0])}),
         ("huber_loss(x, z, delta=1.5, reduction='none')", {"x": ([2, 3], R), "z": ([3], R)}),
+        ("huber_loss(x, c, weight=cw)", {"x": ([3, 4], R), "c": ([3, 4], R), "cw": ([3, 4], P)}),  # a plain mean
+        ("huber_loss(cx, c, 'sum', 0.5, w)", {"cx": ([3, 4], R), "c": ([3, 4], R), "w": ([3, 4], P)}),
     ],
     "kl_div": [
         ("kl_div(x, c)", {"x": ([3, 4], R), "c": ([3, 4], S)}),
@@ -50,6 +54,7 @@ CASES = {
         ("gaussian_nll_loss(x, c, v, reduction='sum')",                  # var below eps: no clamp mask
          {"x": ([2], R, [1.0, 1.0]), "c": ([2], R, [0.0, 0.0]), "v": ([2], P, [1e-08, 2.0])}),
         ("gaussian_nll_loss(x, c, 0.5, eps=0.001)", {"x": ([3], R), "c": ([3], R)}),
+        ("gaussian_nll_loss(cx, c, v, reduction='none', full=True)", {"cx": ([2, 3], R), "c": ([2, 3], R), "v": ([2, 1], P)}),
     ],
     "binary_cross_entropy": [
         ("binary_cross_entropy(x, c, weight=cw)", {"x": ([3, 4], U), "c": ([3, 4], U), "cw": ([4], P)}),
@@ -97,6 +102,8 @@ CASES = {
     "mse_loss": [
         ("mse_loss(x, c, reduce=False)", {"x": ([2, 3], R), "c": ([2, 3], R)}),
         ("mse_loss(x, z, size_average=False)", {"x": ([3], R), "z": ([3], R)}),
+        ("mse_loss(x, c, weight=w)", {"x": ([3, 4], R), "c": ([3, 4], R), "w": ([3, 4], P)}),
+        ("mse_loss(x, c, reduction='sum', weight=cw)", {"x": ([3, 4], R), "c": ([4], R), "cw": ([3, 4], P)}),
     ],
 }
 
@@ -114,6 +121,9 @@ CASES["scaled_dot_product_attention"] = [
       "cm": ([2, 3], R, [[1.0, -1.0, 1.0], [-1.0, -1.0, -1.0]])}),
     ("scaled_dot_product_attention(q, k, cv, attn_mask=cm)", {"q": ([2, 1, 3, 4], R), "k": ([2, 2, 5, 4], R),
                                                               "cv": ([5, 3], R), "cm": ([1, 5], R)}),
+    ("scaled_dot_product_attention(cq, ck, v)", {"cq": ([2, 3, 4], R), "ck": ([2, 5, 4], R), "v": ([2, 5, 3], R)}),
+    ("scaled_dot_product_attention(q, ck, cv, is_causal=True)",
+     {"q": ([1, 2, 3, 4], R), "ck": ([1, 2, 3, 4], R), "cv": ([1, 2, 3, 4], R)}),
     ("scaled_dot_product_attention(q, k, v, attn_mask=cm)", {"q": ([2, 3, 4], R), "k": ([2, 3, 4], R),
                                                               "v": ([2, 3, 4], R), "cm": ([2, 3, 3], "bool")}),
     ("scaled_dot_product_attention(q, k, v, attn_mask=cm < 0.5)", {"q": ([1, 2, 3, 4], R), "k": ([1, 2, 5, 4], R),

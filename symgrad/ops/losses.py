@@ -109,37 +109,75 @@ def reduced_chain(w, n, reduction, pointwise, args, raiser, saved):
 
 
 # --- regression losses ----------------------------------------------------------------------------
-@register("mse_loss", P("input", "target", *LEGACY, REDUCTION), torch="torch.nn.functional.mse_loss",
-          grad_fn="MseLossBackward0", saved=("self", "target"), on_bool="fail", strict=True,
-          ref=quiet(lambda ctx, input, target, size_average, reduce, reduction:
-                    ctx.F.mse_loss(input, target, reduction=reduction, **legacy_kw(size_average, reduce))),
-          reason="d (x - t)^2 = 2 (x - t) dx, then the reduction's 1/n")
-def _mse(input, target, size_average, reduce, reduction):
-    return apply_reduction(keep_shape((input - target) ** 2, input, target),
-                           reduction_of(reduction, size_average, reduce))
+WEIGHT = Param("weight", "tensor", None)
 
 
-def _l1(input, target, reduction):
-    return apply_reduction(keep_shape(sympy.Abs(input - target), input, target), reduction)
+def weighted(elem, input, target, weight, reduction, by_weight_sum):
+    """A regression loss of PyTorch 2.13 with a weight of the input's shape: ``elem*weight``;
+    its mean is ``sum/sum(weight)`` (l1, mse) or a plain mean (huber)."""
+    elem = keep_shape(elem, input, target)
+    if weight is None:
+        return apply_reduction(elem, reduction)
+    if shape_of(weight) != shape_of(input):
+        raise ShapeError("the weight %s must have the input's shape %s (PyTorch: Weights and input must have the "
+                         "same size)" % (fmt_shape(shape_of(weight)), fmt_shape(shape_of(input))))
+    loss = elem * weight
+    if reduction == "mean" and by_weight_sum:
+        return apply_reduction(loss, "sum") / apply_reduction(weight, "sum")
+    return apply_reduction(loss, reduction)
+
+
+def record_weighted(w, n, vals, nodes, reduction, by_weight_sum):
+    """The decomposition PyTorch records with a weight: the loss times the weight (MulBackward0),
+    under ``sum/sum(weight)`` (DivBackward0), a mean, or a sum."""
+    x, t, wt = vals["input"], vals["target"], vals["weight"]
+    rg_elem, rg_w = any(w.is_tensor(a) and a.requires_grad for a in (x, t)), wt.requires_grad
+    if reduction == "mean" and by_weight_sum:
+        saved = (("other", "sum(%s)" % w.text(nodes["weight"])),) + ((("self", "the weighted sum"),) if rg_w else ())
+        return w.record(n, "DivBackward0", [x, t, wt], "DivBackward0", saved,
+                        ("DivBackward0", "SumBackward0", "MulBackward0"))
+    saved = ((("other", w.text(nodes["weight"])),) if rg_elem else ()) + \
+        ((("self", "the unweighted loss"),) if rg_w else ())
+    return reduced_chain(w, n, reduction, ("MulBackward0",), [x, t, wt], "MulBackward0", saved)
+
+
+def _record_mse(w, n, fn, vals, nodes):
+    red = reduction_of(vals["reduction"], vals["size_average"], vals["reduce"])
+    if w.is_tensor(vals["weight"]):
+        return record_weighted(w, n, vals, nodes, red, True)
+    args = [vals["input"], vals["target"]]
+    return w.record(n, fn.grad_fn, args, fn.grad_fn, w.saved(fn.saved, args, [nodes["input"], nodes["target"]], n))
+
+
+@register("mse_loss", P("input", "target", *LEGACY, REDUCTION, WEIGHT), torch="torch.nn.functional.mse_loss",
+          grad_fn="MseLossBackward0", saved=("self", "target"), record=_record_mse, on_bool="fail", strict=True,
+          ref=quiet(lambda ctx, input, target, size_average, reduce, reduction, weight: ctx.F.mse_loss(
+              input, target, reduction=reduction, weight=weight, **legacy_kw(size_average, reduce))),
+          reason="d (x - t)^2 = 2 (x - t) dx, then the reduction's 1/n (a weight scales each term)")
+def _mse(input, target, size_average, reduce, reduction, weight):
+    return weighted((input - target) ** 2, input, target, weight, reduction_of(reduction, size_average, reduce), True)
 
 
 def _record_l1(w, n, vals, nodes, reduction):
     """l1_loss is ``abs(input - target)`` under the reduction: AbsBackward0 saves the difference."""
+    if w.is_tensor(vals.get("weight")):
+        return record_weighted(w, n, vals, nodes, reduction, True)
     x, t = vals["input"], vals["target"]
     diff = "%s - %s" % (w.text(nodes["input"]), w.text(nodes["target"]))
     return reduced_chain(w, n, reduction, ("AbsBackward0", "SubBackward0"), [x, t], "AbsBackward0",
                          [("self", diff)])
 
 
-@register("l1_loss", P("input", "target", *LEGACY, REDUCTION), torch="torch.nn.functional.l1_loss",
+@register("l1_loss", P("input", "target", *LEGACY, REDUCTION, WEIGHT), torch="torch.nn.functional.l1_loss",
           grad_fn="MeanBackward0", saved=("self",), on_bool="fail", strict=True,
           record=lambda w, n, fn, vals, nodes: _record_l1(
               w, n, vals, nodes, reduction_of(vals["reduction"], vals["size_average"], vals["reduce"])),
-          ref=quiet(lambda ctx, input, target, size_average, reduce, reduction:
-                    ctx.F.l1_loss(input, target, reduction=reduction, **legacy_kw(size_average, reduce))),
+          ref=quiet(lambda ctx, input, target, size_average, reduce, reduction, weight: ctx.F.l1_loss(
+              input, target, reduction=reduction, weight=weight, **legacy_kw(size_average, reduce))),
           reason="d|x - t| = sign(x - t) dx (0 where they are equal), then the reduction's 1/n")
-def _l1_loss(input, target, size_average, reduce, reduction):
-    return _l1(input, target, reduction_of(reduction, size_average, reduce))
+def _l1_loss(input, target, size_average, reduce, reduction, weight):
+    return weighted(sympy.Abs(input - target), input, target, weight, reduction_of(reduction, size_average, reduce),
+                    True)
 
 
 def _record_smooth_l1(w, n, fn, vals, nodes):
@@ -162,28 +200,34 @@ def _smooth_l1(input, target, size_average, reduce, reduction, beta):
     if beta < 0:
         raise SpecError("smooth_l1_loss does not support negative values for beta, got %s" % beta)
     if beta == 0:
-        return _l1(input, target, reduction)
+        return weighted(sympy.Abs(input - target), input, target, None, reduction, True)
     d = input - target
     a = sympy.Abs(d)
-    return apply_reduction(keep_shape(ew.Where(ew.Lt(a, beta), d ** 2 / (2 * beta), a - beta / 2), input, target),
-                           reduction)
+    return weighted(ew.Where(ew.Lt(a, beta), d ** 2 / (2 * beta), a - beta / 2), input, target, None, reduction, True)
 
 
-@register("huber_loss", P("input", "target", REDUCTION, Param("delta", "number", S.One)),
+def _record_huber(w, n, fn, vals, nodes):
+    if w.is_tensor(vals["weight"]):
+        return record_weighted(w, n, vals, nodes, reduction_of(vals["reduction"]), False)
+    args = [vals["input"], vals["target"]]
+    return w.record(n, fn.grad_fn, args, fn.grad_fn, w.saved(fn.saved, args, [nodes["input"], nodes["target"]], n))
+
+
+@register("huber_loss", P("input", "target", REDUCTION, Param("delta", "number", S.One), WEIGHT),
           torch="torch.nn.functional.huber_loss", grad_fn="HuberLossBackward0", saved=("self", "target"),
-          on_bool="fail", strict=True,
-          ref=quiet(lambda ctx, input, target, reduction, delta:
-                    ctx.F.huber_loss(input, target, reduction=reduction, delta=float(delta))),
+          record=_record_huber, on_bool="fail", strict=True,
+          ref=quiet(lambda ctx, input, target, reduction, delta, weight:
+                    ctx.F.huber_loss(input, target, reduction=reduction, delta=float(delta), weight=weight)),
           reason="the slope is x - t where |x - t| < delta, delta sign(x - t) outside: the error clipped at delta")
-def _huber(input, target, reduction, delta):
+def _huber(input, target, reduction, delta, weight):
     reduction = reduction_of(reduction)
     delta = number(delta, "delta")
     if delta <= 0:
         raise SpecError("huber_loss does not support non-positive values for delta, got %s" % delta)
     d = input - target
     a = sympy.Abs(d)
-    return apply_reduction(keep_shape(ew.Where(ew.Lt(a, delta), d ** 2 / 2, delta * (a - delta / 2)), input, target),
-                           reduction)
+    return weighted(ew.Where(ew.Lt(a, delta), d ** 2 / 2, delta * (a - delta / 2)), input, target, weight,
+                    reduction, False)
 
 
 # --- likelihoods and divergences -----------------------------------------------------------------
