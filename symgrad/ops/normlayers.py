@@ -159,8 +159,9 @@ def _batch_norm_ref(ctx, input, running_mean, running_var, weight, bias, trainin
 def _record_batch_norm(w, n, fn, vals, nodes):
     for f in ("running_mean", "running_var"):
         if w.is_tensor(vals[f]) and vals[f].requires_grad:
+            mark = w.g.prob.node(w.owner).mark
             raise SpecError("batch_norm: %s must not require grad (PyTorch: native_batch_norm is not "
-                            "differentiable with respect to it)" % f)
+                            "differentiable with respect to it)" % f, w.g.prob.file, mark.line, mark.col)
     return _record_fused("NativeBatchNormBackward0", ("weight", "running_mean", "running_var"))(w, n, fn, vals, nodes)
 
 

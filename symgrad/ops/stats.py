@@ -419,7 +419,7 @@ class FlipOp(TensorOp):
         s = shape_of(self.args[0])
         arg = list(idx)
         for d in self.args[1]:
-            arg[int(d)] = "(%s + 1 - %s)" % (p._print(s[int(d)]), idx[int(d)])
+            arg[int(d)] = "(%s - %s)" % (p._print(s[int(d)] + 1), idx[int(d)])
         return p.index_of(self.args[0], arg)
 
 
