@@ -4,7 +4,8 @@ and flip (the reverse of a cumulative sum).
 Every rule is PyTorch's at its ties and kinks, in closed form:
 
 * ``amax``/``amin`` and the whole-tensor ``max(x)``/``min(x)`` split the adjoint evenly
-  among ties: ``g*(x >= y)/sum(x >= y)`` (``x >= amax(x)`` is the tie mask ``x == amax(x)``);
+  among ties: ``g*(x >= y)/count_nonzero(x >= y)`` (``x >= amax(x)`` is the tie mask
+  ``x == amax(x)``; count_nonzero, an integer count, is defined here too);
 * ``max(x, dim)`` means the values, and PyTorch sends all of the adjoint to the one index
   it returns -- the first maximum on the CPU: ``(x >= y)*(cumsum(x >= y, dim) <= 1)``;
 * ``std`` has gradient 0 where it is 0 (``where(y > 0, g/y, 0)``), ``var`` never divides;
@@ -20,10 +21,6 @@ from .elementwise import Ge, Le, Gt, Where, Mask
 from .reduce import Reduction, MeanOp
 from .registry import register, P, Param
 from .shape import materialize, full_rank, unsqueeze_dims, OnesOp, OnesLikeOp
-
-
-def dim_kw(dims):
-    return "dim=%s" % (dims[0] if len(dims) == 1 else "(%s)" % ", ".join(map(str, dims)))
 
 
 def positive_part(y, num, den=None):
@@ -93,6 +90,9 @@ def _moments(cls):
     def build(input, dim, unbiased, keepdim, correction):
         if unbiased is not None and correction is not None:
             raise SpecError("give either unbiased or correction, not both (PyTorch raises a TypeError)")
+        if unbiased is not None and dim is None and keepdim:
+            raise SpecError("keepdim with unbiased needs a dim (PyTorch raises a TypeError); "
+                            "write correction=%d instead" % (1 if unbiased else 0))
         c = S(correction) if correction is not None else S.Zero if unbiased is False else S.One
         dims = dims_tuple(input, dim)
         n = count(shape_of(input), [int(d) for d in dims])
@@ -145,9 +145,8 @@ class AmaxOp(Reduction):
 
     def vjp(self, i, g):
         mask, n = self.ties()
-        if shape_of(g) == ():         # a float to carry the mask (a bool over an int is float32)
-            g = g * OnesLikeOp(self.args[0])
-            return g * mask / n
+        if g.is_number:               # a float tensor carries it (a number over an int count is float32)
+            g = g * OnesLikeOp(self)
         return self.g_back(g / n) * mask
 
     def latex(self, p):
