@@ -263,7 +263,7 @@ def _rms_norm(input, normalized_shape, weight, eps):
 # --- dropout ---------------------------------------------------------------------------------------
 @register("dropout", P("input", Param("p", "number", Rational(1, 2)), Param("training", "bool", True),
                        Param("inplace", "bool", False)),
-          torch="torch.nn.functional.dropout", record=lambda w, n, fn, vals, nodes: vals["input"], on_bool="fail",
+          torch="torch.nn.functional.dropout", record=lambda w, n, fn, vals, nodes: vals["input"], on_bool="keep",
           reason="dropout with training=False returns its input itself: no node, the adjoint passes unchanged")
 def _dropout(input, p, training, inplace):
     if not 0 <= p <= 1:

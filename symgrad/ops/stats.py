@@ -35,6 +35,11 @@ def plain(p, x):
     return out[1:-1] if isinstance(x, Mask) and out.startswith("(") and out.endswith(")") else out
 
 
+def plain_text(self, p):
+    """The text of an op that PyTorch applies to a bool tensor as it is (no cast to a number)."""
+    return "%s(%s)" % (self.spec_name, ", ".join([plain(p, self.args[0])] + self.text_kwargs(p)))
+
+
 def dims_tuple(input, dim):
     return Tuple(*map(Integer, dims_of(input, dim)))
 
@@ -134,6 +139,7 @@ class AmaxOp(Reduction):
     """amax(x, dims, keepdim): the adjoint is split evenly among the ties."""
     spec_name = "amax"
     tie = Ge
+    text = plain_text
 
     def ties(self):
         """The 0/1 tie mask (x >= its max is x == its max) and the number of ties, of the
@@ -235,7 +241,7 @@ EXTREME_PARAMS = P("input", Param("dim", "dim", None), Param("keepdim", "bool", 
 for _name, _all, _dim in (("max", MaxAllOp, MaxDimOp), ("min", MinAllOp, MinDimOp)):
     register(_name, EXTREME_PARAMS, _extreme(_all, _dim), torch="torch." + _name, ref=_extreme_ref(_name),
              grad_fn=_name.capitalize() + "Backward1", saved=("self", "result"), record=_record_extreme,
-             on_bool="fail",
+             on_bool="keep",
              reason="%s(x) splits the adjoint evenly among ties; %s(x, dim) (the values) sends all of it "
                     "to the first %s along dim" % (_name, _name, "maximum" if _name == "max" else "minimum"))
 
@@ -250,7 +256,7 @@ def _amax(cls):
 
 for _name, _cls in (("amax", AmaxOp), ("amin", AminOp)):
     register(_name, P("input", Param("dim", "dims", None), Param("keepdim", "bool", False)), _amax(_cls), torch="torch." + _name,
-             grad_fn=_name.capitalize() + "Backward0", saved=("self", "result"), on_bool="fail",
+             grad_fn=_name.capitalize() + "Backward0", saved=("self", "result"), on_bool="keep",
              ref=lambda ctx, input, dim, keepdim, _n=_name: getattr(ctx.torch, _n)(
                  input, () if dim is None else dim, keepdim),
              reason="the adjoint goes to the entries equal to the %s, split evenly among ties" % _name[1:])
@@ -261,8 +267,7 @@ class CountNonzeroOp(Reduction):
     spec_name = "count_nonzero"
     differentiable = False
 
-    def text(self, p):              # a mask counts as it is (no cast to a number)
-        return "count_nonzero(%s)" % ", ".join([plain(p, self.args[0])] + self.text_kwargs(p))
+    text = plain_text
 
     def torch(self, p):             # a float count: g/n and mask/n stay in the working dtype
         return "torch.count_nonzero(%s).to(_dt)" % ", ".join([p._print(self.args[0])] + self.text_kwargs(p))
@@ -277,8 +282,7 @@ class CountNonzeroOp(Reduction):
         return r"\sum_{%s} %s" % (",".join(fresh), entry)
 
 
-@register("count_nonzero", P("input", Param("dim", "dims", None)), torch="torch.count_nonzero", kind="constant",
-          on_bool="keep")
+@register("count_nonzero", P("input", Param("dim", "dims", None)), torch="torch.count_nonzero", kind="constant")
 def _count_nonzero(input, dim):
     if rank(input) == 0:
         return CountNonzeroOp(input, Tuple(), flag(False))
@@ -290,6 +294,7 @@ class ProdOp(Reduction):
     """prod(x, dims, keepdim, whole): ``whole`` for prod(x) (every entry, no dim argument)."""
     spec_name = "prod"
     dim_required = True
+    text = plain_text
 
     def text_kwargs(self, p):
         return [] if self.args[3] else Reduction.text_kwargs(self, p)
@@ -315,7 +320,7 @@ class ProdOp(Reduction):
 
 
 @register("prod", P("input", Param("dim", "dim", None), Param("keepdim", "bool", False)), torch="torch.prod",
-          grad_fn="ProdBackward0", saved=("self", "result"), on_bool="fail",
+          grad_fn="ProdBackward0", saved=("self", "result"),
           record=lambda w, n, fn, vals, nodes: w.record(
               n, "ProdBackward0" if vals["dim"] is None else "ProdBackward1", [vals["input"]],
               "ProdBackward0" if vals["dim"] is None else "ProdBackward1",
@@ -351,8 +356,7 @@ class CumsumOp(TensorOp):
     def text_kwargs(self, p):
         return ["dim=%s" % self.args[1]]
 
-    def text(self, p):              # a mask sums as it is (PyTorch counts in int64)
-        return "cumsum(%s, %s)" % (plain(p, self.args[0]), self.text_kwargs(p)[0])
+    text = plain_text
 
     def latex(self, p):
         return r"\operatorname{cumsum}_{%s}\left(%s\right)" % (self.args[1], p._print(self.args[0]))
@@ -383,6 +387,7 @@ def _cumsum(input, dim):
 class FlipOp(TensorOp):
     """flip(x, dims): reverses the order of entries along dims (its adjoint flips back)."""
     spec_name = "flip"
+    text = plain_text
 
     @classmethod
     def eval(cls, x, dims):
