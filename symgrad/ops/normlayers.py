@@ -40,9 +40,12 @@ class Standardize(TensorOp):
     def out_shape(self):
         return shape_of(self.args[0])
 
+    def variance(self):
+        """The biased variance over the dims, keepdim (what PyTorch normalizes with)."""
+        return VarOp(self.args[0], Tuple(*map(Integer, self.dims())), flag(True), S.Zero)
+
     def rstd(self):
-        x = self.args[0]
-        return (VarOp(x, Tuple(*map(Integer, self.dims())), flag(True), S.Zero) + self.eps) ** Rational(-1, 2)
+        return (self.variance() + self.eps) ** Rational(-1, 2)
 
     def vjp(self, i, g):
         shape, dims, xh = self.out_shape(), self.dims(), self
@@ -55,7 +58,7 @@ class Standardize(TensorOp):
         x = self.args[0]
         mean = MeanOp(x, Tuple(*map(Integer, self.dims())), flag(True))
         return r"\frac{%s - %s}{\sqrt{%s + %s}}" % (
-            p.index_of(x, idx), p.index_of(mean, idx), p.index_of(self.rstd().base.args[0], idx), p._print(self.eps))
+            p.index_of(x, idx), p.index_of(mean, idx), p.index_of(self.variance(), idx), p._print(self.eps))
 
 
 class LayerNormOp(Standardize):
