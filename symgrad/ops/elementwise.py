@@ -321,6 +321,12 @@ class Where(ElementwiseFn):
             return c if argindex == 2 else COMPLEMENT[type(c)](*c.args)
         return Where(c, S.One, S.Zero) if argindex == 2 else Where(c, S.Zero, S.One)
 
+    def text(self, p):
+        c, x, y = (p._print(a) for a in self.args)
+        if isinstance(self.args[0], Mask) and c.startswith("(") and c.endswith(")"):
+            c = c[1:-1]                       # where(x > 0, ...), not where((x > 0), ...)
+        return "where(%s, %s, %s)" % (c, x, y)
+
     def torch(self, p):
         c, x, y = (p._print(a) for a in self.args)
         return "torch.where(%s, %s, %s)" % (c, p.as_tensor(self.args[1], x), p.as_tensor(self.args[2], y))

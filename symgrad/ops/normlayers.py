@@ -40,9 +40,12 @@ class Standardize(TensorOp):
     def out_shape(self):
         return shape_of(self.args[0])
 
+    def variance(self):
+        """The biased variance over the dims, keepdim (what PyTorch normalizes with)."""
+        return VarOp(self.args[0], Tuple(*map(Integer, self.dims())), flag(True), S.Zero)
+
     def rstd(self):
-        x = self.args[0]
-        return (VarOp(x, Tuple(*map(Integer, self.dims())), flag(True), S.Zero) + self.eps) ** Rational(-1, 2)
+        return (self.variance() + self.eps) ** Rational(-1, 2)
 
     def vjp(self, i, g):
         shape, dims, xh = self.out_shape(), self.dims(), self
@@ -55,7 +58,7 @@ class Standardize(TensorOp):
         x = self.args[0]
         mean = MeanOp(x, Tuple(*map(Integer, self.dims())), flag(True))
         return r"\frac{%s - %s}{\sqrt{%s + %s}}" % (
-            p.index_of(x, idx), p.index_of(mean, idx), p.index_of(self.rstd().base.args[0], idx), p._print(self.eps))
+            p.index_of(x, idx), p.index_of(mean, idx), p.index_of(self.variance(), idx), p._print(self.eps))
 
 
 class LayerNormOp(Standardize):
@@ -159,8 +162,9 @@ def _batch_norm_ref(ctx, input, running_mean, running_var, weight, bias, trainin
 def _record_batch_norm(w, n, fn, vals, nodes):
     for f in ("running_mean", "running_var"):
         if w.is_tensor(vals[f]) and vals[f].requires_grad:
+            mark = w.g.prob.node(w.owner).mark
             raise SpecError("batch_norm: %s must not require grad (PyTorch: native_batch_norm is not "
-                            "differentiable with respect to it)" % f)
+                            "differentiable with respect to it)" % f, w.g.prob.file, mark.line, mark.col)
     return _record_fused("NativeBatchNormBackward0", ("weight", "running_mean", "running_var"))(w, n, fn, vals, nodes)
 
 
@@ -262,7 +266,7 @@ def _rms_norm(input, normalized_shape, weight, eps):
 # --- dropout ---------------------------------------------------------------------------------------
 @register("dropout", P("input", Param("p", "number", Rational(1, 2)), Param("training", "bool", True),
                        Param("inplace", "bool", False)),
-          torch="torch.nn.functional.dropout", record=lambda w, n, fn, vals, nodes: vals["input"], on_bool="fail",
+          torch="torch.nn.functional.dropout", record=lambda w, n, fn, vals, nodes: vals["input"], on_bool="keep",
           reason="dropout with training=False returns its input itself: no node, the adjoint passes unchanged")
 def _dropout(input, p, training, inplace):
     if not 0 <= p <= 1:

@@ -4,7 +4,8 @@ and flip (the reverse of a cumulative sum).
 Every rule is PyTorch's at its ties and kinks, in closed form:
 
 * ``amax``/``amin`` and the whole-tensor ``max(x)``/``min(x)`` split the adjoint evenly
-  among ties: ``g*(x >= y)/sum(x >= y)`` (``x >= amax(x)`` is the tie mask ``x == amax(x)``);
+  among ties: ``g*(x >= y)/count_nonzero(x >= y)`` (``x >= amax(x)`` is the tie mask
+  ``x == amax(x)``; count_nonzero, an integer count, is defined here too);
 * ``max(x, dim)`` means the values, and PyTorch sends all of the adjoint to the one index
   it returns -- the first maximum on the CPU: ``(x >= y)*(cumsum(x >= y, dim) <= 1)``;
 * ``std`` has gradient 0 where it is 0 (``where(y > 0, g/y, 0)``), ``var`` never divides;
@@ -22,10 +23,6 @@ from .registry import register, P, Param
 from .shape import materialize, full_rank, unsqueeze_dims, OnesOp, OnesLikeOp
 
 
-def dim_kw(dims):
-    return "dim=%s" % (dims[0] if len(dims) == 1 else "(%s)" % ", ".join(map(str, dims)))
-
-
 def positive_part(y, num, den=None):
     """``num/y`` (or ``num/den``) where ``y > 0``, else 0: a rule that divides by a norm or a
     std that may be 0, where PyTorch masks the gradient to 0 (never NaN)."""
@@ -36,6 +33,11 @@ def plain(p, x):
     """An argument as text; a comparison without its parentheses (``cumsum(x >= y, dim=1)``)."""
     out = p._print(x)
     return out[1:-1] if isinstance(x, Mask) and out.startswith("(") and out.endswith(")") else out
+
+
+def plain_text(self, p):
+    """The text of an op that PyTorch applies to a bool tensor as it is (no cast to a number)."""
+    return "%s(%s)" % (self.spec_name, ", ".join([plain(p, self.args[0])] + self.text_kwargs(p)))
 
 
 def dims_tuple(input, dim):
@@ -93,6 +95,9 @@ def _moments(cls):
     def build(input, dim, unbiased, keepdim, correction):
         if unbiased is not None and correction is not None:
             raise SpecError("give either unbiased or correction, not both (PyTorch raises a TypeError)")
+        if unbiased is not None and dim is None and keepdim:
+            raise SpecError("keepdim with unbiased needs a dim (PyTorch raises a TypeError); "
+                            "write correction=%d instead" % (1 if unbiased else 0))
         c = S(correction) if correction is not None else S.Zero if unbiased is False else S.One
         dims = dims_tuple(input, dim)
         n = count(shape_of(input), [int(d) for d in dims])
@@ -134,6 +139,7 @@ class AmaxOp(Reduction):
     """amax(x, dims, keepdim): the adjoint is split evenly among the ties."""
     spec_name = "amax"
     tie = Ge
+    text = plain_text
 
     def ties(self):
         """The 0/1 tie mask (x >= its max is x == its max) and the number of ties, of the
@@ -145,9 +151,8 @@ class AmaxOp(Reduction):
 
     def vjp(self, i, g):
         mask, n = self.ties()
-        if shape_of(g) == ():         # a float to carry the mask (a bool over an int is float32)
-            g = g * OnesLikeOp(self.args[0])
-            return g * mask / n
+        if g.is_number:               # a float tensor carries it (a number over an int count is float32)
+            g = g * OnesLikeOp(self)
         return self.g_back(g / n) * mask
 
     def latex(self, p):
@@ -236,7 +241,7 @@ EXTREME_PARAMS = P("input", Param("dim", "dim", None), Param("keepdim", "bool", 
 for _name, _all, _dim in (("max", MaxAllOp, MaxDimOp), ("min", MinAllOp, MinDimOp)):
     register(_name, EXTREME_PARAMS, _extreme(_all, _dim), torch="torch." + _name, ref=_extreme_ref(_name),
              grad_fn=_name.capitalize() + "Backward1", saved=("self", "result"), record=_record_extreme,
-             on_bool="fail",
+             on_bool="keep",
              reason="%s(x) splits the adjoint evenly among ties; %s(x, dim) (the values) sends all of it "
                     "to the first %s along dim" % (_name, _name, "maximum" if _name == "max" else "minimum"))
 
@@ -251,7 +256,7 @@ def _amax(cls):
 
 for _name, _cls in (("amax", AmaxOp), ("amin", AminOp)):
     register(_name, P("input", Param("dim", "dims", None), Param("keepdim", "bool", False)), _amax(_cls), torch="torch." + _name,
-             grad_fn=_name.capitalize() + "Backward0", saved=("self", "result"), on_bool="fail",
+             grad_fn=_name.capitalize() + "Backward0", saved=("self", "result"), on_bool="keep",
              ref=lambda ctx, input, dim, keepdim, _n=_name: getattr(ctx.torch, _n)(
                  input, () if dim is None else dim, keepdim),
              reason="the adjoint goes to the entries equal to the %s, split evenly among ties" % _name[1:])
@@ -262,8 +267,7 @@ class CountNonzeroOp(Reduction):
     spec_name = "count_nonzero"
     differentiable = False
 
-    def text(self, p):              # a mask counts as it is (no cast to a number)
-        return "count_nonzero(%s)" % ", ".join([plain(p, self.args[0])] + self.text_kwargs(p))
+    text = plain_text
 
     def torch(self, p):             # a float count: g/n and mask/n stay in the working dtype
         return "torch.count_nonzero(%s).to(_dt)" % ", ".join([p._print(self.args[0])] + self.text_kwargs(p))
@@ -278,8 +282,7 @@ class CountNonzeroOp(Reduction):
         return r"\sum_{%s} %s" % (",".join(fresh), entry)
 
 
-@register("count_nonzero", P("input", Param("dim", "dims", None)), torch="torch.count_nonzero", kind="constant",
-          on_bool="keep")
+@register("count_nonzero", P("input", Param("dim", "dims", None)), torch="torch.count_nonzero", kind="constant")
 def _count_nonzero(input, dim):
     if rank(input) == 0:
         return CountNonzeroOp(input, Tuple(), flag(False))
@@ -291,6 +294,7 @@ class ProdOp(Reduction):
     """prod(x, dims, keepdim, whole): ``whole`` for prod(x) (every entry, no dim argument)."""
     spec_name = "prod"
     dim_required = True
+    text = plain_text
 
     def text_kwargs(self, p):
         return [] if self.args[3] else Reduction.text_kwargs(self, p)
@@ -316,7 +320,7 @@ class ProdOp(Reduction):
 
 
 @register("prod", P("input", Param("dim", "dim", None), Param("keepdim", "bool", False)), torch="torch.prod",
-          grad_fn="ProdBackward0", saved=("self", "result"), on_bool="fail",
+          grad_fn="ProdBackward0", saved=("self", "result"),
           record=lambda w, n, fn, vals, nodes: w.record(
               n, "ProdBackward0" if vals["dim"] is None else "ProdBackward1", [vals["input"]],
               "ProdBackward0" if vals["dim"] is None else "ProdBackward1",
@@ -352,8 +356,7 @@ class CumsumOp(TensorOp):
     def text_kwargs(self, p):
         return ["dim=%s" % self.args[1]]
 
-    def text(self, p):              # a mask sums as it is (PyTorch counts in int64)
-        return "cumsum(%s, %s)" % (plain(p, self.args[0]), self.text_kwargs(p)[0])
+    text = plain_text
 
     def latex(self, p):
         return r"\operatorname{cumsum}_{%s}\left(%s\right)" % (self.args[1], p._print(self.args[0]))
@@ -384,6 +387,7 @@ def _cumsum(input, dim):
 class FlipOp(TensorOp):
     """flip(x, dims): reverses the order of entries along dims (its adjoint flips back)."""
     spec_name = "flip"
+    text = plain_text
 
     @classmethod
     def eval(cls, x, dims):
@@ -419,7 +423,7 @@ class FlipOp(TensorOp):
         s = shape_of(self.args[0])
         arg = list(idx)
         for d in self.args[1]:
-            arg[int(d)] = "(%s + 1 - %s)" % (p._print(s[int(d)]), idx[int(d)])
+            arg[int(d)] = "(%s - %s)" % (p._print(s[int(d)] + 1), idx[int(d)])
         return p.index_of(self.args[0], arg)
 
 
