@@ -12,20 +12,21 @@ accumulate=True)``, so repeated indices accumulate, as in PyTorch.
 nothing (``x[:]`` a slice, ``x[:, :]`` an alias, a full slice inside a tuple nothing at all),
 or ``IndexBackward0``, which saves the indices (a second backward raises).
 """
-from sympy import Integer, S, Tuple
+from sympy import Basic, Integer, S, Tuple
 from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError
 from ..tensor import shape_of, broadcast, fmt_shape
-from .base import TensorOp
+from .base import TensorOp, split_scalar
 from .kinds import value_dtype, index_high
+from .layout import view_result, strides_of
 from .registry import operator, build
-from .shape import UnsqueezeOp, ZerosOp, ReshapeOp, materialize
+from .shape import UnsqueezeOp, ZerosOp, OnesOp, ReshapeOp, materialize
 
 
 def subscript_text(p, x, items):
     """``x[items]`` in the spec language or torch code (x parenthesized when it must be)."""
-    return "%s[%s]" % (p.parenthesize(x, PRECEDENCE["Func"]), ", ".join(items))
+    return "%s[%s]" % (p.parenthesize(x, PRECEDENCE["Func"], strict=True), ", ".join(items))
 
 
 def subscript_latex(p, x, items):
@@ -49,11 +50,25 @@ def slice_text(start, stop, step, size):
     return "%s:%s%s" % (a, b, ":%s" % step if step != 1 else "")
 
 
+def _picked_constant(cls, x, *attrs):
+    """A pick of ones or zeros is ones or zeros; a scalar factor moves out of it."""
+    if isinstance(x, (OnesOp, ZerosOp)):
+        return type(x)(Tuple(*shape_of(Basic.__new__(cls, x, *attrs))))
+    c, r = split_scalar(x)
+    if c != 1 and r != 1:
+        return c * cls(r, *attrs)
+    return None
+
+
 class SelectOp(TensorOp):
     """x[..., k, ...]: the entries at index k of dim d (the dim is dropped)."""
     spec_name = "select"
     dtype_rule = "same"
     prec = PRECEDENCE["Atom"]
+
+    @classmethod
+    def eval(cls, x, d, k):
+        return _picked_constant(cls, x, d, k)
 
     def out_shape(self):
         s = list(shape_of(self.args[0]))
@@ -88,6 +103,10 @@ class SliceOp(TensorOp):
     spec_name = "slice"
     dtype_rule = "same"
     prec = PRECEDENCE["Atom"]
+
+    @classmethod
+    def eval(cls, x, d, start, stop, step):
+        return _picked_constant(cls, x, d, start, stop, step)
 
     @property
     def dim(self):
@@ -297,44 +316,6 @@ def _advanced(x, entries, r):
 
 
 # --- what PyTorch records ------------------------------------------------------------------------
-def contiguous_strides(shape):
-    out, acc = [], S.One
-    for s in reversed(shape):
-        out.append(acc)
-        acc = acc * s
-    return tuple(reversed(out))
-
-
-def is_contiguous(shape, strides):
-    """PyTorch's rule: size-1 dims are ignored, the rest must be packed row-major."""
-    expected = S.One
-    for s, st in reversed(list(zip(shape, strides))):
-        if s == 1:
-            continue
-        if st != expected:
-            return False
-        expected = expected * s
-    return True
-
-
-def strides_of(v):
-    own = getattr(v, "strides", None)
-    if own is not None:
-        return own
-    return contiguous_strides(tuple(v.shape)) if v.contiguous else None
-
-
-def view_result(w, n, chain, x, shape, strides):
-    """Record a chain of views (root first) and the result's layout."""
-    if strides is None:                 # a view of a tensor of unknown layout
-        cont = sum(1 for s in shape if s != 1) == 0
-    else:
-        cont = is_contiguous(shape, strides)
-    out = w.record(n, chain[0], [x], chain=chain, shape=shape, contiguous=cont)
-    out.strides = strides if out.requires_grad else None
-    return out
-
-
 def record_getitem(w, n, x, entries, index_vals, single):
     """The nodes PyTorch records for x[entries] (``index_vals``: the walked index tensors)."""
     if not w.is_tensor(x):
