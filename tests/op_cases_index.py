@@ -118,3 +118,15 @@ CASES["einsum"] = [
     ("einsum('ij,ij->i', x, z)", {"x": ([2, 3], R), "z": ([1, 3], R)}),
     ("einsum('iij->j', x) * 2", {"x": ([3, 3, 2], R)}),
 ]
+# an adjoint that is constant along a dim (it broadcasts): each rule must widen it where it matters
+CASES["diag"] += [("sum(diag(x), 0)", {"x": ([4], R)}), ("sum(diag(x).flip(0), 0)", {"x": ([4], R)})]
+CASES["flip"] += [("sum(x.flip(0), 0)", {"x": ([3, 4], R)})]
+CASES["permute"] += [("sum(x.permute(1, 0), 1)", {"x": ([3, 4], R)})]
+CASES["subscript"] += [("sum(x[1:], 0)", {"x": ([3, 4], R)}), ("sum(W[c], 0)", {"W": ([5, 3], R), "c": ([4], "long:5")})]
+CASES["einsum"] += [("sum(einsum('ij,jk->ik', x, z), 0)", {"x": ([2, 3], R), "z": ([3, 4], R)})]
+CASES["cat"] += [("sum(cat((x, z), 1), 0)", {"x": ([3, 2], R), "z": ([3, 4], R)})]
+CASES["stack"] += [("sum(stack((x, z), 1), 0)", {"x": ([3, 2], R), "z": ([3, 2], R)})]
+CASES["gather"] += [("sum(gather(x, 1, c), 0)", {"x": ([3, 4], R), "c": ([3, 2], "long:4")})]
+CASES["repeat"] += [("sum(x.repeat(2, 1), 0)", {"x": ([3, 4], R)})]
+CASES["diagonal"] += [("sum(diagonal(x, 0, 0, 2), 0)", {"x": ([3, 2, 3], R)})]
+CASES["triu"] += [("sum(triu(x), 0)", {"x": ([3, 3], R)})]

@@ -13,7 +13,7 @@ from ..tensor import shape_of, fmt_shape
 from .base import TensorOp, norm_dim
 from .layout import view_result, strides_of
 from .registry import register, P, Param
-from .shape import ZerosOp, materialize, full_rank
+from .shape import ZerosOp, materialize
 
 
 def diagonal_length(a, b, k):
@@ -59,9 +59,9 @@ class DiagonalOp(TensorOp):
         at, it = [], iter(rest)
         for j in range(r):
             if j == d1:
-                at.append(t if k >= 0 else "(%s + %d)" % (t, -k))
+                at.append(t if k >= 0 else "(%s+%d)" % (t, -k))
             elif j == d2:
-                at.append(t if k <= 0 else "(%s + %d)" % (t, k))
+                at.append(t if k <= 0 else "(%s+%d)" % (t, k))
             else:
                 at.append(next(it))
         return p.index_of(self.args[0], at)
@@ -149,7 +149,7 @@ class DiagOp(TensorOp):
     def vjp(self, i, g):
         if shape_of(g) == ():
             return g
-        return DiagonalOp(full_rank(g, self.out_shape()), self.args[1], Integer(0), Integer(1))
+        return DiagonalOp(materialize(g, self.out_shape()), self.args[1], Integer(0), Integer(1))
 
     def text_kwargs(self, p):
         return [] if self.args[1] == 0 else [str(self.args[1])]
@@ -162,7 +162,7 @@ class DiagOp(TensorOp):
         i, j = idx
         k = int(self.args[1])
         at = i if k >= 0 else j
-        other = "(%s + %d)" % (at, abs(k)) if k else at
+        other = "(%s+%d)" % (at, abs(k)) if k else at
         return r"\delta_{%s %s} %s" % (other, j if k >= 0 else i, p.index_of(self.args[0], [at], "Mul"))
 
 

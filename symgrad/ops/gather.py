@@ -11,8 +11,9 @@ from sympy import Integer, S, Tuple
 
 from ..errors import ShapeError, SpecError
 from ..tensor import shape_of, fmt_shape
-from .base import TensorOp, norm_dim
+from .base import TensorOp
 from .kinds import index_high
+from .index import dim_of, tensor_of
 from .registry import register, P, Param
 from .scatter import ScatterAddOp, IndexAddOp
 from .shape import ZerosOp, ReshapeOp, materialize
@@ -29,7 +30,7 @@ class GatherOp(TensorOp):
 
     def vjp(self, i, g):
         x, idx, d = self.args
-        return ScatterAddOp(ZerosOp(Tuple(*shape_of(x))), idx, materialize(g, self.out_shape()), d)
+        return ScatterAddOp(ZerosOp(Tuple(*shape_of(x))), idx, tensor_of(g, self.out_shape()), d)
 
     def text(self, p):
         return "gather(%s, %s, %s)" % (p._print(self.args[0]), self.args[2], p._print(self.args[1]))
@@ -58,7 +59,7 @@ def _gather(input, dim, index, sparse_grad):
     s, si = shape_of(input), shape_of(index)
     if len(si) != len(s):
         raise ShapeError("index must have as many dims as input (%d), got %s" % (len(s), fmt_shape(si)))
-    d = norm_dim(dim, len(s))
+    d = dim_of(input, dim, "gather")
     for k, (a, b) in enumerate(zip(si, s)):
         if k != d and a.is_Integer and b.is_Integer and a > b:
             raise ShapeError("index %s is larger than input %s along dim %d" % (fmt_shape(si), fmt_shape(s), k))
@@ -109,7 +110,7 @@ def _index_select(input, dim, index):
     s = shape_of(input)
     if len(shape_of(index)) > 1:
         raise ShapeError("index must be a 1-D (or 0-d) integer tensor, got %s" % fmt_shape(shape_of(index)))
-    d = norm_dim(dim, len(s))
+    d = dim_of(input, dim, "index_select")
     _in_range(index, s[d], "index_select")
     return IndexSelectOp(input, index, Integer(d))
 

@@ -16,8 +16,8 @@ from sympy import Basic, Integer, S, Tuple
 from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError
-from ..tensor import shape_of, broadcast, fmt_shape
-from .base import TensorOp, split_scalar
+from ..tensor import Tensor, shape_of, broadcast, fmt_shape
+from .base import TensorOp, split_scalar, norm_dim
 from .kinds import value_dtype, index_high
 from .layout import view_result, strides_of
 from .registry import operator, build
@@ -43,11 +43,25 @@ def _literal(b, size):
     return None
 
 
+def slice_items(shape, d, start, stop, step):
+    """The subscript items of a slice along dim d of a tensor of this shape: ``[":", "1:3"]``."""
+    d = int(d)
+    return [":"] * d + [slice_text(start, stop, step, shape[d])] + [":"] * (len(shape) - d - 1)
+
+
 def slice_text(start, stop, step, size):
     """``1:3``, ``::2``, ``-2:`` for bounds normalised against ``size``."""
     a = "" if start == 0 else str(_literal(start, size))
     b = "" if stop == size else str(_literal(stop, size))
     return "%s:%s%s" % (a, b, ":%s" % step if step != 1 else "")
+
+
+def tensor_of(g, shape):
+    """An adjoint as a tensor of ``shape`` (a 0-d one too: a scatter's src must be a tensor)."""
+    g = materialize(g, shape) if shape else g
+    if not shape and not isinstance(g, TensorOp) and not g.atoms(Tensor):
+        return g * OnesOp(Tuple())
+    return g
 
 
 def _picked_constant(cls, x, *attrs):
@@ -77,7 +91,7 @@ class SelectOp(TensorOp):
 
     def vjp(self, i, g):
         return build("select_scatter", input=ZerosOp(Tuple(*shape_of(self.args[0]))),
-                     src=materialize(g, self.out_shape()), dim=self.args[1], index=self.args[2])
+                     src=tensor_of(g, self.out_shape()), dim=self.args[1], index=self.args[2])
 
     def items(self, p):
         d, k = int(self.args[1]), self.args[2]
@@ -127,10 +141,7 @@ class SliceOp(TensorOp):
                      end=self.args[3], step=self.args[4])
 
     def items(self, p):
-        d = self.dim
-        size = shape_of(self.args[0])[d]
-        r = len(shape_of(self.args[0]))
-        return [":"] * d + [slice_text(*self.args[2:], size)] + [":"] * (r - d - 1)
+        return slice_items(shape_of(self.args[0]), *self.args[1:])
 
     def symbolic(self):
         """Bounds that neither the start nor the end of a dim can spell (a cat of [n] and [m])."""
@@ -155,8 +166,8 @@ class SliceOp(TensorOp):
     def index(self, p, idx):
         d = self.dim
         start, _, step = self.args[2:]
-        i = idx[d] if step == 1 else "%s %s" % (p._print(step), idx[d])
-        at = i if start == 0 else "(%s + %s)" % (i, p._print(start))
+        i = idx[d] if step == 1 else "%s%s" % (p._print(step), idx[d])
+        at = i if start == 0 else "(%s+%s)" % (i, p._print(start))
         return p.index_of(self.args[0], list(idx[:d]) + [at] + list(idx[d + 1:]))
 
 
@@ -191,7 +202,7 @@ class IndexOp(TensorOp):
     def vjp(self, i, g):
         x, idx, d = self.args[0], self.args[1:-1], self.dim
         zeros = ZerosOp(Tuple(*shape_of(x)))
-        g = materialize(g, self.out_shape())
+        g = tensor_of(g, self.out_shape())
         if len(idx) == 1 and len(shape_of(idx[0])) == 1:
             return build("index_add", input=zeros, dim=d, index=idx[0], source=g)
         if len(idx) == 1 and not shape_of(idx[0]) and d > 0:
@@ -220,6 +231,14 @@ class IndexOp(TensorOp):
         mid = idx[d:d + nb]
         picked = [p.index_of(y, mid[nb - len(shape_of(y)):]) for y in ys]
         return p.index_of(self.args[0], idx[:d] + picked + idx[d + nb:])
+
+
+def dim_of(x, dim, what):
+    """A (possibly negative) dim of x, which must have at least one dimension."""
+    r = len(shape_of(x))
+    if r == 0:
+        raise ShapeError("%s: needs a tensor of at least 1 dimension, got a 0-dim tensor" % what)
+    return norm_dim(dim, r)
 
 
 # --- building a subscript from the parser's entries ---------------------------------------------
@@ -272,8 +291,9 @@ def getitem(x, entries, single):
                 raise ShapeError("a slice step must be greater than zero")
             start, stop, n = slice_bounds(size, *e[1:])
             if n == 0:
-                raise ShapeError("the slice %s gives no entries along dim %d of size %s"
-                                 % (slice_text(start, stop, e[3] or 1, size) or ":", dim, size))
+                written = ":".join("" if b is None else str(b) for b in e[1:3]) + \
+                    ("" if e[3] is None else ":%d" % e[3])
+                raise ShapeError("the slice %s gives no entries along dim %d of size %s" % (written, dim, size))
             if not (start == 0 and stop == size and (e[3] or 1) == 1):
                 out = SliceOp(out, Integer(dim), start, stop, Integer(e[3] or 1))
             dim += 1

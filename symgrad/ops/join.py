@@ -16,7 +16,7 @@ from sympy import Add, Integer, S, Tuple
 from ..errors import ShapeError
 from ..tensor import shape_of, fmt_shape
 from .base import TensorOp, norm_dim, split_scalar
-from .index import SelectOp, SliceOp
+from .index import SelectOp, SliceOp, dim_of
 from .layout import view_result, strides_of
 from .registry import register, P, Param
 from .scatter import SliceScatterOp
@@ -162,7 +162,6 @@ def _record_pieces(w, n, fn, vals, nodes):
     if not w.is_tensor(x):
         return x
     node = "SplitWithSizesBackward0" if isinstance(vals.get("split_size_or_sections"), tuple) else "SplitBackward0"
-    d = (vals.get("dim") or 0) % len(x.shape)
     pieces = w.rec.seen.get(id(n))
     out = []
     for piece in pieces if isinstance(pieces, tuple) else ():
@@ -190,7 +189,7 @@ def _sizes_of(size, piece):
           reason="split gives slices (views): each piece's adjoint goes back to its own stretch of the input")
 def _split(tensor, split_size_or_sections, dim):
     s = shape_of(tensor)
-    d = norm_dim(dim, len(s))
+    d = dim_of(tensor, dim, "split")
     sec = split_size_or_sections
     if isinstance(sec, tuple):
         total = sum((Integer(k) for k in sec), S.Zero)
@@ -210,7 +209,7 @@ def _chunk(input, chunks, dim):
     s = shape_of(input)
     if chunks <= 0:
         raise ShapeError("chunk: chunks must be positive, got %d" % chunks)
-    d = norm_dim(dim, len(s))
+    d = dim_of(input, dim, "chunk")
     size = s[d]
     if size.is_Integer:
         piece = Integer(-(-int(size) // chunks))
@@ -236,7 +235,7 @@ def _narrow(input, dim, start, length):
     s = shape_of(input)
     if not s:
         raise ShapeError("narrow: cannot narrow a 0-dim tensor")
-    d = norm_dim(dim, len(s))
+    d = dim_of(input, dim, "narrow")
     if start.is_Integer and start < 0:
         start = s[d] + start
     if length.is_Integer and length <= 0:

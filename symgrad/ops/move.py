@@ -195,6 +195,8 @@ def _perm_of(w, n, fn, vals, r):
 
 def _moved(r, source, destination):
     """The permutation movedim(x, source, destination) applies (PyTorch's order)."""
+    if r == 0:
+        return []
     src = [s % r for s in (source if isinstance(source, tuple) else (source,))]
     dst = [d % r for d in (destination if isinstance(destination, tuple) else (destination,))]
     perm = [None] * r
@@ -231,6 +233,8 @@ def _movedim(input, source, destination):
     d = [norm_dim(k, r) for k in dst]
     if len(set(s)) != len(s) or len(set(d)) != len(d):
         raise ShapeError("movedim: repeated dim in source %s or destination %s" % (tuple(src), tuple(dst)))
+    if r == 0:
+        return input
     return PermuteOp(input, Tuple(*map(Integer, _moved(r, tuple(s), tuple(d)))))
 
 
@@ -261,7 +265,7 @@ class FlipOp(TensorOp):
 
     def index(self, p, idx):
         s = shape_of(self.args[0])
-        at = [("(%s - 1 - %s)" % (p._print(s[k]), i)) if k in [int(d) for d in self.args[1]] else i
+        at = [("(%s-1-%s)" % (p._print(s[k]), i)) if k in [int(d) for d in self.args[1]] else i
               for k, i in enumerate(idx)]
         return p.index_of(self.args[0], at)
 
@@ -272,6 +276,8 @@ class FlipOp(TensorOp):
 def _flip(input, dims):
     r = len(shape_of(input))
     ds = sorted({norm_dim(d, r) for d in dims})
+    if r == 0:
+        return input
     if len(ds) != len(dims):
         raise ShapeError("flip: dims %s repeat a dim" % (tuple(dims),))
     if not ds:
