@@ -130,3 +130,13 @@ CASES["gather"] += [("sum(gather(x, 1, c), 0)", {"x": ([3, 4], R), "c": ([3, 2],
 CASES["repeat"] += [("sum(x.repeat(2, 1), 0)", {"x": ([3, 4], R)})]
 CASES["diagonal"] += [("sum(diagonal(x, 0, 0, 2), 0)", {"x": ([3, 2, 3], R)})]
 CASES["triu"] += [("sum(triu(x), 0)", {"x": ([3, 3], R)})]
+# a negative index counts from the end (x[:, -1]); the adjoint wraps it before index_add
+CASES["subscript"] += [("x[:, c - 1]", {"x": ([3, 4], R), "c": ([5], "long:4", [0, 1, 0, 3, 2])}),
+                       ("W[c - 2]", {"W": ([3, 2], R), "c": ([4], "long:3", [0, 2, 1, 0])})]
+CASES["arange"] = [("x[arange(4), c]", {"x": ([4, 3], R), "c": ([4], "long:3")}),
+                   ("-mean(log_softmax(x, 1)[arange(4), c])", {"x": ([4, 3], R), "c": ([4], "long:3", [0, 2, 2, 1])}),
+                   ("x[arange(1, 4)]", {"x": ([5, 2], R)}), ("x[:, arange(0, 4, 2)] * 2", {"x": ([3, 4], R)})]
+CASES["float"] = [("one_hot(c, 3).float() * x", {"x": ([4, 3], R), "c": ([4], "long:3")}),
+                  ("x * (x > 0).float()", {"x": ([4], R)}), ("mean(m.float() * x, 0)", {"x": ([3, 2], R), "m": ([3, 2], "bool")})]
+CASES["double"] = [("x @ one_hot(c, 3).double().T", {"x": ([2, 3], R), "c": ([4], "long:3")}),
+                   ("softmax(x, 1) - one_hot(c, 3).double()", {"x": ([4, 3], R), "c": ([4], "long:3")})]

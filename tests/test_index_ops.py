@@ -23,7 +23,7 @@ from test_ops import spec_for
 GROUPS = ("subscript", "one_hot", "gather", "index_select", "index_add", "scatter_add", "index_put",
           "select_scatter", "slice_scatter", "cat", "concat", "stack", "split", "chunk", "narrow", "expand",
           "repeat", "permute", "movedim", "moveaxis", "flip", "diag", "diagonal", "diagonal_scatter", "triu",
-          "tril", "einsum")
+          "tril", "einsum", "arange", "float", "double")
 
 
 # --- repeated indices accumulate, as PyTorch measured (OPS.md item 20, gather, index_select) --------------
@@ -92,6 +92,8 @@ def test_pytorch_spellings_parse(text, shape):
     ("gather(x, 1, y)", "gather", "index must have as many dims as input"),
     ("diag(x.expand(2, 3, 4))", "diag", "diag: supports 1-D or 2-D tensors, got 3-D"),
     ("x.mT.mT.T.mT[0][0].mT", "x", "tensor.mT is only supported on matrices"),
+    ("x.float()", "x", "float() of a floating point tensor only changes its precision"),
+    ("float(y)", "float", "float is a method in PyTorch"),
     ("gather(x, 1, y[:, None], True)", "gather", "gather() takes at most 3 positional arguments (4 given); "
                                                  "sparse_grad only by keyword"),
 ])

@@ -4,7 +4,7 @@ Importing this package registers every block: ``elementwise`` (scalar functions 
 masks), ``constants``, ``shape`` (views), ``reduce``, ``linalg``, ``layers`` (layers and
 losses) and ``operators``; ``index`` (subscripts), ``scatter``, ``gather`` (integer
 indices), ``join`` (cat, stack, split, chunk, narrow), ``move`` (expand, repeat, permute,
-movedim, flip), ``diag`` (diag, diagonal, triu, tril), ``einsum``; `registry.check_facts` then refuses a block that lacks a fact some stage needs.
+movedim, flip), ``diag`` (diag, diagonal, triu, tril), ``einsum``, ``cast`` (.float() of an integer tensor); `registry.check_facts` then refuses a block that lacks a fact some stage needs.
 ``kinds`` says which dtype (float, long, bool) an expression holds.
 """
 from sympy import Add, Mul, Pow, Tuple
@@ -13,7 +13,7 @@ from sympy.logic.boolalg import Boolean
 from .base import TensorOp, ElementwiseFn
 from .registry import FUNCTIONS, OPERATORS, Function, Param, REQUIRED, NOT_IMPLEMENTED, MissingFact, check_facts
 from . import elementwise, constants, shape, reduce, linalg, layers, operators  # noqa: F401  (registers the blocks)
-from . import index, scatter, gather, join, move, diag, einsum  # noqa: F401  (issue 13)
+from . import index, scatter, gather, join, move, diag, einsum, cast  # noqa: F401  (issue 13)
 from .elementwise import NATIVE, Mask
 
 check_facts()

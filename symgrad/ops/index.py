@@ -18,6 +18,7 @@ from sympy.printing.precedence import PRECEDENCE
 from ..errors import ShapeError
 from ..tensor import Tensor, shape_of, broadcast, fmt_shape
 from .base import TensorOp, split_scalar, norm_dim
+from .elementwise import Where, Lt
 from .kinds import value_dtype, index_high
 from .layout import view_result, strides_of
 from .registry import operator, build
@@ -72,6 +73,23 @@ def _picked_constant(cls, x, *attrs):
     if c != 1 and r != 1:
         return c * cls(r, *attrs)
     return None
+
+
+def _row_picks(x, idx, d):
+    """Whether x[arange(n), y] picks one entry y[i] of each row i of a matrix x (y an input's values)."""
+    if d != 0 or len(idx) != 2 or len(shape_of(x)) != 2 or index_high(idx[1]) is None:
+        return False
+    a = idx[0]
+    return getattr(a, "spec_name", None) == "arange" and tuple(a.args) == (S.Zero, shape_of(x)[0], S.One) \
+        and shape_of(idx[1]) == (shape_of(x)[0],)
+
+
+def _wrapped(y, size):
+    """An index as index_add needs it: non-negative.  Indexing counts a negative index from the
+    end (``x[:, y - 1]``); an input's values (and views of them) are never negative."""
+    if index_high(y) is not None:
+        return y
+    return Where(Lt(y, S.Zero), y + size, y)
 
 
 class SelectOp(TensorOp):
@@ -201,12 +219,16 @@ class IndexOp(TensorOp):
 
     def vjp(self, i, g):
         x, idx, d = self.args[0], self.args[1:-1], self.dim
+        if _row_picks(x, idx, d):                # x[arange(n), y]: one entry of each row
+            g = g if shape_of(g) == () else UnsqueezeOp(g, Integer(1))
+            return g * build("one_hot", tensor=idx[1], num_classes=shape_of(x)[1])
         zeros = ZerosOp(Tuple(*shape_of(x)))
         g = tensor_of(g, self.out_shape())
+        size = shape_of(x)[d]
         if len(idx) == 1 and len(shape_of(idx[0])) == 1:
-            return build("index_add", input=zeros, dim=d, index=idx[0], source=g)
+            return build("index_add", input=zeros, dim=d, index=_wrapped(idx[0], size), source=g)
         if len(idx) == 1 and not shape_of(idx[0]) and d > 0:
-            return build("index_add", input=zeros, dim=d, index=ReshapeOp(idx[0], Tuple(S.One)),
+            return build("index_add", input=zeros, dim=d, index=ReshapeOp(_wrapped(idx[0], size), Tuple(S.One)),
                          source=UnsqueezeOp(g, Integer(d)))
         return build("index_put", input=zeros, indices=tuple(idx), values=g, accumulate=True)
 
