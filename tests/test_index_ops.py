@@ -165,3 +165,32 @@ def test_a_hostile_subscript_is_one_located_error():
             parse_expr_text(text, dict(ENV))
         except SpecError as e:
             assert "\n" not in str(e) and getattr(e, "rel_col", None) is not None, text
+
+
+SYMBOLIC = """dims: {n: 4, h: 3}
+inputs:
+  x: {shape: [n, h]}
+  z: {shape: [n, h]}
+nodes:
+  a: cat((x, z), 0)
+  b: a[1:] * 2
+  c: chunk(cat((x, z), 1), 2, dim=1)[1]
+  d: x[-1] + x[0]
+  e: narrow(a, 0, n - 1, 2)
+  f: stack((x, z), 1)[:, 0]
+  k: x[:-1] - x[1:]
+  L: sum(b**2) + sum(c**3) + sum(d**2) + sum(e**2) + sum(f * z) + sum(k**2)
+"""
+
+
+def test_symbolic_sizes_through_joins_and_slices():
+    """cat along a symbolic dim, chunk of 2*h, x[1:], x[-1], narrow at n - 1: the closed forms
+    use narrow and symbolic bounds, parse back, and check at other dim values too."""
+    from conftest import parse_back
+    d = symgrad.derive(symgrad.loads(SYMBOLIC))
+    assert d.gradient("L", "z").text == "3*c**2 + narrow(grad_a, 0, n, n) + f"
+    assert d.check().passed and d.check(dims={"n": 6, "h": 2}).passed
+    env = dict(d.problem.tensors)
+    env.update({name: sym for name, (sym, _) in d.problem.dims.items()})
+    for g in d.gradients:
+        assert (parse_back(d, g, env) - g.expr).expand() == 0

@@ -14,7 +14,7 @@ from ..ops.linalg import MatmulOp, TransposeOp, T
 from ..ops.reduce import SumOp, MeanOp
 from ..tensor import shape_of, identity_cache
 from ..ops.base import TensorOp, split_scalar, symmetric
-from ..ops.join import cat_of_pieces
+from ..ops.join import cat_of_pieces, without_zeros
 
 MAX_CANCEL_OPS = 60
 
@@ -38,6 +38,7 @@ def size(e):
 def tidy(e):
     e = use_symmetry(e)
     if isinstance(e, Add):
+        e = without_zeros(e)
         e = cat_of_pieces(e) or e         # pieces of a split put back: one cat, not a sum of scatters
     if isinstance(e, TensorOp) and e.n_tensors and any(isinstance(a, Add) for a in e.tensors):
         args = [tidy(a) if isinstance(a, Add) else a for a in e.tensors] + list(e.attrs)

@@ -72,6 +72,24 @@ def _picked_constant(cls, x, *attrs):
     c, r = split_scalar(x)
     if c != 1 and r != 1:
         return c * cls(r, *attrs)
+    return _picked_scatter(cls, x, attrs)
+
+
+def _picked_scatter(cls, x, attrs):
+    """A pick of what a scatter wrote is its src; a pick that misses it is a pick of its input:
+    ``stack((a, b), 1)``'s adjoint picked back is ``g[:, 0]``, not a scatter of zeros."""
+    name = getattr(x, "spec_name", None)
+    if name == "select_scatter" and cls is SelectOp and x.args[2] == attrs[0]:
+        if x.args[3] == attrs[1]:
+            return x.args[1]
+        if (x.args[3] - attrs[1]).is_nonzero:
+            return cls(x.args[0], *attrs)
+    if name == "slice_scatter" and cls is SliceOp and x.args[2] == attrs[0]:
+        (a, b, st), (a2, b2, st2) = x.args[3:6], attrs[1:4]
+        if (a, b, st) == (a2, b2, st2):
+            return x.args[1]
+        if st == st2 == 1 and ((b2 - a).is_nonpositive or (b - a2).is_nonpositive):
+            return cls(x.args[0], *attrs)
     return None
 
 

@@ -11,6 +11,8 @@ PyTorch records one ``CatBackward0`` / ``StackBackward0``, one ``SplitBackward0`
 ``SplitWithSizesBackward0``) per piece, and a ``SliceBackward0`` for narrow; none saves a
 tensor.
 """
+from functools import cmp_to_key
+
 from sympy import Add, Integer, S, Tuple
 
 from ..errors import ShapeError
@@ -247,6 +249,23 @@ def _narrow(input, dim, start, length):
 
 
 # --- the simplifier's rule: pieces that tile a dim are a cat ---------------------------------
+def _order(a, b):
+    """-1, 0 or 1 as start a comes before b (symbolic: when the difference's sign is known)."""
+    d = a - b
+    return -1 if d.is_negative else 1 if d.is_positive else 0 if d == 0 else (-1 if str(a) < str(b) else 1)
+
+
+def without_zeros(e):
+    """A sum with ``zeros(shape)`` terms the other terms already cover: the zeros dropped."""
+    if not isinstance(e, Add):
+        return e
+    keep = [t for t in e.args if not isinstance(split_scalar(t)[1], ZerosOp)]
+    if len(keep) == len(e.args) or not keep:
+        return e
+    out = Add(*keep)
+    return out if shape_of(out) == shape_of(e) else e
+
+
 def cat_of_pieces(e):
     """A sum of ``slice_scatter(zeros, piece, d, a, b)`` whose stretches do not overlap is the
     ``cat`` of the pieces (zeros between them): ``cat((grad_i, grad_f, grad_g, grad_o), dim=1)``
@@ -265,7 +284,7 @@ def cat_of_pieces(e):
     d, shape = parts[0][1].args[2], shape_of(parts[0][1])
     if any(m.args[2] != d or shape_of(m) != shape for _, m in parts):
         return None
-    parts.sort(key=lambda cm: cm[1].args[3] if cm[1].args[3].is_Integer else str(cm[1].args[3]))
+    parts.sort(key=cmp_to_key(lambda a, b: _order(a[1].args[3], b[1].args[3])))
     pieces, at, k = [], S.Zero, int(d)
     for c, m in parts:
         start, stop = m.args[3], m.args[4]
