@@ -57,6 +57,10 @@ def test_textbook_closed_forms(name, output, wrt, text):
      {"W1": "grad_h1_pre.T @ xf", "W2": "grad_h2_pre.T @ h1", "W3": "grad_z.T @ h2",
       "b2": "sum(grad_h2_pre, dim=0)"}),
     ("multi_loss.yaml", "d", {}, {"a": "a"}),
+    ("lstm_cell.yaml", "L", {"grad_c": "2*(1 - tanh(c)**2)*(h - y)*o/(3*B)",
+                             "grad_gates": "cat(((1 - i)*g*grad_c*i, (1 - f)*c0*f*grad_c, (1 - g**2)*grad_c*i, "
+                                           "2*(1 - o)*(h - y)*h/(3*B)), dim=1)"},
+     {"W_ih": "grad_gates.T @ x", "W_hh": "grad_gates.T @ h0", "b": "sum(grad_gates, dim=0)"}),
 ])
 def test_named_adjoints_read_like_backprop(name, output, adjoints, gradients):
     """SPEC section 9: a few named adjoints, each defined once, then one short line each."""

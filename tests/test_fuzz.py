@@ -36,6 +36,8 @@ ENV = {
     "s": Tensor("s", (), positive=True),
     "x": Tensor("x", (N,), real=True),
     "n": N,
+    "i": Tensor("i", (sympy.Integer(3),), dtype="long", high=3),      # integer and bool inputs
+    "m": Tensor("m", (sympy.Integer(3), sympy.Integer(4)), dtype="bool"),
 }
 
 
@@ -63,7 +65,10 @@ def parse_or_spec_error(text):
 # Mostly well-formed expressions over the environment (so the builder, the op table's
 # signatures and its shape rules are exercised), with a dose of odd leaves; and a second
 # grammar that also uses every construct the whitelist refuses.
-GOOD_LEAF = st.sampled_from(["a", "b", "W", "M", "s", "x", "n", "pi", "0", "1", "2", "0.5", "-1", "3", "1e-3"])
+GOOD_LEAF = st.sampled_from(["a", "b", "W", "M", "s", "x", "n", "pi", "0", "1", "2", "0.5", "-1", "3", "1e-3",
+                             "i", "m"])
+SUBSCRIPTS = ["[0]", "[:, 1]", "[1:3]", "[..., None]", "[::2]", "[-1]", "[None]", "[i]", "[:, i]", "[0, -1]",
+              "[...]", "[:]", ".mT", "[1:]", "[:, :2]"]
 ODD_LEAF = (st.integers(-10 ** 25, 10 ** 25).map(str)
             | st.floats(allow_nan=False, allow_infinity=False).map(repr)
             | st.sampled_from(["zz", "True", "None", "__class__", "__import__", "os", "exp", "inf",
@@ -88,7 +93,10 @@ def _good(kids):
     call = st.tuples(st.sampled_from(FUNCS), args).map(lambda t: "%s(%s)" % t)
     return st.one_of(binop, binop, call, call, call,
                      st.tuples(kids, st.sampled_from(FUNCS), args | st.just("")).map(lambda t: "(%s).%s(%s)" % t),
-                     kids.map(lambda k: "-(%s)" % k), kids.map(lambda k: "(%s).T" % k))
+                     kids.map(lambda k: "-(%s)" % k), kids.map(lambda k: "(%s).T" % k),
+                     st.tuples(kids, st.sampled_from(SUBSCRIPTS)).map(lambda t: "(%s)%s" % t),
+                     st.tuples(st.sampled_from(["chunk", "split"]), kids, st.sampled_from(["2", "1, 1", "2, -1"]),
+                               st.sampled_from(["[0]", "[1]", "[-1]", ""])).map(lambda t: "%s(%s, %s)%s" % t))
 
 
 def _odd(kids):
@@ -100,7 +108,9 @@ def _odd(kids):
         st.tuples(st.sampled_from(FUNCS + ODD_FUNCS), args).map(lambda t: "%s(%s)" % t),
         st.tuples(kids, st.sampled_from(FUNCS + ODD_FUNCS), args).map(lambda t: "%s.%s(%s)" % t),
         st.tuples(kids, st.sampled_from([".__class__", ".real", ".shape", "[0]", "[:, 1]", "()",
-                                         ".__class__.__bases__", ".grad"])).map("".join),
+                                         ".__class__.__bases__", ".grad", "[::-1]", "[1:n]", "[[0, 1]]",
+                                         "[..., ...]", "[0.5]", "[m]", "[(0, 1)]", "[:, :, :, :, :]",
+                                         ".values", ".mT.mT", "[i, i]", "[1::0]"])).map("".join),
         st.tuples(kids, kids).map(lambda t: "(%s, %s)" % t),
         st.tuples(kids, kids).map(lambda t: "[%s, %s]" % t),
         kids.map(lambda k: "lambda: %s" % k),
@@ -149,7 +159,8 @@ def test_valid_grammar_expressions_do_parse():
     """The generator is not only noise: well-formed expressions of every family parse."""
     for text in ["sum(a*b) + s", "W.T @ a", "softmax(a, 0) * b", "mean(W, dim=1, keepdim=True)",
                  "a.exp().sum()", "linear(b, W.T)", "-(-(a))", "where(a > 0, a, 0.01*a)",
-                 "reshape(W, (2, 6))", "sum(x**2) / n"]:
+                 "reshape(W, (2, 6))", "sum(x**2) / n", "W[:, 1:3] @ W[0, :2]", "W[i] * one_hot(i, 4)",
+                 "cat((W, M), 0)[1:3]", "chunk(W, 2, dim=1)[1]", "einsum('ij,jk->ik', W, M)", "W.mT[..., None]"]:
         assert parse_or_spec_error(text) is not None, text
 
 

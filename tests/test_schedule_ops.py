@@ -185,7 +185,8 @@ def test_op_table_autograd_values(name):
 def test_ops_without_grad_fn_give_tensors_that_do_not_require_grad(name):
     expr = {"ones": "ones(3, 4)", "zeros": "zeros(3, 4)", "full": "full((3, 4), 0.5)", "eye": "eye(3)",
             "ones_like": "ones_like(x)", "zeros_like": "zeros_like(x)", "detach": "detach(x)",
-            "count_nonzero": "count_nonzero(x, dim=1)", "one_hot": "one_hot(k, 5)"}[name]
+            "count_nonzero": "count_nonzero(x, dim=1)", "one_hot": "one_hot(k, 5)", "arange": "arange(3)",
+            "float": "k.float()", "double": "(x > 0).double()"}[name]
     real = agree(expr, {"x": ([3, 4], U), "k": ([3, 4], "long:5")} if "k" in expr else {"x": ([3, 4], U)})
     assert real["requires_grad"] is False and real["is_leaf"] is True
 

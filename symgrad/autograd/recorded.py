@@ -24,6 +24,7 @@ from typing import Any, Optional
 
 from ..errors import SpecError
 from ..ops import REQUIRED, FUNCTIONS, OPERATORS, NOT_IMPLEMENTED
+from ..ops.layout import strides_of, view_strides, is_contiguous, view_result
 from ..ops.nodes import FIELD_ARG, cross_saved
 from ..ops.registry import Cross
 from ..spec.expr import Builder
@@ -263,13 +264,14 @@ class _Walker:
                 return v[list(fields).index(n.attr)]
             if not isinstance(v, TensorVal):
                 return v
+            st = strides_of(v)
             if n.attr == "mT":
-                nc = len(v.shape) >= 2 and v.shape[-1] != 1 and v.shape[-2] != 1
-                return self.record(n, OPERATORS[".mT"].grad_fn, [v], shape=v.shape[:-2] + v.shape[:-3:-1],
-                                   contiguous=v.contiguous and not nc)
-            nc = len(v.shape) == 2 and all(d != 1 for d in v.shape)
-            return self.record(n, "PermuteBackward0", [v], shape=tuple(reversed(v.shape)),
-                               contiguous=v.contiguous and not nc)
+                perm = list(range(len(v.shape) - 2)) + [len(v.shape) - 1, len(v.shape) - 2]
+                name = OPERATORS[".mT"].grad_fn
+            else:
+                perm, name = list(reversed(range(len(v.shape)))), "PermuteBackward0"
+            shape = tuple(v.shape[d] for d in perm)
+            return view_result(self, n, (name,), v, shape, None if st is None else tuple(st[d] for d in perm))
         if t is ast.Subscript:
             v = self.value(n.value)
             if isinstance(v, tuple):          # a piece of split/chunk (each has its own node)
@@ -333,9 +335,15 @@ class _Walker:
 
     def call(self, n):
         name, spec, vals, nodes = self.bind(n)
-        tensors = [p.name for p in spec.params if p.kind == "tensor"]
-        args = [vals[p] for p in tensors]
-        argnodes = [nodes[p] for p in tensors]
+        args, argnodes = [], []
+        for p in spec.params:
+            if p.kind in ("tensor", "index"):
+                args.append(vals[p.name])
+                argnodes.append(nodes[p.name])
+            elif p.kind == "tensors" and isinstance(vals[p.name], tuple):    # cat((a, b)): each one
+                args.extend(vals[p.name])
+                elts = getattr(nodes[p.name], "elts", None) or [None] * len(vals[p.name])
+                argnodes.extend(elts)
         if not spec.differentiable:
             x = vals.get("input")
             return TensorVal(False, self.shape(n, x.shape if isinstance(x, TensorVal) else ()),
@@ -354,12 +362,20 @@ class _Walker:
                            self.saved(saved, args, argnodes, n), contiguous=cont)
 
     def view(self, n, x, default, same):
+        """A reshape: a view of a contiguous tensor, an alias of a non-contiguous one whose
+        strides allow it (ATen's computeStride), else a copy."""
         if not isinstance(x, TensorVal):
             return x
         if x.contiguous:
             return self.record(n, default, [x])
-        if same:
-            return self.record(n, "ReshapeAliasBackward0", [x], chain=("ReshapeAliasBackward0",))
+        st = strides_of(x)
+        new = self.shape(n)
+        vs = view_strides(x.shape, st, new) if st is not None else None
+        if vs is not None or (st is None and same):
+            out = self.record(n, "ReshapeAliasBackward0", [x], chain=("ReshapeAliasBackward0",),
+                              contiguous=vs is not None and is_contiguous(new, vs))
+            out.strides = vs
+            return out
         return self.record(n, "UnsafeViewBackward0", [x], chain=("UnsafeViewBackward0", "CloneBackward0"))
 
 

@@ -3,8 +3,9 @@
 Each adjoint contribution is simplified once, where it is made, so the cost never grows
 with the depth of the graph: SymPy's automatic canonical forms do most of the work,
 `factor_terms`/`cancel` give textbook shapes (``(p - y)/N`` instead of
-``-(y/p - (1 - y)/(1 - p))*p*(1 - p)/N``), and `collect_matmul` turns
-``B @ x + B.T @ x`` into ``(B + B.T) @ x``.  Nothing here expands a tensor.
+``-(y/p - (1 - y)/(1 - p))*p*(1 - p)/N``), `collect_matmul` turns
+``B @ x + B.T @ x`` into ``(B + B.T) @ x``, and the pieces of a split put back into zeros
+read as one ``cat``.  Nothing here expands a tensor.
 """
 import sympy
 from sympy import Add, Mul, S, factor_terms, cancel
@@ -13,6 +14,7 @@ from ..ops.linalg import MatmulOp, TransposeOp, T
 from ..ops.reduce import SumOp, MeanOp
 from ..tensor import shape_of, identity_cache
 from ..ops.base import TensorOp, split_scalar, symmetric
+from ..ops.join import cat_of_pieces, without_zeros
 
 MAX_CANCEL_OPS = 60
 
@@ -35,6 +37,9 @@ def size(e):
 
 def tidy(e):
     e = use_symmetry(e)
+    if isinstance(e, Add):
+        e = without_zeros(e)
+        e = cat_of_pieces(e) or e         # pieces of a split put back: one cat, not a sum of scatters
     if isinstance(e, TensorOp) and e.n_tensors and any(isinstance(a, Add) for a in e.tensors):
         args = [tidy(a) if isinstance(a, Add) else a for a in e.tensors] + list(e.attrs)
         return sign_normal(e.func(*args))

@@ -4,7 +4,9 @@ Importing this package registers every block: ``elementwise`` (scalar functions 
 masks), ``constants``, ``shape`` (views), ``reduce``, ``linalg``, ``layers``, ``operators``,
 ``stats`` (statistics along dims), ``norms``, ``normlayers`` (normalisation layers),
 ``losses`` (regression and likelihood losses), ``binary`` and ``crossent`` (classification losses),
-``attention``; ``index`` (subscripts), ``scatter``, ``gather`` (integer indices);
+``attention``; ``index`` (subscripts), ``scatter``, ``gather`` (integer indices), ``join``
+(cat, stack, split, chunk, narrow), ``move`` (expand, repeat, permute, movedim), ``diag``
+(diag, diagonal, triu, tril), ``einsum``, ``cast`` (.float() of an integer tensor);
 `registry.check_facts` then refuses a block that lacks a fact some stage needs.
 ``kinds`` says which dtype (float, long, bool) an expression holds.
 """
@@ -14,7 +16,8 @@ from sympy.logic.boolalg import Boolean
 from .base import TensorOp, ElementwiseFn
 from .registry import FUNCTIONS, OPERATORS, Function, Param, REQUIRED, NOT_IMPLEMENTED, MissingFact, check_facts
 from . import (elementwise, constants, shape, reduce, linalg, layers, operators, stats, norms,  # noqa: F401
-               normlayers, index, scatter, gather, losses, binary, crossent, attention)  # (registers the blocks)
+               normlayers, index, scatter, gather, losses, binary, crossent, attention,  # (registers the blocks)
+               join, move, diag, einsum, cast)
 from .elementwise import NATIVE, Mask
 
 check_facts()

@@ -12,20 +12,22 @@ accumulate=True)``, so repeated indices accumulate, as in PyTorch.
 nothing (``x[:]`` a slice, ``x[:, :]`` an alias, a full slice inside a tuple nothing at all),
 or ``IndexBackward0``, which saves the indices (a second backward raises).
 """
-from sympy import Integer, S, Tuple
+from sympy import Basic, Integer, S, Tuple
 from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError
-from ..tensor import shape_of, broadcast, fmt_shape
-from .base import TensorOp
+from ..tensor import Tensor, shape_of, broadcast, fmt_shape
+from .base import TensorOp, split_scalar, norm_dim
+from .elementwise import Where, Lt
 from .kinds import value_dtype, index_high
+from .layout import view_result, strides_of
 from .registry import operator, build
-from .shape import UnsqueezeOp, ZerosOp, ReshapeOp, materialize
+from .shape import UnsqueezeOp, ZerosOp, OnesOp, ReshapeOp, materialize
 
 
 def subscript_text(p, x, items):
     """``x[items]`` in the spec language or torch code (x parenthesized when it must be)."""
-    return "%s[%s]" % (p.parenthesize(x, PRECEDENCE["Func"]), ", ".join(items))
+    return "%s[%s]" % (p.parenthesize(x, PRECEDENCE["Func"], strict=True), ", ".join(items))
 
 
 def subscript_latex(p, x, items):
@@ -42,11 +44,70 @@ def _literal(b, size):
     return None
 
 
+def slice_items(shape, d, start, stop, step):
+    """The subscript items of a slice along dim d of a tensor of this shape: ``[":", "1:3"]``."""
+    d = int(d)
+    return [":"] * d + [slice_text(start, stop, step, shape[d])] + [":"] * (len(shape) - d - 1)
+
+
 def slice_text(start, stop, step, size):
     """``1:3``, ``::2``, ``-2:`` for bounds normalised against ``size``."""
     a = "" if start == 0 else str(_literal(start, size))
     b = "" if stop == size else str(_literal(stop, size))
     return "%s:%s%s" % (a, b, ":%s" % step if step != 1 else "")
+
+
+def tensor_of(g, shape):
+    """An adjoint as a tensor of ``shape`` (a 0-d one too: a scatter's src must be a tensor)."""
+    g = materialize(g, shape) if shape else g
+    if not shape and not isinstance(g, TensorOp) and not g.atoms(Tensor):
+        return g * OnesOp(Tuple())
+    return g
+
+
+def _picked_constant(cls, x, *attrs):
+    """A pick of ones or zeros is ones or zeros; a scalar factor moves out of it."""
+    if isinstance(x, (OnesOp, ZerosOp)):
+        return type(x)(Tuple(*shape_of(Basic.__new__(cls, x, *attrs))))
+    c, r = split_scalar(x)
+    if c != 1 and r != 1:
+        return c * cls(r, *attrs)
+    return _picked_scatter(cls, x, attrs)
+
+
+def _picked_scatter(cls, x, attrs):
+    """A pick of what a scatter wrote is its src; a pick that misses it is a pick of its input:
+    ``stack((a, b), 1)``'s adjoint picked back is ``g[:, 0]``, not a scatter of zeros."""
+    name = getattr(x, "spec_name", None)
+    if name == "select_scatter" and cls is SelectOp and x.args[2] == attrs[0]:
+        if x.args[3] == attrs[1]:
+            return x.args[1]
+        if (x.args[3] - attrs[1]).is_nonzero:
+            return cls(x.args[0], *attrs)
+    if name == "slice_scatter" and cls is SliceOp and x.args[2] == attrs[0]:
+        (a, b, st), (a2, b2, st2) = x.args[3:6], attrs[1:4]
+        if (a, b, st) == (a2, b2, st2):
+            return x.args[1]
+        if st == st2 == 1 and ((b2 - a).is_nonpositive or (b - a2).is_nonpositive):
+            return cls(x.args[0], *attrs)
+    return None
+
+
+def _row_picks(x, idx, d):
+    """Whether x[arange(n), y] picks one entry y[i] of each row i of a matrix x (y an input's values)."""
+    if d != 0 or len(idx) != 2 or len(shape_of(x)) != 2 or index_high(idx[1]) is None:
+        return False
+    a = idx[0]
+    return getattr(a, "spec_name", None) == "arange" and tuple(a.args) == (S.Zero, shape_of(x)[0], S.One) \
+        and shape_of(idx[1]) == (shape_of(x)[0],)
+
+
+def _wrapped(y, size):
+    """An index as index_add needs it: non-negative.  Indexing counts a negative index from the
+    end (``x[:, y - 1]``); an input's values (and views of them) are never negative."""
+    if index_high(y) is not None:
+        return y
+    return Where(Lt(y, S.Zero), y + size, y)
 
 
 class SelectOp(TensorOp):
@@ -55,6 +116,10 @@ class SelectOp(TensorOp):
     dtype_rule = "same"
     prec = PRECEDENCE["Atom"]
 
+    @classmethod
+    def eval(cls, x, d, k):
+        return _picked_constant(cls, x, d, k)
+
     def out_shape(self):
         s = list(shape_of(self.args[0]))
         del s[int(self.args[1])]
@@ -62,7 +127,7 @@ class SelectOp(TensorOp):
 
     def vjp(self, i, g):
         return build("select_scatter", input=ZerosOp(Tuple(*shape_of(self.args[0]))),
-                     src=materialize(g, self.out_shape()), dim=self.args[1], index=self.args[2])
+                     src=tensor_of(g, self.out_shape()), dim=self.args[1], index=self.args[2])
 
     def items(self, p):
         d, k = int(self.args[1]), self.args[2]
@@ -89,6 +154,10 @@ class SliceOp(TensorOp):
     dtype_rule = "same"
     prec = PRECEDENCE["Atom"]
 
+    @classmethod
+    def eval(cls, x, d, start, stop, step):
+        return _picked_constant(cls, x, d, start, stop, step)
+
     @property
     def dim(self):
         return int(self.args[1])
@@ -108,10 +177,7 @@ class SliceOp(TensorOp):
                      end=self.args[3], step=self.args[4])
 
     def items(self, p):
-        d = self.dim
-        size = shape_of(self.args[0])[d]
-        r = len(shape_of(self.args[0]))
-        return [":"] * d + [slice_text(*self.args[2:], size)] + [":"] * (r - d - 1)
+        return slice_items(shape_of(self.args[0]), *self.args[1:])
 
     def symbolic(self):
         """Bounds that neither the start nor the end of a dim can spell (a cat of [n] and [m])."""
@@ -136,8 +202,8 @@ class SliceOp(TensorOp):
     def index(self, p, idx):
         d = self.dim
         start, _, step = self.args[2:]
-        i = idx[d] if step == 1 else "%s %s" % (p._print(step), idx[d])
-        at = i if start == 0 else "(%s + %s)" % (i, p._print(start))
+        i = idx[d] if step == 1 else "%s%s" % (p._print(step), idx[d])
+        at = i if start == 0 else "(%s+%s)" % (i, p._print(start))
         return p.index_of(self.args[0], list(idx[:d]) + [at] + list(idx[d + 1:]))
 
 
@@ -171,12 +237,16 @@ class IndexOp(TensorOp):
 
     def vjp(self, i, g):
         x, idx, d = self.args[0], self.args[1:-1], self.dim
+        if _row_picks(x, idx, d):                # x[arange(n), y]: one entry of each row
+            g = g if shape_of(g) == () else UnsqueezeOp(g, Integer(1))
+            return g * build("one_hot", tensor=idx[1], num_classes=shape_of(x)[1])
         zeros = ZerosOp(Tuple(*shape_of(x)))
-        g = materialize(g, self.out_shape())
+        g = tensor_of(g, self.out_shape())
+        size = shape_of(x)[d]
         if len(idx) == 1 and len(shape_of(idx[0])) == 1:
-            return build("index_add", input=zeros, dim=d, index=idx[0], source=g)
+            return build("index_add", input=zeros, dim=d, index=_wrapped(idx[0], size), source=g)
         if len(idx) == 1 and not shape_of(idx[0]) and d > 0:
-            return build("index_add", input=zeros, dim=d, index=ReshapeOp(idx[0], Tuple(S.One)),
+            return build("index_add", input=zeros, dim=d, index=ReshapeOp(_wrapped(idx[0], size), Tuple(S.One)),
                          source=UnsqueezeOp(g, Integer(d)))
         return build("index_put", input=zeros, indices=tuple(idx), values=g, accumulate=True)
 
@@ -201,6 +271,14 @@ class IndexOp(TensorOp):
         mid = idx[d:d + nb]
         picked = [p.index_of(y, mid[nb - len(shape_of(y)):]) for y in ys]
         return p.index_of(self.args[0], idx[:d] + picked + idx[d + nb:])
+
+
+def dim_of(x, dim, what):
+    """A (possibly negative) dim of x, which must have at least one dimension."""
+    r = len(shape_of(x))
+    if r == 0:
+        raise ShapeError("%s: needs a tensor of at least 1 dimension, got a 0-dim tensor" % what)
+    return norm_dim(dim, r)
 
 
 # --- building a subscript from the parser's entries ---------------------------------------------
@@ -253,8 +331,9 @@ def getitem(x, entries, single):
                 raise ShapeError("a slice step must be greater than zero")
             start, stop, n = slice_bounds(size, *e[1:])
             if n == 0:
-                raise ShapeError("the slice %s gives no entries along dim %d of size %s"
-                                 % (slice_text(start, stop, e[3] or 1, size) or ":", dim, size))
+                written = ":".join("" if b is None else str(b) for b in e[1:3]) + \
+                    ("" if e[3] is None else ":%d" % e[3])
+                raise ShapeError("the slice %s gives no entries along dim %d of size %s" % (written, dim, size))
             if not (start == 0 and stop == size and (e[3] or 1) == 1):
                 out = SliceOp(out, Integer(dim), start, stop, Integer(e[3] or 1))
             dim += 1
@@ -297,44 +376,6 @@ def _advanced(x, entries, r):
 
 
 # --- what PyTorch records ------------------------------------------------------------------------
-def contiguous_strides(shape):
-    out, acc = [], S.One
-    for s in reversed(shape):
-        out.append(acc)
-        acc = acc * s
-    return tuple(reversed(out))
-
-
-def is_contiguous(shape, strides):
-    """PyTorch's rule: size-1 dims are ignored, the rest must be packed row-major."""
-    expected = S.One
-    for s, st in reversed(list(zip(shape, strides))):
-        if s == 1:
-            continue
-        if st != expected:
-            return False
-        expected = expected * s
-    return True
-
-
-def strides_of(v):
-    own = getattr(v, "strides", None)
-    if own is not None:
-        return own
-    return contiguous_strides(tuple(v.shape)) if v.contiguous else None
-
-
-def view_result(w, n, chain, x, shape, strides):
-    """Record a chain of views (root first) and the result's layout."""
-    if strides is None:                 # a view of a tensor of unknown layout
-        cont = sum(1 for s in shape if s != 1) == 0
-    else:
-        cont = is_contiguous(shape, strides)
-    out = w.record(n, chain[0], [x], chain=chain, shape=shape, contiguous=cont)
-    out.strides = strides if out.requires_grad else None
-    return out
-
-
 def record_getitem(w, n, x, entries, index_vals, single):
     """The nodes PyTorch records for x[entries] (``index_vals``: the walked index tensors)."""
     if not w.is_tensor(x):

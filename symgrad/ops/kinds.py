@@ -71,4 +71,4 @@ def index_high(e):
     """The bound of an integer input's values (``high``), seen through views of it; else None."""
     while isinstance(e, TensorOp) and e.tensors and passes_dtype(e):
         e = e.tensors[0]
-    return getattr(e, "high", None) if isinstance(e, Tensor) else None
+    return getattr(e, "high", None) if isinstance(e, (Tensor, TensorOp)) else None

@@ -12,8 +12,8 @@ from sympy import Integer, S, Tuple
 
 from ..errors import ShapeError
 from ..tensor import shape_of, fmt_shape
-from .base import TensorOp, norm_dim, flag
-from .index import SelectOp, SliceOp, IndexOp, slice_bounds
+from .base import TensorOp, flag
+from .index import SelectOp, SliceOp, IndexOp, slice_bounds, slice_items, dim_of
 from .kinds import value_dtype
 from .registry import register, P, Param, build
 from .shape import ZerosOp, materialize
@@ -60,7 +60,7 @@ class SelectScatterOp(Scatter):
           reason="select_scatter writes src at one index: src receives the adjoint there, input everywhere else")
 def _select_scatter(input, src, dim, index):
     s = shape_of(input)
-    d = norm_dim(dim, len(s))
+    d = dim_of(input, dim, "select_scatter")
     k = s[d] + index if index.is_Integer and index < 0 else index
     if k.is_Integer and s[d].is_Integer and not 0 <= k < s[d]:
         raise ShapeError("index %s is out of bounds for dimension %d with size %s" % (index, d, s[d]))
@@ -84,8 +84,8 @@ class SliceScatterOp(Scatter):
         return out + ([p._print(self.args[5])] if self.args[5] != 1 else [])
 
     def latex(self, p):
-        probe = SliceOp(self.args[0], *self.args[2:])
-        items = ",".join(s.replace(":", "{:}") for s in probe.items(p)[:int(self.args[2]) + 1])
+        items = slice_items(shape_of(self.args[0]), *self.args[2:])[:int(self.args[2]) + 1]
+        items = ",".join(s.replace(":", "{:}") for s in items)
         return r"%s\left[%s\right] \leftarrow %s" % (p._print(self.args[0]), items, p._print(self.args[1]))
 
 
@@ -95,7 +95,7 @@ class SliceScatterOp(Scatter):
           reason="slice_scatter writes src into a slice: src receives the adjoint there, input everywhere else")
 def _slice_scatter(input, src, dim, start, end, step):
     s = shape_of(input)
-    d = norm_dim(dim, len(s))
+    d = dim_of(input, dim, "slice_scatter")
     step = Integer(step) if isinstance(step, int) else step
     if not (step.is_Integer and step > 0):
         raise ShapeError("step must be a positive integer")
@@ -150,7 +150,7 @@ class IndexAddOp(TensorOp):
                  "adjoint (index_select), input all of it")
 def _index_add(input, dim, index, source):
     s = shape_of(input)
-    d = norm_dim(dim, len(s))
+    d = dim_of(input, dim, "index_add")
     if len(shape_of(index)) != 1:
         raise ShapeError("index must be a 1-D integer tensor, got %s" % fmt_shape(shape_of(index)))
     want = s[:d] + shape_of(index) + s[d + 1:]
@@ -196,7 +196,7 @@ class ScatterAddOp(TensorOp):
           reason="scatter_add adds src at the indexed places: src receives the adjoint gathered from there")
 def _scatter_add(input, dim, index, src):
     s = shape_of(input)
-    d = norm_dim(dim, len(s))
+    d = dim_of(input, dim, "scatter_add")
     si, ss = shape_of(index), shape_of(src)
     if len(si) != len(s) or len(ss) != len(s):
         raise ShapeError("index and src must have as many dims as input (%d)" % len(s))

@@ -1,5 +1,5 @@
 """Statistics along dims: var, std, amax, amin, max, min (as reductions), prod, cumsum,
-and flip (the reverse of a cumulative sum).
+(its adjoint the reverse cumulative sum, by flip of ``move``).
 
 Every rule is PyTorch's at its ties and kinks, in closed form:
 
@@ -21,6 +21,7 @@ from .elementwise import Ge, Le, Gt, Where, Mask
 from .reduce import Reduction, MeanOp
 from .registry import register, P, Param
 from .shape import materialize, full_rank, unsqueeze_dims, OnesOp, OnesLikeOp
+from .move import FlipOp
 
 
 def positive_part(y, num, den=None):
@@ -338,7 +339,7 @@ def _prod(input, dim, keepdim):
     return ProdOp(input, Tuple(Integer(norm_dim(dim, rank(input)))), flag(keepdim), flag(False))
 
 
-# --- cumsum, flip ----------------------------------------------------------------------------------
+# --- cumsum (flip is in move) ----------------------------------------------------------------------------------
 class CumsumOp(TensorOp):
     """cumsum(x, dim); its adjoint is the reverse cumulative sum flip(cumsum(flip(g)))."""
     spec_name = "cumsum"
@@ -384,52 +385,3 @@ def _cumsum(input, dim):
     return CumsumOp(input, Integer(norm_dim(dim, rank(input))))
 
 
-class FlipOp(TensorOp):
-    """flip(x, dims): reverses the order of entries along dims (its adjoint flips back)."""
-    spec_name = "flip"
-    text = plain_text
-
-    @classmethod
-    def eval(cls, x, dims):
-        s = shape_of(x)
-        keep = [d for d in dims if s[int(d)] != 1]
-        if not keep:
-            return x
-        if len(keep) < len(dims):
-            return cls(x, Tuple(*keep))
-        if isinstance(x, FlipOp) and tuple(x.args[1]) == tuple(dims):
-            return x.args[0]
-        if isinstance(x, OnesOp):
-            return x
-        c, rest = x.as_coeff_Mul()
-        if c != 1:
-            return c * cls(rest, dims)
-
-    def out_shape(self):
-        return shape_of(self.args[0])
-
-    def vjp(self, i, g):
-        if shape_of(g) == ():
-            return g
-        return FlipOp(full_rank(g, self.out_shape()), self.args[1])
-
-    def text_kwargs(self, p):
-        return [shape_text(self.args[1])]
-
-    def latex(self, p):
-        return r"\operatorname{flip}_{%s}\left(%s\right)" % (",".join(map(str, self.args[1])), p._print(self.args[0]))
-
-    def index(self, p, idx):
-        s = shape_of(self.args[0])
-        arg = list(idx)
-        for d in self.args[1]:
-            arg[int(d)] = "(%s - %s)" % (p._print(s[int(d)] + 1), idx[int(d)])
-        return p.index_of(self.args[0], arg)
-
-
-@register("flip", P("input", Param("dims", "dims", seq=True)), torch="torch.flip", grad_fn="FlipBackward0",
-          on_bool="keep", reason="a flip moves entries: its adjoint is flipped back")
-def _flip(input, dims):
-    if rank(input) == 0:
-        return input
-    return FlipOp(input, dims_tuple(input, dims))

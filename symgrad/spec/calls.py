@@ -191,6 +191,11 @@ class Calls:
     def size(self, node, fname, pname, allow_minus):
         if isinstance(node, ast.Name) and node.id in self.env and not isinstance(self.env[node.id], Tensor):
             return self.env[node.id]
+        if isinstance(node, ast.BinOp):            # 2*n, n - 1: a size of dims (closed forms print them)
+            x = self.integer(node, fname, pname, 0)
+            if x.is_nonpositive or (x.is_Integer and x > 10 ** 9):
+                raise err(node, "%s(): size %s must be positive (at most 10**9)" % (fname, x))
+            return x
         if not (isinstance(node, ast.Constant) or isinstance(node, ast.UnaryOp)):
             raise err(node, "%s(): %s must be a positive integer literal or a dim name" % (fname, pname))
         v = self.int_literal(node, fname, pname)
