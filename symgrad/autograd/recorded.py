@@ -320,6 +320,8 @@ class _Walker:
         tensors = [p.name for p in spec.params if p.kind == "tensor"]
         args = [vals[p] for p in tensors]
         argnodes = [nodes[p] for p in tensors]
+        if spec.is_elementwise and not any(isinstance(v, TensorVal) for v in vals.values()):
+            return None                       # sqrt(d): a function of numbers is a number
         if not spec.differentiable:
             x = vals.get("input")
             return TensorVal(False, self.shape(n, x.shape if isinstance(x, TensorVal) else ()),

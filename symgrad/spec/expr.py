@@ -135,6 +135,9 @@ class Builder:
             fn = FUNCTIONS.get(name)
             if fn is not None and fn.on_bool == "keep" and args and self.kind(args[0]) == "bool":
                 return "bool"
+            if fn is not None and fn.is_elementwise and \
+                    all(self.kind(a) == "number" for a in args + [k.value for k in node.keywords]):
+                return "number"          # sqrt(d): a function of numbers is a number
         return "tensor"
 
     def bool_rules(self, node):
