@@ -21,13 +21,10 @@ INPLACE = Param("inplace", "bool", False)
 
 
 def _no_inplace(inplace, name):
+    """PyTorch's ``inplace`` flag: only False (returns None: ``_no_inplace(...) or Elu(...)``)."""
     if inplace:
         raise SpecError("inplace=True is not supported: the spec language has no in-place ops "
                         "(write %s(x) and a new node)" % name)
-
-
-def _arg(p, e):
-    return p._print(e)
 
 
 def _latex_alpha(p, name, x, alpha):
@@ -59,10 +56,10 @@ class Elu(ElementwiseFn):
 
     def text(self, p):
         x, alpha = self.args
-        return "elu(%s)" % _arg(p, x) if alpha == 1 else "elu(%s, alpha=%s)" % (_arg(p, x), _arg(p, alpha))
+        return "elu(%s)" % p._print(x) if alpha == 1 else "elu(%s, alpha=%s)" % (p._print(x), p._print(alpha))
 
     def torch(self, p):
-        return "torch.nn.functional.elu(%s, %s)" % (_arg(p, self.args[0]), _arg(p, self.args[1]))
+        return "torch.nn.functional.elu(%s, %s)" % (p._print(self.args[0]), p._print(self.args[1]))
 
     def latex(self, p):
         return _latex_alpha(p, "elu", *self.args)
@@ -116,10 +113,10 @@ class Celu(ElementwiseFn):
 
     def text(self, p):
         x, alpha = self.args
-        return "celu(%s)" % _arg(p, x) if alpha == 1 else "celu(%s, alpha=%s)" % (_arg(p, x), _arg(p, alpha))
+        return "celu(%s)" % p._print(x) if alpha == 1 else "celu(%s, alpha=%s)" % (p._print(x), p._print(alpha))
 
     def torch(self, p):
-        return "torch.nn.functional.celu(%s, %s)" % (_arg(p, self.args[0]), _arg(p, self.args[1]))
+        return "torch.nn.functional.celu(%s, %s)" % (p._print(self.args[0]), p._print(self.args[1]))
 
     def latex(self, p):
         return _latex_alpha(p, "celu", *self.args)
@@ -226,11 +223,11 @@ class Hardtanh(ElementwiseFn):
         return Gt(x, lo) * Lt(x, hi) if argindex == 1 else S.Zero
 
     def text(self, p):
-        x, lo, hi = (_arg(p, a) for a in self.args)
+        x, lo, hi = (p._print(a) for a in self.args)
         return "hardtanh(%s, min_val=%s, max_val=%s)" % (x, lo, hi)
 
     def torch(self, p):
-        return "torch.nn.functional.hardtanh(%s)" % ", ".join(_arg(p, a) for a in self.args)
+        return "torch.nn.functional.hardtanh(%s)" % ", ".join(p._print(a) for a in self.args)
 
 
 @custom(P("input", INPLACE), build=lambda input, inplace: _no_inplace(inplace, "relu6") or Relu6(input),
@@ -328,8 +325,8 @@ class Clamp(ElementwiseFn):
         return 1 - Le(x, hi) * Le(lo, hi)   # PyTorch: (x > max) | (max < min)
 
     def text(self, p):
-        return "clamp(%s)" % ", ".join([_arg(p, self.args[0])] + [
-            "%s=%s" % (k, _arg(p, b)) for k, b in zip(self.keys, self.args[1:])])
+        return "clamp(%s)" % ", ".join([p._print(self.args[0])] + [
+            "%s=%s" % (k, p._print(b)) for k, b in zip(self.keys, self.args[1:])])
 
     def torch(self, p):
         return "torch." + self.text(p)
