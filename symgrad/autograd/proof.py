@@ -211,9 +211,10 @@ def _compare(want, got, env, dims, dtype, device, rtol, atol, values):
 
 def _evaluate(expr, env, dims, dtype, device):
     """A closed form's value: its torch code (as `symgrad compile` writes it) on the forward values."""
+    import math
     import torch
     from ..printing import to_torch
-    ns = {"torch": torch, "_dt": dtype, "_dev": device}
+    ns = {"torch": torch, "math": math, "_dt": dtype, "_dev": device}
     ns.update(dims)
     for name, t in env.items():
         ns[name] = t.detach() if isinstance(t, torch.Tensor) else t

@@ -344,6 +344,8 @@ class _Walker:
                 args.extend(vals[p.name])
                 elts = getattr(nodes[p.name], "elts", None) or [None] * len(vals[p.name])
                 argnodes.extend(elts)
+        if spec.is_elementwise and not any(isinstance(v, TensorVal) for v in vals.values()):
+            return None                       # sqrt(d): a function of numbers is a number
         if not spec.differentiable:
             x = vals.get("input")
             return TensorVal(False, self.shape(n, x.shape if isinstance(x, TensorVal) else ()),

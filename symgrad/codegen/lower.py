@@ -68,6 +68,8 @@ def _fix_bools(e, bools, top_bool_ok):
         if not e.args or is_coeff(e) or isinstance(e, Tensor):
             return e
         if isinstance(e, Mul):
+            if ctx == "cond" and all(_is_bool(a, bools) for a in e.args):
+                return Mul(*[fix(a, "cond") for a in e.args])      # a logical and stays bool
             floats = [a for a in e.args if not _is_bool(a, bools) and not is_coeff(a)]
             new, first = [], not floats
             for a in e.args:

@@ -32,6 +32,7 @@ keyword arguments and hand them on to an implementation with the new names.
 `op_count` counts the arithmetic of the generated statements from their shapes, for the
 "gradient costs at most 4x the forward pass" target.
 """
+import re
 
 from sympy import Add, Mul
 
@@ -42,6 +43,9 @@ from ..version import __version__
 from .forms import Transposed, VIEWS, children, free_names, is_coeff
 from .plan import Plan
 from .lower import AsFloat
+
+
+_MATH = re.compile(r"\bmath\.")        # functions of dims are Python numbers: math.sqrt(d)
 
 
 def doc_safe(text):
@@ -160,7 +164,8 @@ def module_source(d, plan=None):
           "    SymgradFunction.apply(%s) -> %s   # autograd.Function, backward = closed forms" % (
               ", ".join(names), ", ".join(prob.outputs)),
           '"""',
-          "import torch", "",
+          "import torch"] + (["import math"] if any(_MATH.search(st.code) for st in plan.stmts) else []) + [
+          "",
           "INPUTS = %r" % (tuple(names),),
           "OUTPUTS = %r" % (tuple(prob.outputs),),
           "WRT = %r" % (tuple(prob.wrt),), "", ""]

@@ -49,10 +49,11 @@ class Stmt:
 # it calls, and what the torch printers write (torch, _dt, _dev).  A spec name among them is
 # renamed in the generated code (`Plan.py`), so a spec may call a tensor `torch` or `ctx`
 # (tests/test_compile.py checks this set against the names generated modules really use).
-MODULE_NAMES = {"torch", "_dt", "_dev", "_g", "ctx", "INPUTS", "OUTPUTS", "WRT", "forward",
+MODULE_NAMES = {"torch", "math", "_dt", "_dev", "_g", "ctx", "INPUTS", "OUTPUTS", "WRT", "forward",
                 "gradients", "SymgradFunction", "_tensors", "_closed_forms", "_fused_relu_mask",
                 "_fused_leaky_mask", "_fused_tanh_grad", "_fused_sigmoid_grad", "_ints",
-                "isinstance", "next", "staticmethod", "TypeError", "AttributeError", "RuntimeError"}
+                "isinstance", "next", "staticmethod", "TypeError", "AttributeError", "RuntimeError",
+                "float"}          # float(torch.digamma(...)): a function of dims is a Python number
 
 
 class Plan:

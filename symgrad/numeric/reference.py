@@ -118,15 +118,21 @@ class TorchEval:
         for p in spec.params:
             if p.name not in vals:
                 vals[p.name] = None if p.default is REQUIRED else _plain(p.default)
-        if spec.is_elementwise and [p.kind for p in spec.params].count("tensor") == 1 \
-                and not isinstance(vals["input"], torch.Tensor):
-            # a number: PyTorch's unary functions take tensors (exp(2) means exp(tensor(2.)))
-            vals["input"] = self.as_tensor(vals["input"])
+        number = spec.is_elementwise and not any(isinstance(v, torch.Tensor) for v in vals.values())
+        if number:
+            # a function of numbers (dims, constants) is a Python number, as math.sqrt(d) in
+            # PyTorch code: computed by the same torch function on float64 0-d tensors
+            for p in spec.params:
+                if p.kind in ("tensor", "mask") and vals[p.name] is not None:
+                    v = vals[p.name]
+                    vals[p.name] = torch.as_tensor(v, dtype=None if isinstance(v, bool) else torch.float64)
         args = [vals[p.name] for p in spec.params]
         if spec.ref is not None:
-            return spec.ref(self, *args)
-        return resolve(spec.torch)(*[vals[p.name] for p in spec.params if not p.kwonly],
-                                   **{p.name: vals[p.name] for p in spec.params if p.kwonly})
+            out = spec.ref(self, *args)
+        else:
+            out = resolve(spec.torch)(*[vals[p.name] for p in spec.params if not p.kwonly],
+                                      **{p.name: vals[p.name] for p in spec.params if p.kwonly})
+        return out.item() if number else out
 
     def index(self, e):
         """One entry of a subscript as Python indexes a tensor."""

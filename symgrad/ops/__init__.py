@@ -1,7 +1,8 @@
 """The op table: one block per function of the spec language (see `registry`).
 
 Importing this package registers every block: ``elementwise`` (scalar functions and
-masks), ``constants``, ``shape`` (views), ``reduce``, ``linalg``, ``layers``, ``operators``,
+masks), ``activations`` (and routing: maximum, clamp), ``special`` (lgamma, xlogy),
+``constants``, ``shape`` (views), ``reduce``, ``linalg``, ``layers``, ``operators``,
 ``stats`` (statistics along dims), ``norms``, ``normlayers`` (normalisation layers),
 ``losses`` (regression and likelihood losses), ``binary`` and ``crossent`` (classification losses),
 ``attention``; ``index`` (subscripts), ``scatter``, ``gather`` (integer indices), ``join``
@@ -15,7 +16,7 @@ from sympy.logic.boolalg import Boolean
 
 from .base import TensorOp, ElementwiseFn
 from .registry import FUNCTIONS, OPERATORS, Function, Param, REQUIRED, NOT_IMPLEMENTED, MissingFact, check_facts
-from . import (elementwise, constants, shape, reduce, linalg, layers, operators, stats, norms,  # noqa: F401
+from . import (elementwise, activations, special, constants, shape, reduce, linalg, layers, operators, stats, norms,  # noqa: F401
                normlayers, index, scatter, gather, losses, binary, crossent, attention,  # (registers the blocks)
                join, move, diag, einsum, cast)
 from .elementwise import NATIVE, Mask

@@ -63,6 +63,17 @@ native("sqrt", None, "SqrtBackward0", ("result",), "d sqrt(x) = dx / (2 sqrt(x))
        build=lambda input: sympy.sqrt(input))
 native("rsqrt", None, "RsqrtBackward0", ("result",), "d x^{-1/2} = -x^{-3/2}/2 dx", build=lambda input: input ** S("-1/2"))
 native("square", None, "PowBackward0", ("self",), "d x^2 = 2x dx", build=lambda input: input ** 2)
+native("asin", sympy.asin, "AsinBackward0", ("self",), "d asin x = dx / sqrt(1 - x^2)")
+native("acos", sympy.acos, "AcosBackward0", ("self",), "d acos x = -dx / sqrt(1 - x^2)")
+native("atan", sympy.atan, "AtanBackward0", ("self",), "d atan x = dx / (1 + x^2)")
+native("reciprocal", None, "ReciprocalBackward0", ("result",), "d (1/x) = -dx / x^2: minus the output squared",
+       build=lambda input: 1 / input)
+native("exp2", None, "Exp2Backward0", ("result",), "d 2^x = 2^x log(2) dx: the output times log 2",
+       build=lambda input: 2 ** input)
+native("log2", None, "Log2Backward0", ("self",), "d log2 x = dx / (x log 2)",
+       build=lambda input: sympy.log(input) / sympy.log(2))
+native("log10", None, "Log10Backward0", ("self",), "d log10 x = dx / (x log 10)",
+       build=lambda input: sympy.log(input) / sympy.log(10))
 
 POW_SAVED = {"PowBackward0": ("self",), "PowBackward1": ("self", "exponent", "result"),
              "PowBackward2": ("exponent", "result")}
@@ -225,6 +236,25 @@ class Logaddexp(ElementwiseFn):
     def fdiff(self, argindex=1):
         a, b = self.args
         return Sigmoid(a - b) if argindex == 1 else Sigmoid(b - a)
+
+
+@custom(P("input", "other"), grad_fn="Atan2Backward0", saved=("self", "other"), number_ok=False, strict=True,
+        reason="d atan2(y, x) = (x dy - y dx)/(x^2 + y^2); 0 at the origin, as PyTorch")
+class Atan2(ElementwiseFn):
+    """atan2(y, x) (PyTorch's argument order: input is y); not SymPy's atan2, which rewrites
+    itself (atan(y/x) for a positive x)."""
+    nargs = 2
+    spec_name = "atan2"
+    torch_name = "torch.atan2"
+
+    def value(self, y, x):
+        return sympy.atan2(y, x)
+
+    def fdiff(self, argindex=1):
+        y, x = self.args
+        r = x**2 + y**2
+        d = (x if argindex == 1 else -y) / r
+        return d if r.is_positive else Where(Gt(r, S.Zero), d, S.Zero)      # PyTorch: 0 at (0, 0)
 
 
 class Mask(ElementwiseFn):

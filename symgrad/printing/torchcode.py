@@ -2,13 +2,19 @@
 
 Names are the spec's own (inputs, nodes, dims, ``grad_<o>``); constants are floats at
 full precision; ``_dt``/``_dev`` (dtype and device) must be bound where the code runs.
+A function of dims alone (``sqrt(d)``, ``1/d``, ``log(n)``) is a Python number, as in
+PyTorch code (``torch.sqrt(4)`` is a TypeError): Python arithmetic and ``math``, so
+``math`` must be bound too where such code runs.
 """
+import sympy
 from sympy import S
+from sympy.printing.pycode import PythonCodePrinter
 from sympy.printing.str import StrPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from ..ops.base import TensorOp
+from ..ops.base import TensorOp, ElementwiseFn
 from ..ops.elementwise import NATIVE
+from ..tensor import Tensor
 
 
 def _const(e):
@@ -16,8 +22,67 @@ def _const(e):
     return not e.free_symbols and not e.has(TensorOp)
 
 
+class AsTensor(sympy.Function):
+    """A number as a float64 0-d tensor, for a function of dims that only torch computes."""
+    nargs = 1
+
+    def _torchcode(self, p):
+        return "torch.tensor(float(%s), dtype=torch.float64)" % p._print(self.args[0])
+
+
+def dim_number(e):
+    """A function of dims alone (``sqrt(d)``, ``1/d``): a Python number in PyTorch code."""
+    return isinstance(e, sympy.Basic) and not e.is_Symbol and bool(e.free_symbols) and \
+        not e.has(Tensor, TensorOp, AsTensor)
+
+
+class PyNumberPrinter(PythonCodePrinter):
+    """A function of dims as Python arithmetic and ``math``; the dims named as ``outer``
+    names them.  An elementwise function of the op table is its ``math`` function where it
+    has one (``math_name``), else its meaning on numbers (``value``), else torch on a
+    float64 0-d tensor, converted to a Python float."""
+
+    def __init__(self, outer):
+        super().__init__({"standard": "python3"})
+        self.outer = outer
+
+    def _print_Symbol(self, e):
+        return self.outer._print(e)
+
+    # no builtins (a spec may name a tensor abs or max): math and conditional expressions
+    def _print_Abs(self, e):
+        return "math.fabs(%s)" % self._print(e.args[0])
+
+    def _print_Max(self, e, op=">="):
+        a, b = self._print(e.args[0]), (self._print(e.func(*e.args[1:])) if len(e.args) > 2 else
+                                         self._print(e.args[1]))
+        return "(%s if %s %s %s else %s)" % (a, a, op, b, b)
+
+    def _print_Min(self, e):
+        return self._print_Max(e, "<=")
+
+    def _print_Function(self, e):
+        if not isinstance(e, ElementwiseFn):
+            return super()._print_Function(e)
+        if getattr(e, "math_name", None):
+            return "%s(%s)" % (e.math_name, ", ".join(self._print(a) for a in e.args))
+        try:
+            v = e.value(*e.args)
+            if v is not None:
+                return self._print(sympy.sympify(v))
+        except (TypeError, ValueError, NotImplementedError):
+            pass
+        return "float(%s)" % self.outer._print(e.xreplace({d: AsTensor(d) for d in e.free_symbols}))
+
+
 class TorchPrinter(StrPrinter):
     printmethod = "_torchcode"
+
+    def _print(self, e, **kw):
+        if dim_number(e):
+            return PyNumberPrinter(self).doprint(e)
+        return super()._print(e, **kw)
+
     def _print_TensorSymbol(self, e):
         return e.name
 

@@ -137,6 +137,9 @@ class Builder(Calls, Subscripts):
             fn = FUNCTIONS.get(name)
             if fn is not None and fn.on_bool == "keep" and args and self.kind(args[0]) in ("bool", "long"):
                 return self.kind(args[0])
+            if fn is not None and fn.is_elementwise and \
+                    all(self.kind(a) == "number" for a in args + [k.value for k in node.keywords]):
+                return "number"          # sqrt(d): a function of numbers is a number
             out = self.values.get(id(node))
             return "tensor" if out is None else kind_of_value(out)
         return "tensor"
