@@ -254,10 +254,12 @@ class _Walker:
             self.value(n.left)
             self.value(n.comparators[0])
             return TensorVal(False, self.shape(n), origin="a comparison")
-        if t is ast.Attribute:                # .T
+        if t is ast.Attribute:                # .T, or a field of a named tuple (eigh(A).eigenvectors)
             v = self.value(n.value)
             if not isinstance(v, TensorVal):
                 return v
+            if n.attr != "T":                 # every output of the call shares its node
+                return TensorVal(v.requires_grad, self.shape(n), grad_fn=v.grad_fn, origin=v.origin)
             nc = len(v.shape) == 2 and all(d != 1 for d in v.shape)
             return self.record(n, "PermuteBackward0", [v], shape=tuple(reversed(v.shape)),
                                contiguous=v.contiguous and not nc)

@@ -89,6 +89,8 @@ class TorchEval:
                     ast.GtE: lambda: a >= b, ast.LtE: lambda: a <= b}[op]()
         if t is ast.Attribute:
             v = self.eval(n.value)
+            if n.attr != "T":               # a field of a named tuple: eigh(A).eigenvectors
+                return getattr(v, n.attr)
             with warnings.catch_warnings():     # .T of a vector: PyTorch's deprecation warning
                 warnings.simplefilter("ignore", UserWarning)
                 return v.T

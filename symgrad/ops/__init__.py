@@ -1,8 +1,9 @@
 """The op table: one block per function of the spec language (see `registry`).
 
 Importing this package registers every block: ``elementwise`` (scalar functions and
-masks), ``constants``, ``shape`` (views), ``reduce``, ``linalg``, ``layers`` (layers and
-losses) and ``operators``; `registry.check_facts` then refuses a block that lacks a fact
+masks), ``constants``, ``shape`` (views), ``reduce``, ``linalg``, ``decomp`` (solves and
+factorisations), ``products`` (matrix functions, kron, cross, cdist, pad), ``layers`` (layers
+and losses), ``operators`` and ``interim``; `registry.check_facts` then refuses a block that lacks a fact
 some stage needs.
 """
 from sympy import Add, Mul, Pow, Tuple
@@ -10,7 +11,7 @@ from sympy.logic.boolalg import Boolean
 
 from .base import TensorOp, ElementwiseFn
 from .registry import FUNCTIONS, OPERATORS, Function, Param, REQUIRED, NOT_IMPLEMENTED, MissingFact, check_facts
-from . import elementwise, constants, shape, reduce, linalg, layers, operators  # noqa: F401  (registers the blocks)
+from . import elementwise, constants, shape, reduce, linalg, layers, operators, interim, decomp, products  # noqa: F401  (registers the blocks)
 from .elementwise import NATIVE, Mask
 
 check_facts()

@@ -382,7 +382,10 @@ class InverseOp(SquareMatrixOp):
         return symmetric(self.args[0])
 
     def out_shape(self):
-        return self.square()
+        s = shape_of(self.args[0])          # a batch of matrices too, as torch.inverse
+        if len(s) < 2 or s[-1] != s[-2]:
+            raise ShapeError("inverse: needs a square matrix or a batch of them, got %s" % fmt_shape(s))
+        return s
 
     def vjp(self, i, g):
         g = materialize(g, self.out_shape())

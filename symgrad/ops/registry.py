@@ -16,7 +16,9 @@ registration that declares the rest, which the other stages read from here:
 * the autograd model: PyTorch's backward node (``grad_fn.name()``), the fields it saves
   (``grad_fn._saved_<field>``; `Cross` when what is saved depends on which arguments
   require grad), or a `record` hook for calls that record a chain of nodes;
-* `reason`: the one line the notes give for the rule.
+* `reason`: the one line the notes give for the rule;
+* `fields`: for a function PyTorch answers with a named tuple (``eigh``), the names of its
+  fields: the build returns a tuple of as many expressions, and ``f(...).name`` picks one.
 
 Nothing here knows a particular op.  `check_facts` runs at import: a function without a
 torch reference, a differentiable one without a backward node or a reason, is a named
@@ -38,7 +40,8 @@ class Param:
     Kinds: ``tensor`` (an expression), ``mask`` (a comparison, a bool tensor in PyTorch),
     ``number`` (a constant expression), ``dim``
     (an int literal), ``dims`` (int or tuple of ints, or None), ``bool``, ``str``,
-    ``size`` (a positive int or a dim name), ``shape`` (a tuple of sizes).
+    ``size`` (a positive int or a dim name), ``shape`` (a tuple of sizes), ``ints`` (a
+    tuple of ints or dim names, any sign: pad amounts).
     """
 
     def __init__(self, name, kind="tensor", default=REQUIRED):
@@ -73,7 +76,7 @@ class Function:
 
     def __init__(self, name, params, build, *, kind="op", torch=None, ref=None, grad_fn=None,
                  saved=(), record=None, reason=None, aliases=(), varshape=False,
-                 number_ok=None, on_bool=None, strict=False):
+                 number_ok=None, on_bool=None, strict=False, fields=()):
         self.name = name
         self.params = params
         self.build = build
@@ -89,6 +92,7 @@ class Function:
         self.number_ok = kind == "elementwise" if number_ok is None else number_ok
         self.on_bool = on_bool        # "keep": a bool tensor stays bool; "fail": PyTorch refuses it
         self.strict = strict          # every tensor argument must be a tensor (logaddexp(x, 2.0) raises)
+        self.fields = tuple(fields)   # a named tuple's fields: eigh(A).eigenvectors
 
     @property
     def saves(self):

@@ -170,6 +170,9 @@ class Builder:
             a = self.tensor(node.left, depth)
             b = self.tensor(node.comparators[0], depth)
             return _CMPS[type(node.ops[0])](a, b)
+        if t is ast.Attribute and node.attr != "T":      # a field: eigh(A).eigenvectors
+            name, spec, _ = call_parts(node.value)
+            return self.call(node.value, depth + 1)[spec.fields.index(node.attr)]
         if t is ast.Attribute:            # .T
             x = self.tensor(node.value, depth)
             self.bool_rules(node)
@@ -178,7 +181,12 @@ class Builder:
                 raise err(node, ".T needs a tensor of at most 2 dimensions, got %d" % r)
             return T(x)
         if t is ast.Call:
-            return self.call(node, depth)
+            out = self.call(node, depth)
+            if isinstance(out, tuple):
+                name, spec, _ = call_parts(node)
+                raise err(node, "%s() returns a named tuple (%s): take one of its fields, as %s(...).%s"
+                          % (name, ", ".join(spec.fields), name, spec.fields[-1]))
+            return out
         if t in (ast.Tuple, ast.List):
             raise err(node, "a tuple is only allowed as a shape or dim argument")
         raise err(node, "%s is not allowed here" % t.__name__)
@@ -344,6 +352,9 @@ class Builder:
             return x
         if kind == "size":
             return self.size(node, fname, p.name, allow_minus=False)
+        if kind == "ints":
+            elts = node.elts if isinstance(node, (ast.Tuple, ast.List)) else [node]
+            return tuple(self.signed_int(e, fname, p.name) for e in elts)
         if kind == "shape":
             elts = node.elts if isinstance(node, (ast.Tuple, ast.List)) else [node]
             if len(elts) > 8:
@@ -359,6 +370,18 @@ class Builder:
         if isinstance(v, ast.Constant) and isinstance(v.value, int) and not isinstance(v.value, bool):
             return sign * v.value
         raise err(node, "%s(): %s must be an integer literal" % (fname, pname))
+
+    def signed_int(self, node, fname, pname):
+        """An int literal or a dim name, either possibly negated (pad amounts)."""
+        v, sign = node, 1
+        if isinstance(v, ast.UnaryOp) and isinstance(v.op, ast.USub):
+            v, sign = v.operand, -1
+        if isinstance(v, ast.Name) and v.id in self.env and not isinstance(self.env[v.id], Tensor):
+            return sign * self.env[v.id]
+        n = sign * self.int_literal(v, fname, pname)
+        if abs(n) > 10 ** 9:
+            raise err(node, "%s(): %s must be at most 10**9 in absolute value" % (fname, pname))
+        return n
 
     def size(self, node, fname, pname, allow_minus):
         if isinstance(node, ast.Name) and node.id in self.env and not isinstance(self.env[node.id], Tensor):

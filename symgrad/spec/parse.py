@@ -180,8 +180,9 @@ def _check(node, depth):
             _check(k.value, depth + 1)
     elif t is ast.Attribute:
         _check_name(node, node.attr)
-        if node.attr != "T":
-            raise err(node, "attribute access '.%s' is not allowed (only .T and method calls)" % node.attr)
+        if node.attr != "T" and node.attr not in fields_of(node.value):
+            raise err(node, "attribute access '.%s' is not allowed (only .T, method calls and the fields of "
+                            "a named tuple, as eigh(A).eigenvectors)" % short(node.attr))
         _check(node.value, depth + 1)
     elif t is ast.Name:
         _check_name(node, node.id)
@@ -202,6 +203,15 @@ def _check_name(node, name):
 
 def short(s, n=40):
     return s if len(s) <= n else s[:n] + "..."
+
+
+def fields_of(node):
+    """The fields of the named tuple a call returns (``eigh(A)``: eigenvalues, eigenvectors)."""
+    if not isinstance(node, ast.Call):
+        return ()
+    f = node.func
+    spec = FUNCTIONS.get(f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None))
+    return spec.fields if spec is not None else ()
 
 
 def call_parts(node):
