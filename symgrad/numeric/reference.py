@@ -115,9 +115,8 @@ class TorchEval:
             # a number: PyTorch's unary functions take tensors (exp(2) means exp(tensor(2.)))
             vals["input"] = self.as_tensor(vals["input"])
         args = [vals[p.name] for p in spec.params]
-        if spec.ref is not None:
-            return spec.ref(self, *args)
-        return resolve(spec.torch)(*args)
+        out = spec.ref(self, *args) if spec.ref is not None else resolve(spec.torch)(*args)
+        return getattr(out, spec.picks) if spec.picks else out
 
 
 def _plain(v):

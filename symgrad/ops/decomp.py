@@ -19,7 +19,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError, SpecError
 from ..tensor import shape_of, broadcast, fmt_shape
-from .base import TensorOp, split_scalar, rank, flag
+from .base import TensorOp, split_scalar, rank, flag, symmetric
 from .interim import tril
 from .linalg import MatmulOp, OuterOp, InverseOp
 from .registry import register, P, Param
@@ -32,6 +32,12 @@ def square(name, x):
     if len(s) < 2 or s[-1] != s[-2]:
         raise ShapeError("%s: needs a square matrix or a batch of them, got %s" % (name, fmt_shape(s)))
     return s
+
+
+def transposed(x):
+    """x^T, or x itself when it is known to be symmetric (an spd input): so that the closed
+    form names a forward value (``solve(S, r)`` is the node ``a``), not just equals it."""
+    return x if symmetric(x) else T(x)
 
 
 def unsqueeze_last(g, times):
@@ -73,7 +79,7 @@ class SolveOp(TensorOp):
 
     def vjp(self, i, g):
         a = self.args[0]
-        gb = SolveOp(T(a), materialize(g, self.out_shape()))
+        gb = SolveOp(transposed(a), materialize(g, self.out_shape()))
         if i == 1:
             return gb
         x = self
@@ -144,7 +150,7 @@ class SlogdetOp(TensorOp):
         return square("slogdet", self.args[0])[:-2]
 
     def vjp(self, i, g):
-        return unsqueeze_last(g, 2) * T(InverseOp(self.args[0]))
+        return unsqueeze_last(g, 2) * transposed(InverseOp(self.args[0]))
 
     def torch(self, p):
         return "torch.linalg.slogdet(%s).logabsdet" % p._print(self.args[0])
@@ -156,7 +162,7 @@ class SlogdetOp(TensorOp):
         return self.latex(p)
 
 
-@register("slogdet", P("A"), torch="torch.linalg.slogdet", ref=lambda ctx, A: ctx.torch.linalg.slogdet(A)[1],
+@register("slogdet", P("A"), torch="torch.linalg.slogdet", picks="logabsdet",
           grad_fn="LinalgSlogdetBackward0", saved=("A", "LU", "pivots", "sign"), on_bool="fail",
           reason="d log|det A| = tr(A^{-1} dA) for either sign of det A, so A receives G A^{-T}")
 def _slogdet(A):

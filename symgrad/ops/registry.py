@@ -18,7 +18,9 @@ registration that declares the rest, which the other stages read from here:
   require grad), or a `record` hook for calls that record a chain of nodes;
 * `reason`: the one line the notes give for the rule;
 * `fields`: for a function PyTorch answers with a named tuple (``eigh``), the names of its
-  fields: the build returns a tuple of as many expressions, and ``f(...).name`` picks one.
+  fields: the build returns a tuple of as many expressions, and ``f(...).name`` picks one;
+  `picks`: the one field of PyTorch's named tuple that the spec's call means (``slogdet(A)``
+  is ``torch.linalg.slogdet(A).logabsdet``) -- the reference and the notes' listing take it.
 
 Nothing here knows a particular op.  `check_facts` runs at import: a function without a
 torch reference, a differentiable one without a backward node or a reason, is a named
@@ -76,7 +78,7 @@ class Function:
 
     def __init__(self, name, params, build, *, kind="op", torch=None, ref=None, grad_fn=None,
                  saved=(), record=None, reason=None, aliases=(), varshape=False,
-                 number_ok=None, on_bool=None, strict=False, fields=()):
+                 number_ok=None, on_bool=None, strict=False, fields=(), picks=None):
         self.name = name
         self.params = params
         self.build = build
@@ -93,6 +95,7 @@ class Function:
         self.on_bool = on_bool        # "keep": a bool tensor stays bool; "fail": PyTorch refuses it
         self.strict = strict          # every tensor argument must be a tensor (logaddexp(x, 2.0) raises)
         self.fields = tuple(fields)   # a named tuple's fields: eigh(A).eigenvectors
+        self.picks = picks            # the field the spec's call means: slogdet(A) is .logabsdet
 
     @property
     def saves(self):
