@@ -19,6 +19,7 @@ CASES = {
         ("solve(A, B, left=False)", {"A": ([3, 3], SPD), "B": ([2, 3], R)}),
         ("solve(cA, B)", {"cA": ([3, 3], SPD), "B": ([3, 2], R)}),
         ("solve(A, cB)", {"A": ([3, 3], SPD), "cB": ([3, 2], R)}),
+        ("solve(A, B)", {"A": ([3, 3], SPD), "B": ([2, 3, 4], R)}),
     ],
     "cholesky": [
         ("cholesky(A)", {"A": ([3, 3], SPD)}),
@@ -38,6 +39,8 @@ CASES = {
         ("matrix_power(A, 3)", {"A": ([3, 3], R)}),
         ("A.matrix_power(2)", {"A": ([3, 3], R)}),
         ("matrix_power(A, 5)", {"A": ([3, 3], R)}),
+        ("matrix_power(A, 1000)", {"A": ([3, 3], SPD, [[0.5, 0.1, 0.0], [0.1, 0.4, 0.1], [0.0, 0.1, 0.3]])}),
+        ("matrix_power(A, -7)", {"A": ([2, 3, 3], SPD)}),
         ("matrix_power(A, -2)", {"A": ([3, 3], SPD)}),
         ("matrix_power(A, -1)", {"A": ([3, 3], SPD)}),
         ("matrix_power(A, 1)", {"A": ([3, 3], R)}),
@@ -56,6 +59,7 @@ CASES = {
         ("eigvalsh(A)", {"A": ([3, 3], SPD)}),
         ("eigvalsh(A)", {"A": ([2, 4, 4], SPD)}),
         ("sum(eigvalsh(A))", {"A": ([3, 3], SPD)}),
+        ("sum(eigvalsh(A))", {"A": ([2, 3, 3], SPD)}),
         ("eigvalsh(A, UPLO='U')", {"A": ([3, 3], SPD)}),
         # only the lower triangle is read, yet the gradient is symmetric (OPS.md item 15)
         ("eigvalsh(A) * c", {"A": ([2, 2], R, [[2.0, 100.0], [1.0, 3.0]]), "c": ([2], R)}),
@@ -65,6 +69,7 @@ CASES = {
         ("eigh(A).eigenvalues", {"A": ([3, 3], SPD)}),
         ("eigh(A, UPLO='U').eigenvectors * c", {"A": ([2, 3, 3], SPD), "c": ([3], R)}),
         ("eigh(A).eigenvectors @ eigh(A).eigenvalues", {"A": ([4, 4], SPD)}),
+        ("sum(eigh(A).eigenvectors**2) + sum(A)", {"A": ([3, 3], SPD)}),          # V^T G symmetric: no gradient
     ],
     "matrix_exp": [
         ("matrix_exp(A)", {"A": ([3, 3], R)}),
@@ -80,6 +85,7 @@ CASES = {
         ("sum(kron(a, b))", {"a": ([2, 3], R), "b": ([2, 2], R)}),
         ("kron(c, b)", {"c": ([2, 2], R), "b": ([3, 1], R)}),
         ("a.kron(c)", {"a": ([2, 1], R), "c": ([1, 3], R)}),
+        ("kron(a.T, b)", {"a": ([3, 2], R), "b": ([2, 2], R)}),          # torch.kron needs contiguous operands
     ],
     "cross": [
         ("cross(a, b)", {"a": ([4, 3], R), "b": ([4, 3], R)}),

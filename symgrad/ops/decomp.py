@@ -14,7 +14,7 @@ Every op takes a batch of matrices (leading dims) where PyTorch does.  ``eigh`` 
 name the eigenvalue rule needs for the eigenvectors: PyTorch returns the named tuple
 (eigenvalues, eigenvectors), spelled ``eigh(A).eigenvectors`` (the ``fields`` fact).
 """
-from sympy import Integer
+from sympy import S, Integer
 from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError, SpecError
@@ -210,7 +210,10 @@ class EighVectorsOp(TensorOp):
         gap = UnsqueezeOp(lam, Integer(q - 1)) - UnsqueezeOp(lam, Integer(q))     # lambda_j - lambda_i
         m = MatmulOp(T(v), materialize(g, self.out_shape()))
         n = self.out_shape()[-1]
-        return MatmulOp(MatmulOp(v, (m - T(m)) / (2 * (gap + EyeOp(n)))), T(v))
+        skew = m - T(m)
+        if skew == 0:                       # V^T G symmetric (G = 2V: sum(V*V) is constant)
+            return S.Zero
+        return MatmulOp(MatmulOp(v, skew / (2 * (gap + EyeOp(n)))), T(v))
 
     def text(self, p):
         return "eigh(%s%s).eigenvectors" % (p._print(self.args[0]), _uplo(self))

@@ -32,6 +32,8 @@ class MatmulOp(TensorOp):
 
     @classmethod
     def eval(cls, a, b):
+        if a == 0 or b == 0:            # a closed form whose factor vanished (V^T G symmetric)
+            return S.Zero
         if shape_of(a) == () or shape_of(b) == ():
             return None
         ca, ra = split_scalar(a)

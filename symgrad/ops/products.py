@@ -1,6 +1,7 @@
 """Matrix functions and products: matrix_power, matrix_exp, kron, cross, cdist, and pad.
 
-* ``d A^n = sum_k A^k dA A^{n-1-k}``: A receives ``sum_k (A^T)^k G (A^T)^{n-1-k}``; a
+* ``d A^n = sum_k A^k dA A^{n-1-k}``: A receives ``sum_k (A^T)^k G (A^T)^{n-1-k}``, written
+  out up to n = 3 and beyond as the upper-right block of ``[[A^T, G], [0, A^T]]^n``; a
   negative power is a power of the inverse (PyTorch inverts first).
 * ``d e^A`` is the Frechet derivative; its adjoint at G is the upper-right block of
   ``exp([[A^T, G], [0, A^T]])`` (Mathias 1996), written with `pad` (``F.pad``: zeros
@@ -17,7 +18,7 @@ from ..errors import ShapeError, SpecError
 from ..tensor import shape_of, broadcast, fmt_shape
 from . import elementwise as ew
 from .base import TensorOp, rank, flag, norm_dim
-from .decomp import square
+from .decomp import square, transposed
 from .linalg import MatmulOp, InverseOp
 from .nodes import cross_saved
 from .reduce import SumOp
@@ -52,6 +53,8 @@ class MatrixPowerOp(TensorOp):
         if k == 0:
             return S.Zero
         g = materialize(g, self.out_shape())
+        if k > SPELLED_OUT:               # the same sum, as a block of [[A^T, G], [0, A^T]]^k
+            return upper_right(lambda b: MatrixPowerOp(b, Integer(k)), transposed(a), g)
 
         def power_t(j):
             return None if j == 0 else T(MatrixPowerOp(a, Integer(j)))
@@ -79,6 +82,17 @@ class MatrixPowerOp(TensorOp):
         return r"%s^{%d}" % (p.superscriptable(a), k)
 
 
+SPELLED_OUT = 3      # A^n's rule is written as its n terms up to this n
+
+
+def upper_right(f, at, g):
+    """The upper-right block of f([[A^T, G], [0, A^T]]): for f = exp, the Frechet derivative
+    of exp at A^T applied to G; for f = (.)^k, sum_j (A^T)^j G (A^T)^{k-1-j}."""
+    n, z = shape_of(at)[-1], S.Zero
+    block = PadOp(at, Tuple(z, n, z, n)) + PadOp(at, Tuple(n, z, n, z)) + PadOp(g, Tuple(n, z, z, n))
+    return PadOp(f(block), Tuple(-n, z, z, -n))
+
+
 def _record_matrix_power(w, n, fn, vals, nodes):
     """n = 0: a copy of I into a clone; n = 1: a clone; n = -1: the inverse; otherwise
     binary powering by matmuls (mm, or bmm under views for a batch)."""
@@ -93,8 +107,9 @@ def _record_matrix_power(w, n, fn, vals, nodes):
         return w.record(n, "LinalgInvExBackward0", [a], "LinalgInvExBackward0", (("inverse", "its output"),))
     what = "%s or a power of it" % w.text(nodes["A"])
     saved = (("mat2", what), ("self", what))
-    if len(a.shape) == 2:
-        return w.record(n, "MmBackward0", [a], "MmBackward0", saved, ("MmBackward0",) * (abs(k) - 1))
+    if len(a.shape) == 2:               # binary powering: floor(log2 n) squarings, popcount(n) - 1 products
+        mms = abs(k).bit_length() - 1 + bin(abs(k)).count("1") - 1
+        return w.record(n, "MmBackward0", [a], "MmBackward0", saved, ("MmBackward0",) * mms)
     return w.record(n, "UnsafeViewBackward0", [a], "BmmBackward0", saved, ("UnsafeViewBackward0", "BmmBackward0"))
 
 
@@ -123,6 +138,8 @@ class PadOp(TensorOp):
     def eval(cls, x, pads):
         if all(v == 0 for v in pads):
             return x
+        if isinstance(x, OnesOp) and not any(_nonneg(v) and v != 0 for v in pads):
+            return OnesOp(Tuple(*cls(x, pads, evaluate=False).out_shape()))    # a crop of ones
         if isinstance(x, PadOp) and len(x.args[1]) == len(pads) and all(
                 _nonneg(u) or not _nonneg(v) for u, v in zip(x.args[1], pads)):
             return cls(x.args[0], Tuple(*[u + v for u, v in zip(x.args[1], pads)]))
@@ -176,11 +193,7 @@ class MatrixExpOp(TensorOp):
         return square("matrix_exp", self.args[0])
 
     def vjp(self, i, g):
-        n = self.out_shape()[-1]
-        at, g = T(self.args[0]), materialize(g, self.out_shape())
-        z = S.Zero
-        block = PadOp(at, Tuple(z, n, z, n)) + PadOp(at, Tuple(n, z, n, z)) + PadOp(g, Tuple(n, z, z, n))
-        return PadOp(MatrixExpOp(block), Tuple(-n, z, z, -n))
+        return upper_right(MatrixExpOp, transposed(self.args[0]), materialize(g, self.out_shape()))
 
     def torch(self, p):
         return "torch.linalg.matrix_exp(%s)" % p._print(self.args[0])
