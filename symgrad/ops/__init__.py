@@ -2,9 +2,9 @@
 
 Importing this package registers every block: ``elementwise`` (scalar functions and
 masks), ``constants``, ``shape`` (views), ``reduce``, ``linalg``, ``decomp`` (solves and
-factorisations), ``products`` (matrix functions, kron, cross, cdist, pad), ``layers`` (layers
-and losses), ``operators`` and ``interim``; `registry.check_facts` then refuses a block that lacks a fact
-some stage needs.
+factorisations), ``products`` (matrix functions, kron, cross, cdist, pad), ``layers``
+(layers and losses), ``operators`` and ``interim``; `registry.check_facts` then refuses a
+block that lacks a fact some stage needs.
 """
 from sympy import Add, Mul, Pow, Tuple
 from sympy.logic.boolalg import Boolean
