@@ -257,13 +257,15 @@ class _Walker:
             self.value(n.left)
             self.value(n.comparators[0])
             return TensorVal(False, self.shape(n), origin="a comparison")
-        if t is ast.Attribute:                # .T, .mT, a field of a result
+        if t is ast.Attribute:                # .T, .mT, a field of a result (eigh(A).eigenvectors)
             v = self.value(n.value)
             if isinstance(v, tuple):
                 fields = getattr(call_parts(n.value)[1], "fields", ()) if isinstance(n.value, ast.Call) else ()
                 return v[list(fields).index(n.attr)]
             if not isinstance(v, TensorVal):
                 return v
+            if n.attr not in ("T", "mT"):     # a field: every output of the call shares its node
+                return TensorVal(v.requires_grad, self.shape(n), grad_fn=v.grad_fn, origin=v.origin)
             st = strides_of(v)
             if n.attr == "mT":
                 perm = list(range(len(v.shape) - 2)) + [len(v.shape) - 1, len(v.shape) - 2]

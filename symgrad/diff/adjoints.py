@@ -10,7 +10,8 @@ are never candidates, so a textbook simplification across them still happens on 
 
 `finish` then applies the policy of SPEC section 9: an adjoint used once whose definition
 is short, or any adjoint whose definition is very short, is put back inline (and the
-expression that receives it simplified again); the others stay named, in an order where
+expression that receives it simplified again, forward values named: ``solve(S, -r/2)`` is
+``-a/2`` for the node ``a = solve(S, r)``); the others stay named, in an order where
 each definition uses only spec names and earlier adjoints.
 """
 from ..printing import to_text
@@ -124,7 +125,7 @@ class AdjointNames:
                     if key not in exprs:
                         continue
                     scan(key, -1)
-                    exprs[key] = tidy(exprs[key].xreplace(sub))
+                    exprs[key] = tidy(self.graph.reuse(exprs[key].xreplace(sub)))
                     scan(key, 1)
                     if key[0] == "def":
                         self.by_symbol[key[1]].value = exprs[key]
@@ -146,7 +147,7 @@ class AdjointNames:
         """``expr`` with every adjoint substituted (latest first), simplified."""
         for adj in reversed(self.defs):
             if expr.has(adj.symbol):
-                expr = tidy(expr.xreplace({adj.symbol: adj.value}))
+                expr = tidy(self.graph.reuse(expr.xreplace({adj.symbol: adj.value})))
         return expr
 
 

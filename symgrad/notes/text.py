@@ -326,6 +326,25 @@ def _listing(name):
     return fn.listing if fn is not None else "torch." + name
 
 
+def _picks(name):
+    from ..ops import FUNCTIONS
+    fn = FUNCTIONS.get(name)
+    return fn.picks if fn is not None else None
+
+
+def _closing(toks, k):
+    """The end (row, col) of the parenthesis that closes the one at token k."""
+    depth = 0
+    for tok in toks[k:]:
+        if tok.type == tokenize.OP and tok.string in "([{":
+            depth += 1
+        elif tok.type == tokenize.OP and tok.string in ")]}":
+            depth -= 1
+            if depth == 0:
+                return tok.end
+    return None
+
+
 def torch_code(text):
     """A spec expression as PyTorch code: ``tanh(x @ W)`` -> ``torch.tanh(x @ W)``.
 
@@ -348,6 +367,11 @@ def torch_code(text):
             continue
         prev = toks[k - 1].string if k else ""
         nxt = toks[k + 1].string if k + 1 < len(toks) else ""
+        field = _picks(tok.string) if nxt == "(" else None
+        if field:                             # slogdet(A) means PyTorch's slogdet(A).logabsdet
+            end = _closing(toks, k + 1)
+            if end is not None:
+                inserts.append((offsets[end[0] - 1] + end[1], 0, "." + field))
         if prev == ".":
             continue
         is_call = nxt == "("

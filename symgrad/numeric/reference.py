@@ -132,6 +132,7 @@ class TorchEval:
         else:
             out = resolve(spec.torch)(*[vals[p.name] for p in spec.params if not p.kwonly],
                                       **{p.name: vals[p.name] for p in spec.params if p.kwonly})
+        out = getattr(out, spec.picks) if spec.picks else out
         return out.item() if number else out
 
     def index(self, e):

@@ -32,6 +32,8 @@ class MatmulOp(TensorOp):
 
     @classmethod
     def eval(cls, a, b):
+        if a == 0 or b == 0:            # a closed form whose factor vanished (V^T G symmetric)
+            return S.Zero
         if shape_of(a) == () or shape_of(b) == ():
             return None
         ca, ra = split_scalar(a)
@@ -382,7 +384,10 @@ class InverseOp(SquareMatrixOp):
         return symmetric(self.args[0])
 
     def out_shape(self):
-        return self.square()
+        s = shape_of(self.args[0])          # a batch of matrices too, as torch.inverse
+        if len(s) < 2 or s[-1] != s[-2]:
+            raise ShapeError("inverse: needs a square matrix or a batch of them, got %s" % fmt_shape(s))
+        return s
 
     def vjp(self, i, g):
         g = materialize(g, self.out_shape())

@@ -21,6 +21,10 @@ registration that declares the rest, which the other stages read from here:
   ``torch.expand``), ``method_pack`` (the parameter that a method call's extra positional
   arguments fill, ``x.permute(2, 0, 1)``), ``pack`` (the same for every call: einsum's
   operands), and keyword-only parameters (``Param(..., kwonly=True)``).
+* `fields`: for a function PyTorch answers with a named tuple (``eigh``), the names of its
+  fields: the build returns a tuple of as many expressions, and ``f(...).name`` picks one;
+  `picks`: the one field of PyTorch's named tuple that the spec's call means (``slogdet(A)``
+  is ``torch.linalg.slogdet(A).logabsdet``) -- the reference and the notes' listing take it.
 
 Nothing here knows a particular op.  `check_facts` runs at import: a function without a
 torch reference, a differentiable one without a backward node or a reason, is a named
@@ -45,7 +49,8 @@ class Param:
     ``size`` (a positive int or a dim name), ``shape`` (a tuple of sizes), ``index`` (an
     integer tensor: a ``dtype: long`` input or an expression of one), ``tensors`` (a tuple
     or list of tensors), ``intlist`` (a tuple or list of int literals), ``int`` (an integer:
-    a literal, a dim, or + - * of them).
+    a literal, a dim, or + - * of them), ``ints`` (a tuple of ints or dim names, any
+    sign: pad amounts).
     ``kwonly``: keyword-only (after ``*`` in PyTorch's signature, as var's ``correction``);
     ``seq``: a ``dims``/``shape`` that must be a tuple or list (PyTorch's ``int[]`` that
     refuses a bare int, as layer_norm's ``normalized_shape``); ``nullable``: a required
@@ -86,7 +91,7 @@ class Function:
     def __init__(self, name, params, build, *, kind="op", torch=None, ref=None, grad_fn=None,
                  saved=(), record=None, reason=None, aliases=(), varshape=False,
                  number_ok=None, on_bool=None, strict=False, method_only=False, method_pack=None,
-                 pack=None):
+                 pack=None, fields=(), picks=None):
         self.name = name
         self.params = params
         self.build = build
@@ -105,6 +110,8 @@ class Function:
         self.method_only = method_only    # x.expand(...) only: PyTorch has no torch.expand
         self.method_pack = method_pack    # x.permute(2, 0, 1): the parameter extra arguments fill
         self.pack = pack                  # einsum(eq, a, b): the parameter extra arguments fill
+        self.fields = tuple(fields)   # a named tuple's fields: eigh(A).eigenvectors
+        self.picks = picks            # the field the spec's call means: slogdet(A) is .logabsdet
 
     @property
     def saves(self):

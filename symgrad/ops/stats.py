@@ -16,11 +16,11 @@ from sympy import S, Tuple, Integer, Abs
 
 from ..errors import SpecError
 from ..tensor import shape_of
-from .base import TensorOp, count, flag, rank, dims_of, norm_dim, shape_text
+from .base import TensorOp, count, flag, rank, dims_of, norm_dim
 from .elementwise import Ge, Le, Gt, Where, Mask
 from .reduce import Reduction, MeanOp
 from .registry import register, P, Param
-from .shape import materialize, full_rank, unsqueeze_dims, OnesOp, OnesLikeOp
+from .shape import materialize, full_rank, unsqueeze_dims, OnesLikeOp
 from .move import FlipOp
 
 

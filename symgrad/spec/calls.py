@@ -158,6 +158,11 @@ class Calls:
             return x
         if kind == "size":
             return self.size(node, fname, p.name, allow_minus=False)
+        if kind == "ints":
+            elts = node.elts if isinstance(node, (ast.Tuple, ast.List)) else [node]
+            if len(elts) > 16:
+                raise err(node, "%s(): at most 16 amounts, got %d" % (fname, len(elts)))
+            return tuple(self.signed_int(e, fname, p.name) for e in elts)
         if kind == "shape":
             elts = node.elts if isinstance(node, (ast.Tuple, ast.List)) else [node]
             if len(elts) > 8:
@@ -177,6 +182,18 @@ class Calls:
         if isinstance(v, ast.Constant) and isinstance(v.value, int) and not isinstance(v.value, bool):
             return sign * v.value
         raise err(node, "%s(): %s must be an integer literal" % (fname, pname))
+
+    def signed_int(self, node, fname, pname):
+        """An int literal or a dim name, either possibly negated (pad amounts)."""
+        v, sign = node, 1
+        if isinstance(v, ast.UnaryOp) and isinstance(v.op, ast.USub):
+            v, sign = v.operand, -1
+        if isinstance(v, ast.Name) and v.id in self.env and not isinstance(self.env[v.id], Tensor):
+            return sign * self.env[v.id]
+        n = sign * self.int_literal(v, fname, pname)
+        if abs(n) > 10 ** 9:
+            raise err(node, "%s(): %s must be at most 10**9 in absolute value" % (fname, pname))
+        return n
 
     def integer(self, node, fname, pname, depth):
         """An integer argument: a literal, a dim, or + - * of them (narrow's start and length)."""

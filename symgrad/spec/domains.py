@@ -17,14 +17,26 @@ def outside(domain, value):
     if domain == "simplex":
         return _first_row(value, "")
     if domain == "spd":
-        n = len(value)
-        for i in range(n):
-            for j in range(i):
-                a, b = value[i][j], value[j][i]
-                if abs(a - b) > SYMMETRY_TOLERANCE * max(abs(a), abs(b), 1.0):
-                    return " is not symmetric: [%d][%d] is %r, [%d][%d] is %r" % (i, j, a, j, i, b)
-        if not _positive_definite(value):
-            return " is not positive definite (its Cholesky factorization fails)"
+        return _spd(value, "")
+    return None
+
+
+def _spd(value, path):
+    """What keeps a matrix, or each matrix of a batch, from being symmetric positive definite."""
+    if value and isinstance(value[0], list) and value[0] and isinstance(value[0][0], list):
+        for k, m in enumerate(value):
+            bad = _spd(m, "%s[%d]" % (path, k))
+            if bad is not None:
+                return bad
+        return None
+    n = len(value)
+    for i in range(n):
+        for j in range(i):
+            a, b = value[i][j], value[j][i]
+            if abs(a - b) > SYMMETRY_TOLERANCE * max(abs(a), abs(b), 1.0):
+                return "%s is not symmetric: [%d][%d] is %r, [%d][%d] is %r" % (path, i, j, a, j, i, b)
+    if not _positive_definite(value):
+        return "%s is not positive definite (its Cholesky factorization fails)" % path
     return None
 
 

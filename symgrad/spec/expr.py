@@ -24,7 +24,7 @@ from ..ops import elementwise as ew
 from ..ops.linalg import MatmulOp
 from ..tensor import shape_of, Tensor, broadcast
 from .calls import Calls, AS_NUMBER as _AS_NUMBER
-from .parse import MAX_DEPTH, BINOPS as _BINOPS, err, suggest, parse_tree, short as _short
+from .parse import MAX_DEPTH, BINOPS as _BINOPS, err, suggest, parse_tree, short as _short, call_parts
 from .subscripts import Subscripts, kind_of_value
 
 
@@ -208,6 +208,10 @@ class Builder(Calls, Subscripts):
 
     def tensor(self, node, depth):
         x = self.build(node, depth + 1)
+        if isinstance(x, tuple) and isinstance(node, ast.Call) and call_parts(node)[1].fields:
+            name, spec, _ = call_parts(node)
+            raise err(node, "%s() returns a named tuple (%s): take one of its fields, as %s(...).%s"
+                      % (name, ", ".join(spec.fields), name, spec.fields[-1]))
         if isinstance(x, tuple):
             raise err(node, "%s() gives a tuple of tensors: pick one, as %s(...)[0]"
                       % ((_callee(node)[0],) * 2) if isinstance(node, ast.Call) else

@@ -201,8 +201,9 @@ class _Builder:
                 if domain not in DOMAINS:
                     self.ctx.fail(fields["domain"][1], "domain must be one of %s, got %r%s"
                                   % (", ".join(DOMAINS), domain, suggest(str(domain), DOMAINS)))
-                if domain == "spd" and (len(shape) != 2 or shape[0] != shape[1]):
-                    self.ctx.fail(fields["domain"][1], "domain spd needs a square matrix, got %s" % fmt_shape(shape))
+                if domain == "spd" and (len(shape) < 2 or shape[-1] != shape[-2]):
+                    self.ctx.fail(fields["domain"][1], "domain spd needs a square matrix (or a batch of them), "
+                                                       "got %s" % fmt_shape(shape))
             value, value_mark = None, None
             if "value" in fields:
                 entry = None if dtype == "float" else entry_rule(dtype, high_value(high, dims), name)

@@ -179,9 +179,9 @@ def _check(node, depth):
             _check(k.value, depth + 1)
     elif t is ast.Attribute:
         _check_name(node, node.attr)
-        if node.attr not in ATTRIBUTES and node.attr not in _fields():
-            raise err(node, "attribute access '.%s' is not allowed (only .T, .mT, method calls and the "
-                            "fields of a result such as max(x, 1).values)" % short(node.attr))
+        if node.attr not in ATTRIBUTES and node.attr not in fields_of(node.value):
+            raise err(node, "attribute access '.%s' is not allowed (only .T, .mT, method calls and the fields "
+                            "of a named tuple, as eigh(A).eigenvectors)" % short(node.attr))
         _check(node.value, depth + 1)
     elif t is ast.Subscript:
         _check(node.value, depth + 1)
@@ -199,11 +199,6 @@ def _check(node, depth):
 
 
 ATTRIBUTES = ("T", "mT")
-
-
-def _fields():
-    """The field names of named-tuple results (``values``, ``indices`` of ``max(x, 1)``)."""
-    return {f for fn in FUNCTIONS.values() for f in getattr(fn, "fields", ())}
 
 
 def _check_index(node, depth, top=False):
@@ -247,6 +242,15 @@ def _check_name(node, name):
 
 def short(s, n=40):
     return s if len(s) <= n else s[:n] + "..."
+
+
+def fields_of(node):
+    """The fields of the named tuple a call returns (``eigh(A)``: eigenvalues, eigenvectors)."""
+    if not isinstance(node, ast.Call):
+        return ()
+    f = node.func
+    spec = FUNCTIONS.get(f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None))
+    return spec.fields if spec is not None else ()
 
 
 def call_parts(node):
