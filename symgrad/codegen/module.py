@@ -42,13 +42,8 @@ from ..version import __version__
 from .forms import Transposed, VIEWS, children, free_names, is_coeff
 from .plan import Plan
 from .lower import AsFloat
-
-
-def doc_safe(text):
-    """User text made safe inside a generated triple-quoted docstring: one line, no quotes
-    that could end it, no backslash escapes (a spec must never become code)."""
-    text = " ".join(str(text).split())
-    return text.replace("\\", "\\\\").replace('"', "'")
+from .second import second_source, directions
+from .source import doc_safe, dim_lookup as _dim_lookup, prologue as _prologue  # noqa: F401 (doc_safe re-exported)
 
 
 # --- 5. the module -------------------------------------------------------------------------
@@ -63,60 +58,6 @@ FUSED = [
     ("_fused_sigmoid_grad", "g * s * (1 - s), in one kernel (autograd's sigmoid backward).",
      ("g, s", "torch.ops.aten.sigmoid_backward(g, s)")),
 ]
-
-
-def _dim_lookup(prob, py):
-    """dim name -> python expression reading it off an input's shape (or its declared value)."""
-    out = {}
-    for name, (sym, val) in prob.dims.items():
-        src = None
-        for d in prob.inputs:
-            for k, s in enumerate(d.shape):
-                if s == sym and src is None:
-                    src = "%s.shape[%d]" % (py(d.name), k)
-        out[name] = src if src is not None else repr(val)
-    return out
-
-
-def _tuple(names):
-    return "(%s)" % (names[0] + ",") if len(names) == 1 else "(%s)" % ", ".join(names)
-
-
-def _prologue(args, dims, lookup, need_dt, py, indent="    ", detach=False):
-    """Inputs as tensors of one floating dtype; a fast path when they already are.
-
-    With ``detach``, inputs that require grad are detached first, so that no autograd
-    graph is recorded (gradients() is plain tensor arithmetic).  ``args`` are the inputs'
-    names in the code; ``dims`` spec names of dims, ``py`` gives their names in the code.
-    """
-    out = []
-    if args:
-        a0 = args[0]
-        checks = ["_dt.is_floating_point"] + ["%s.dtype is _dt" % a for a in args[1:]]
-        if detach:
-            checks += ["not %s.requires_grad" % a for a in args]
-        cond, line = [], "    if not ("
-        for k, c in enumerate(checks):
-            piece = c if k == 0 else " and " + c
-            if len(indent) + len(line) + len(piece) > 92:
-                cond.append(line)
-                line, piece = "            ", c if k == 0 else "and " + c
-            line += piece
-        cond.append(line + "):")
-        out += ["try:",
-                "    _dt = %s.dtype" % a0] + cond + [
-                "        raise TypeError",
-                "except (AttributeError, TypeError):",
-                "    %s = _tensors(%s%s)" % (", ".join(args) + ("," if len(args) == 1 else ""),
-                                             ", ".join(args), ", detach=True" if detach else ""),
-                "    _dt = %s.dtype" % a0]
-        if need_dt:
-            out.append("_dev = %s.device" % a0)
-    elif need_dt:
-        out += ["_dt, _dev = torch.get_default_dtype(), None"]
-    for n in dims:
-        out.append("%s = %s" % (py(n), lookup[n]))
-    return [indent + line for line in out]
 
 
 def _doc_forms(d):
@@ -149,6 +90,10 @@ def module_source(d, plan=None):
               ", ".join(names), "".join(", %s=..." % s for s in plan.seeds)),
           "    SymgradFunction.apply(%s) -> %s   # autograd.Function, backward = closed forms" % (
               ", ".join(names), ", ".join(prob.outputs)),
+          ] + ([] if not d.hessians else [
+          "    hessians(%s) -> {output: {x: {y: tensor}}}" % ", ".join(names),
+          "    hvps(%s, %s) -> {output: {x: {y: tensor}}}" % (
+              ", ".join(names), ", ".join("%s=..." % v for v in directions(d).values()))]) + [
           '"""',
           "import torch", "",
           "INPUTS = %r" % (tuple(names),),
@@ -163,8 +108,9 @@ def module_source(d, plan=None):
           "        values = [v.detach() if isinstance(v, torch.Tensor) else v for v in values]",
           "    return [torch.as_tensor(v, dtype=dt, device=dev) for v in values]",
           "", ""]
+    second, second_stmts = second_source(d, names, args, lookup, py)
     for name, doc, body in FUSED:
-        if any(name + "(" in st.code for st in plan.stmts):
+        if any(name + "(" in st.code for st in plan.stmts + second_stmts):
             L += ["def %s(%s):" % (name, body[0]),
                   '    """%s"""' % doc,
                   "    return %s" % body[1], "", ""]
@@ -248,6 +194,8 @@ def module_source(d, plan=None):
     L += ["", ""]
 
     L += _function_source(d, plan, args, lookup, iface, bdims, dt_args)
+    if second:
+        L += ["", ""] + second[:-2]
     return "\n".join(L) + "\n"
 
 

@@ -14,7 +14,8 @@ from .base import TensorOp, split_scalar, rank, flag, symmetric
 from .nodes import cross_saved, CROSS
 from .reduce import SumOp
 from .registry import register, P
-from .shape import EyeOp, OnesOp, UnsqueezeOp, TransposeOp, T, materialize  # noqa: F401 (re-exported)
+from .shape import EyeOp, OnesOp, UnsqueezeOp, SqueezeOp, TransposeOp, T, materialize  # noqa: F401 (re-exported)
+from .batching import align, full_along, pdim, reduce_lifted
 
 
 def _sum_leading(x, keep):
@@ -99,6 +100,35 @@ class MatmulOp(TensorOp):
             return _sum_leading(gu * a, 1)
         # batched: the products carry the broadcast batch dims; the sweep sums them back
         return MatmulOp(g, T(b)) if i == 0 else MatmulOp(T(a), g)
+
+    def batch(self, args, lifted, bshape):
+        """Leading batch dims are matmul's own batch dims once the logical ranks agree; a
+        batch of vectors is a batch of rows (``v @ A.T`` for ``A @ v``) or of columns."""
+        (a, b), (la, lb) = args, lifted
+        sa, sb = (shape_of(t) for t in self.args)
+        ra, rb = len(sa), len(sb)
+        if la:
+            a = full_along(a, sa, [ra - 1])
+        if lb:
+            b = full_along(b, sb, [max(rb - 2, 0)])
+        if ra == 1 and rb == 1:
+            return reduce_lifted(SumOp, a * b, sa, [0], False, lambda n: n)
+        if rb == 1 and lb:
+            if ra == 2 and not la:
+                return MatmulOp(b, T(a))                      # A @ v for each v: v @ A.T
+            col = align(UnsqueezeOp(b, Integer(pdim(b, 1, 1))), 2, ra)     # logical (..., n, 1)
+            out = MatmulOp(a, col)
+            return SqueezeOp(out, Tuple(Integer(rank(out) - 1)))
+        if ra == 1 and la and (rb != 2 or lb):
+            row = align(UnsqueezeOp(a, Integer(pdim(a, 1, 0))), 2, rb)     # logical (..., 1, n)
+            out = MatmulOp(row, b)
+            return SqueezeOp(out, Tuple(Integer(rank(out) - 2)))
+        R = max(ra, rb)
+        if la and ra >= 2:
+            a = align(a, ra, R)
+        if lb and rb >= 2:
+            b = align(b, rb, R)
+        return MatmulOp(a, b)
 
     def vjp_constant(self, i, g, ra, rb):
         """A constant adjoint g: ones-matrix products are sums (no ones tensor is built)."""
@@ -240,6 +270,12 @@ class OuterOp(TensorOp):
         g = materialize(g, self.out_shape())
         return MatmulOp(g, b) if i == 0 else MatmulOp(T(g), a)
 
+    def batch(self, args, lifted, bshape):
+        """outer(u, w) is u[:, None] * w, batch by batch."""
+        (u, w), (lu, lw) = args, lifted
+        col = UnsqueezeOp(u, Integer(pdim(u, 1, 1) if lu else 1))
+        return col * (align(w, 1, 2) if lw else w)
+
     def latex(self, p):
         return r"%s %s" % (p.parenthesize(self.args[0], PRECEDENCE["Mul"]), p.transposed(self.args[1]))
 
@@ -275,6 +311,9 @@ class DotOp(TensorOp):
     def vjp(self, i, g):
         return g * self.args[1 - i]
 
+    def batch(self, args, lifted, bshape):
+        return reduce_lifted(SumOp, args[0] * args[1], shape_of(self.args[0]), [0], False, lambda n: n)
+
     def latex(self, p):
         return r"%s %s" % (p.transposed(self.args[0]), p.parenthesize(self.args[1], PRECEDENCE["Mul"]))
 
@@ -307,6 +346,11 @@ class TraceOp(SquareMatrixOp):
 
     def vjp(self, i, g):
         return g * EyeOp(self.square()[0])
+
+    def batch(self, args, lifted, bshape):
+        """The sum of the diagonal of each matrix of the batch."""
+        n = self.square()[0]
+        return reduce_lifted(SumOp, args[0] * EyeOp(n), (n, n), [0, 1], False, lambda n: n)
 
     def latex(self, p):
         return r"\operatorname{tr}\left(%s\right)" % p._print(self.args[0])

@@ -3,12 +3,13 @@
 Their vector-Jacobian rules put the reduced dims back (`unsqueeze_dims`) and let
 broadcasting do the rest, so no Jacobian is ever built.
 """
-from sympy import S, Tuple, Integer, Add, Mul, exp
+from sympy import S, Tuple, Integer, Add, Mul, exp, sqrt
 
 from ..tensor import shape_of
 from .base import TensorOp, count, flag, split_scalar, rank, dims_of, norm_dim
 from .registry import register, P, Param
 from .shape import unsqueeze_dims, full_rank, TransposeOp
+from .batching import reduce_lifted, full_along, pdim
 
 
 def sum_along(g, d, shape):
@@ -69,6 +70,12 @@ class Reduction(TensorOp):
 
     def n_reduced(self):
         return count(shape_of(self.args[0]), self.dims)
+
+    per_broadcast = None     # the reduction of a constant along a dim of this size, in units of it
+
+    def batch(self, args, lifted, bshape):
+        return reduce_lifted(type(self), args[0], shape_of(self.args[0]), self.dims, self.keepdim,
+                             self.per_broadcast)
 
     def g_back(self, g):
         """The output adjoint, broadcastable to the input's shape."""
@@ -158,6 +165,7 @@ def _pull_scalar(cls, x, dims, keepdim):
 
 class SumOp(Reduction):
     spec_name = "sum"
+    per_broadcast = staticmethod(lambda n: n)
 
     @classmethod
     def eval(cls, x, dims, keepdim):
@@ -184,6 +192,7 @@ register("sum", REDUCE_PARAMS, _reduction(SumOp), torch="torch.sum", grad_fn="Su
 
 class MeanOp(Reduction):
     spec_name = "mean"
+    per_broadcast = staticmethod(lambda n: S.One)
 
     @classmethod
     def eval(cls, x, dims, keepdim):
@@ -250,6 +259,11 @@ class SoftmaxOp(TensorOp):
         d = self.args[1]
         return self * (g - sum_along(g * self, int(d), self.out_shape()))
 
+    def batch(self, args, lifted, bshape):
+        d = int(self.args[1])
+        a = full_along(args[0], shape_of(self.args[0]), [d])
+        return type(self)(a, Integer(pdim(a, rank(self.args[0]), d)))
+
     def text_kwargs(self, p):
         return ["dim=%s" % self.args[1]]
 
@@ -312,6 +326,11 @@ class NormOp(TensorOp):
 
     def vjp(self, i, g):
         return g * self.args[0] / self
+
+    def batch(self, args, lifted, bshape):
+        x = self.args[0]
+        s = shape_of(x)
+        return sqrt(reduce_lifted(SumOp, args[0] ** 2, s, range(len(s)), False, SumOp.per_broadcast))
 
     def torch(self, p):
         return "torch.linalg.vector_norm(%s)" % p._print(self.args[0])
