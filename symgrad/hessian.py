@@ -7,7 +7,7 @@ in the spec language, in LaTeX (matrix and index notation), with the named adjoi
 reuses and a one-line description of its structure where one is proven
 (`symgrad.diff.structure`).  The calculus is ``symgrad.diff.second``.
 """
-from .diff.second import SecondOrder
+from .diff.second import SecondOrder, direction_name
 from .diff.structure import describe
 from .printing import to_text, to_latex, to_index_latex, index_letters
 from .tensor import Tensor, shape_json
@@ -20,7 +20,11 @@ class Hessian:
 
     def __init__(self, d, output, x, y):
         self.output, self.wrt = output, (x, y)
-        self.second = so = SecondOrder(d, output, x, y, _taken(d))
+        taken = _taken(d)
+        dirs = {}
+        for f, x2, _ in d.problem.hessians:      # every direction of the module: v_x, one per x
+            dirs.setdefault(x2, direction_name(x2, taken))
+        self.second = so = SecondOrder(d, output, x, y, taken | set(dirs.values()), dirs[x])
         t = d.problem.tensors
         self.shape = _plain(t[x].tshape) + _plain(t[y].tshape)
         self.direction = so.direction.name          # v_x: the argument of hvps()
@@ -95,9 +99,9 @@ class Hessian:
 
 
 def _taken(d):
+    """Names an HVP's own adjoints may not take: the spec's, the first sweep's adjoints'."""
     prob = d.problem
     names = set(prob.tensors) | set(prob.dims) | {"grad_" + o for o in prob.outputs}
-    names |= {"v_" + x for x in prob.tensors}
     for o in prob.outputs:
         names |= {a.name for a in d.named[o].defs}
     return names

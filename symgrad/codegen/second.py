@@ -8,7 +8,7 @@ names, the HVP's own (``v_z``, ``hvp_h``), shared subexpressions once, fused ker
 for gradients.
 
     hessians(*inputs)             -> {f: {x: {y: tensor}}}
-    hvps(*inputs, v_x=..., ...)   -> {f: {x: {y: tensor}}}, one direction per x
+    hvps(*inputs, v_x=..., ...)   -> {f: {x: {y: tensor}}}, for each direction v_x given
 """
 from ..printing import to_text
 from ..tensor import Tensor
@@ -38,17 +38,21 @@ class SecondPlan(Plan):
     def _adjoints(self):
         """The first sweep's named adjoints of each output (renamed where another output's
         took the name), then each HVP's own, which may use them."""
-        out, rename = [], {}
+        out, rename, seen = [], {}, {}
 
         def add(owner, defs, base):
             ren = dict(base)
             for a in defs:
                 sym = a.symbol
+                value = self.prep(a.value.xreplace(ren) if ren else a.value)
+                if value in seen:               # the same tangent of another [f, x, y]: computed once
+                    ren[sym] = seen[value]
+                    continue
                 name = self.fresh(sym.name)
                 if name != sym.name:
                     ren[sym] = Tensor(name, sym.tshape, real=True)
-                value = a.value.xreplace(ren) if ren else a.value
-                out.append((ren.get(sym, sym), self.prep(value)))
+                seen[value] = ren.get(sym, sym)
+                out.append((seen[value], value))
             rename[owner] = ren
         for f in dict.fromkeys(h.output for h in self.d.hessians):
             add(f, self.d.named[f].defs, {})
@@ -93,20 +97,42 @@ def second_source(d, names, args, lookup, py):
         L.append("def %s(%s):" % (impl, ", ".join(args + sig)))
         L += ['    """%s' % what, ""] + doc + ['    """']
         L += prologue(args, dims, lookup, dt or bool(extra), py, detach=True)
-        for x, v in dirs.items() if kind == "hvp" else ():
-            L += ["    if %s is None:" % v,
-                  "        raise TypeError(%r)" % ("hvps() needs %s, a direction of %s's shape" % (v, x)),
-                  "    %s = torch.as_tensor(%s, dtype=_dt, device=_dev).detach()" % (v, v)]
-        for st in plan.gradient_stmts() + plan.results:
-            L.append("    %s = %s" % (py(st.name), st.code))
-        L += _returned(d, plan) + ["", ""]
+        if kind == "hessian":
+            L += ["    %s = %s" % (py(st.name), st.code) for st in body]
+            L += _returned(plan.results) + ["", ""]
+            continue
+        L += ["    if %s:" % " and ".join("%s is None" % v for v in extra),
+              "        raise TypeError(%r)" % ("hvps() needs a direction: %s" % ", ".join(
+                  "%s (of %s's shape)" % (v, x) for x, v in dirs.items()))]
+        L += _by_direction(plan, dirs, py)
+        L += ["", ""]
     return L, stmts
 
 
-def _returned(d, plan):
+def _by_direction(plan, dirs, py):
+    """hvps()'s body: what every direction needs, then for each direction given
+    (``if v_x is not None:``) what only its products need, and the products."""
+    groups = {x: [st for st in plan.results if st.result[1] == x] for x in dirs}
+    need = {x: {st.name for st in plan.closure({n for st in rs for n in st.deps})} for x, rs in groups.items()}
+    shared = {n for x in need for n in need[x] if sum(n in need[z] for z in need) > 1}
+    out = ["    %s = %s" % (py(st.name), st.code) for st in plan.stmts if st.name in shared]
+    out.append("    _out = {}")
+    for x, v in dirs.items():
+        out += ["    if %s is not None:" % v,
+                "        %s = torch.as_tensor(%s, dtype=_dt, device=_dev).detach()" % (v, v)]
+        out += ["        %s = %s" % (py(st.name), st.code) for st in plan.stmts
+                if st.name in need[x] - shared and st.kind != "result"]
+        for st in groups[x]:
+            f, _, y = st.result
+            out += ["        %s = %s" % (py(st.name), st.code),
+                    "        _out.setdefault(%r, {}).setdefault(%r, {})[%r] = %s" % (f, x, y, py(st.name))]
+    return out + ["    return _out"]
+
+
+def _returned(results):
     """return {f: {x: {y: result}}}, one line per output."""
     by = {}
-    for st in plan.results:
+    for st in results:
         f, x, y = st.result
         by.setdefault(f, {}).setdefault(x, []).append("%r: %s" % (y, st.name))
     items = ["%r: {%s}" % (f, ", ".join("%r: {%s}" % (x, ", ".join(ys)) for x, ys in xs.items()))

@@ -18,7 +18,8 @@ from ..ops import TensorOp, is_elementwise
 from ..ops.batching import apply_elementwise
 from ..ops.constants import EyeOp, ZerosOp
 from ..ops.registry import MissingFact
-from ..ops.shape import ReshapeOp, materialize
+from ..ops.placed import place, restructure
+from ..ops.shape import materialize
 from ..tensor import Tensor, shape_of
 
 
@@ -33,9 +34,8 @@ def identity(shape):
         return EyeOp(shape[0])
     out = S.One
     for k, n in enumerate(shape):
-        place = [S.One] * (2 * r)
-        place[k] = place[r + k] = n
-        out *= ReshapeOp(EyeOp(n), Tuple(*place))
+        if n != 1:                       # eye(1) is 1: that dim broadcasts
+            out *= place(EyeOp(n), (k, r + k), 2 * r)
     return out
 
 
@@ -61,10 +61,10 @@ class Batch:
             return identity(self.bshape)
         if isinstance(e, TensorOp):
             parts = [self(a) for a in e.tensors]
-            return e.batch([p for p, _ in parts], [up for _, up in parts], self.bshape)
+            return restructure(e.batch([p for p, _ in parts], [up for _, up in parts], self.bshape))
         if is_elementwise(e) or isinstance(e, (Add, Mul, Pow)):
             parts = [self(a) for a in e.args]
-            return apply_elementwise(e, [p for p, _ in parts], [up for _, up in parts])
+            return restructure(apply_elementwise(e, [p for p, _ in parts], [up for _, up in parts]))
         if isinstance(e, (Tuple, Boolean)):
             return e
         raise MissingFact("no batching rule for %s: register it as an op block" % type(e).__name__)
@@ -75,7 +75,7 @@ def hessian_form(hvp, v, y_shape):
     that is linear in the direction ``v``."""
     b, lifted = Batch(v)(hvp)
     full = tuple(v.tshape) + tuple(y_shape)
-    if b == 0:
+    if b == 0 or not lifted:            # linear in v and free of it: zero
         return ZerosOp(Tuple(*full)) if full else S.Zero
     if shape_of(b) != full:
         b = materialize(b, full)

@@ -20,8 +20,8 @@ from contextlib import nullcontext
 from sympy import S
 
 from ..ops.reduce import SumOp, _reduction
-from ..tensor import Tensor
-from .adjoints import AdjointNames
+from ..tensor import Tensor, shape_of
+from .adjoints import AdjointNames, Adjoint
 from .batch import hessian_form
 from .simplify import tidy, unconstrained, use_symmetry
 from .sweep import sweep, materialize_for
@@ -50,6 +50,20 @@ class SecondNames(AdjointNames):
     def __init__(self, graph, taken, first):
         super().__init__(graph, taken)
         self.first = first               # first-order adjoint symbol -> what it is the adjoint of
+
+    def offer(self, u, G, consumers, targets):
+        """Every tangent and second-order adjoint worth a name gets one here (they lead to one
+        result, so the first sweep's rule would name none); `finish` puts the short ones used
+        once back inline."""
+        stem = self.stem(u)
+        if stem is None or not self.worth(u, G):
+            return G
+        name = self.fresh(stem)
+        sym = Tensor(name, shape_of(u), real=True)
+        adj = Adjoint(sym, stem, G)
+        self.defs.append(adj)
+        self.by_symbol[sym] = adj
+        return sym
 
     def stem(self, u):
         if u in self.first:
@@ -88,14 +102,14 @@ def first_order(d, f, x):
 class SecondOrder:
     """d2f/dx dy: the Hessian-vector product (named and inline) and the Hessian."""
 
-    def __init__(self, d, f, x, y, taken):
+    def __init__(self, d, f, x, y, taken, direction):
         prob = d.problem
         names = prob.tensors
         self.output, self.x, self.y = f, x, y
         xs, ys = names[x], names[y]
         self.ys_shape = ys.tshape
         self.first = first_order(d, f, x)
-        self.direction = Tensor(direction_name(x), xs.tshape, real=True)
+        self.direction = Tensor(direction, xs.tshape, real=True)
         g = self.first.form
         s_sym = Tensor("_S", (), real=True)
         extra = {a.symbol: a.value for a in self.first.adjoints}
@@ -105,20 +119,30 @@ class SecondOrder:
         with unconstrained():
             sw = sweep(graph, s_sym, S.One, {ys}, self.names)
             hvp = materialize_for(sw.adjoints.get(ys, S.Zero), ys)
+            inline = self.names.inline(hvp)               # first-order adjoints kept by name
             form = self.names.finish({"hvp": hvp})["hvp"]
+            form = self._unwrap(form)
+            h = hessian_form(inline, self.direction, ys.tshape)
         self.connected = ys in sw.adjoints
         self.symmetric = has_spd(prob)
         self.hvp_named = self.finish(form)
         for a in self.names.defs:
             a.value = self.finish(a.value)
-        self.hvp_expr = self.finish(self.names.inline(hvp))      # first-order adjoints kept
-        with unconstrained():
-            h = hessian_form(self.names.inline(hvp), self.direction, ys.tshape)
-        self.hessian_expr = self.finish(deep_tidy(h))
+        self.hvp_expr = self.finish(inline)
+        self.hessian_expr = self.finish(h)
 
     def finish(self, e):
         """The result at the point the check draws: an spd input is symmetric there."""
         return deep_tidy(e, symmetric=self.symmetric)
+
+    def _unwrap(self, form):
+        """An HVP that is one named adjoint is that adjoint's definition (no name for it)."""
+        adj = self.names.by_symbol.get(form)
+        if adj is None:
+            return form
+        self.names.defs.remove(adj)
+        del self.names.by_symbol[form]
+        return adj.value
 
     def uses(self):
         """The named adjoints the Hessian and its HVP need (first sweep's, then the HVP's own),
@@ -143,8 +167,13 @@ class SecondOrder:
         return e
 
 
-def direction_name(x):
-    return "v_" + x
+def direction_name(x, taken):
+    """``v_x``, or ``v_x_2`` ... where the spec already has that name."""
+    name, k = "v_" + x, 1
+    while name in taken:
+        k += 1
+        name = "v_%s_%d" % (x, k)
+    return name
 
 
 def deep_tidy(e, symmetric=False):

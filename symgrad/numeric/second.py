@@ -13,6 +13,8 @@ For each ``[f, x, y]`` of the spec, on the same inputs as the gradients' check:
 
 Tolerances are the gradients'.  NaN or inf anywhere fails the row.
 """
+import warnings
+
 import torch
 
 from .rows import CheckRow, compare, reference, _first_line, _name, FD_MAX_ELEMENTS
@@ -87,11 +89,13 @@ def reference_hessian(prob, inputs, dims, dtype, dev, f, x, y):
         args = [x] if x == y else [x, y]
         env_of = _function(prob, inputs, dims, dtype, dev, args)
         try:
-            if x == y:
-                h = torch.func.hessian(lambda a: env_of(a)[f])(inputs[x])
-            else:
-                h = torch.func.jacfwd(torch.func.jacrev(lambda a, b: env_of(a, b)[f], argnums=0),
-                                      argnums=1)(inputs[x], inputs[y])
+            with warnings.catch_warnings():     # torch's forward-mode decompositions load lazily,
+                warnings.simplefilter("ignore", DeprecationWarning)     # through torch.jit.script
+                if x == y:
+                    h = torch.func.hessian(lambda a: env_of(a)[f])(inputs[x])
+                else:
+                    h = torch.func.jacfwd(torch.func.jacrev(lambda a, b: env_of(a, b)[f], argnums=0),
+                                          argnums=1)(inputs[x], inputs[y])
             return h.detach(), "torch.func.hessian"
         except Exception:          # an op torch.func cannot transform: double backward instead
             pass

@@ -8,7 +8,7 @@ from sympy import S, Tuple, Integer, Add, Mul, exp, sqrt
 from ..tensor import shape_of
 from .base import TensorOp, count, flag, split_scalar, rank, dims_of, norm_dim
 from .registry import register, P, Param
-from .shape import unsqueeze_dims, full_rank, TransposeOp
+from .shape import unsqueeze_dims, full_rank, TransposeOp, SqueezeOp
 from .batching import reduce_lifted, full_along, pdim
 
 
@@ -142,6 +142,14 @@ def _simpler(p, cls):
     return not isinstance(rest, cls)
 
 
+def _over_units(x, dims, keepdim):
+    """A sum or mean over dims of size 1 only moves no number: x, or x squeezed there."""
+    s = shape_of(x)
+    if not dims or len(s) == 0 or any(s[int(d)] != 1 for d in dims):
+        return None
+    return x if keepdim else SqueezeOp(x, Tuple(*dims))
+
+
 def _pull_scalar(cls, x, dims, keepdim):
     """Factors that do not vary along the reduced dims move out: sum(c*x) = c*sum(x).  With
     keepdim=False only those without the reduced dims at all (they broadcast the same)."""
@@ -159,7 +167,11 @@ def _pull_scalar(cls, x, dims, keepdim):
     else:
         out = [f for f in x.args if len(shape_of(f)) <= rank - 1 - max(ds)]
     if out and len(out) < len(x.args):
-        return Mul(*out) * cls(Mul(*[f for f in x.args if f not in out]), dims, keepdim)
+        rest = Mul(*[f for f in x.args if f not in out])
+        off = rank - len(shape_of(rest))          # rest may have fewer (leading) dims than x
+        if off and min(ds) < off:
+            return None
+        return Mul(*out) * cls(rest, Tuple(*[Integer(d - off) for d in ds]) if off else dims, keepdim)
     return None
 
 
@@ -172,7 +184,7 @@ class SumOp(Reduction):
         if (isinstance(x, TransposeOp) and len(dims) == 1 and not keepdim
                 and len(shape_of(x)) == 2):
             return cls(x.args[0], Tuple(Integer(1 - int(dims[0]))), keepdim)
-        return _pull_scalar(cls, x, dims, keepdim)
+        return _pull_scalar(cls, x, dims, keepdim) or _over_units(x, dims, keepdim)
 
     def vjp(self, i, g):
         return self.g_back(g)
@@ -199,7 +211,7 @@ class MeanOp(Reduction):
         if (isinstance(x, TransposeOp) and len(dims) == 1 and not keepdim
                 and len(shape_of(x)) == 2):
             return cls(x.args[0], Tuple(Integer(1 - int(dims[0]))), keepdim)
-        return _pull_scalar(cls, x, dims, keepdim)
+        return _pull_scalar(cls, x, dims, keepdim) or _over_units(x, dims, keepdim)
 
     def vjp(self, i, g):
         return self.g_back(g) / self.n_reduced()
