@@ -280,3 +280,32 @@ def test_check_fails_when_a_closed_form_is_wrong(monkeypatch):
 def test_cuda():
     d = derive("mlp_tanh")
     assert d.check(device="cuda").passed
+
+
+# --- the example: Newton's method with the compiled Hessian -------------------------------------
+def test_newton_logistic_example_converges_quadratically():
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples",
+                        "newton_logistic.py")
+    sp = importlib.util.spec_from_file_location("newton_logistic", path)
+    ex = importlib.util.module_from_spec(sp)
+    sp.loader.exec_module(ex)
+    mod = ex.compiled_module()
+    X, y = ex.data()
+    w, b, history = ex.newton(mod, X, y)
+    norms = [g for _, g in history]
+    assert len(history) <= 8 and norms[-1] < 1e-12
+    assert all(b2 < 10 * a ** 2 for a, b2 in zip(norms[-4:-1], norms[-3:]))      # quadratic
+    # the same optimum by torch.autograd and L-BFGS
+    wt = torch.zeros(X.shape[1], dtype=torch.float64, requires_grad=True)
+    bt = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([wt, bt], tolerance_grad=1e-12, tolerance_change=1e-15, max_iter=500,
+                            line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy(torch.sigmoid(X @ wt + bt), y) + (wt ** 2).sum() / 200
+        loss.backward()
+        return loss
+    opt.step(closure)
+    assert torch.allclose(w, wt.detach(), atol=1e-6) and abs(float(b - bt.detach())) < 1e-6

@@ -16,7 +16,7 @@ from sympy import S, Tuple, Integer
 from ..tensor import shape_of
 from .base import rank, flag
 from .constants import OnesOp
-from .shape import UnsqueezeOp
+from .shape import UnsqueezeOp, SqueezeOp, T
 
 
 def pdim(a, r, d):
@@ -64,3 +64,28 @@ def apply_elementwise(e, args, lifted):
     R = rank(e)
     new = [align(a, rank(o), R) if up else a for a, o, up in zip(args, e.args, lifted)]
     return e.func(*new)
+
+
+def matmul_batch(matmul, sumop, args, lifted, shapes):
+    """``a @ b`` over lifted arguments (the rule of matmul's block, which passes its own class
+    and the sum's): 1-D arguments become rows or columns, the others broadcast as batches."""
+    (a, b), (la, lb), (sa, sb) = args, lifted, shapes
+    ra, rb = len(sa), len(sb)
+    if la:
+        a = full_along(a, sa, [ra - 1])
+    if lb:
+        b = full_along(b, sb, [max(rb - 2, 0)])
+    if ra == 1 and rb == 1:
+        return reduce_lifted(sumop, a * b, sa, [0], False, lambda n: n)
+    if rb == 1 and lb:
+        if ra == 2 and not la:
+            return matmul(b, T(a))                        # A @ v for each v: v @ A.T
+        col = align(UnsqueezeOp(b, Integer(pdim(b, 1, 1))), 2, ra)     # logical (..., n, 1)
+        out = matmul(a, col)
+        return SqueezeOp(out, Tuple(Integer(rank(out) - 1)))
+    if ra == 1 and la and (rb != 2 or lb):
+        row = align(UnsqueezeOp(a, Integer(pdim(a, 1, 0))), 2, rb)     # logical (..., 1, n)
+        out = matmul(row, b)
+        return SqueezeOp(out, Tuple(Integer(rank(out) - 2)))
+    R = max(ra, rb)
+    return matmul(align(a, ra, R) if la and ra >= 2 else a, align(b, rb, R) if lb and rb >= 2 else b)

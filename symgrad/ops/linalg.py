@@ -14,8 +14,8 @@ from .base import TensorOp, split_scalar, rank, flag, symmetric
 from .nodes import cross_saved, CROSS
 from .reduce import SumOp
 from .registry import register, P
-from .shape import EyeOp, OnesOp, UnsqueezeOp, SqueezeOp, TransposeOp, T, materialize  # noqa: F401 (re-exported)
-from .batching import align, full_along, pdim, reduce_lifted
+from .shape import EyeOp, OnesOp, UnsqueezeOp, TransposeOp, T, materialize  # noqa: F401 (re-exported)
+from .batching import align, pdim, reduce_lifted, matmul_batch
 
 
 def _sum_leading(x, keep):
@@ -104,31 +104,7 @@ class MatmulOp(TensorOp):
     def batch(self, args, lifted, bshape):
         """Leading batch dims are matmul's own batch dims once the logical ranks agree; a
         batch of vectors is a batch of rows (``v @ A.T`` for ``A @ v``) or of columns."""
-        (a, b), (la, lb) = args, lifted
-        sa, sb = (shape_of(t) for t in self.args)
-        ra, rb = len(sa), len(sb)
-        if la:
-            a = full_along(a, sa, [ra - 1])
-        if lb:
-            b = full_along(b, sb, [max(rb - 2, 0)])
-        if ra == 1 and rb == 1:
-            return reduce_lifted(SumOp, a * b, sa, [0], False, lambda n: n)
-        if rb == 1 and lb:
-            if ra == 2 and not la:
-                return MatmulOp(b, T(a))                      # A @ v for each v: v @ A.T
-            col = align(UnsqueezeOp(b, Integer(pdim(b, 1, 1))), 2, ra)     # logical (..., n, 1)
-            out = MatmulOp(a, col)
-            return SqueezeOp(out, Tuple(Integer(rank(out) - 1)))
-        if ra == 1 and la and (rb != 2 or lb):
-            row = align(UnsqueezeOp(a, Integer(pdim(a, 1, 0))), 2, rb)     # logical (..., 1, n)
-            out = MatmulOp(row, b)
-            return SqueezeOp(out, Tuple(Integer(rank(out) - 2)))
-        R = max(ra, rb)
-        if la and ra >= 2:
-            a = align(a, ra, R)
-        if lb and rb >= 2:
-            b = align(b, rb, R)
-        return MatmulOp(a, b)
+        return matmul_batch(MatmulOp, SumOp, args, lifted, [shape_of(t) for t in self.args])
 
     def vjp_constant(self, i, g, ra, rb):
         """A constant adjoint g: ones-matrix products are sums (no ones tensor is built)."""
