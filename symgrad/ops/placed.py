@@ -84,7 +84,10 @@ def _split(e, R, dim):
         if p is None:
             return None
         vary.append(p)
-    return scal, rest, vary
+    merged_vary = {}                # factors placed at the same dims are one placed factor
+    for M, ds in vary:
+        merged_vary[ds] = merged_vary[ds] * M if ds in merged_vary else M
+    return scal, rest, [(M, ds) for ds, M in merged_vary.items()]
 
 
 def matmul_placed(G, b, left):
