@@ -178,6 +178,12 @@ hessians: [[f, U], [f, U, V], [f, V]]
 inputs: {x: {shape: [3]}, W: {shape: [2, 3], requires_grad: false}}
 nodes: {h: W @ x, f: sum(exp(h)) + sum(x**3)}
 wrt: [x, h]
-hessians: [[f, h], [f, x]]
+hessians: [[f, h], [f, x], [f, x, h], [f, h, x]]
 """,
 }
+CASES["input_not_in_wrt"] = """
+inputs: {x: {shape: [3]}, W: {shape: [2, 3]}}
+nodes: {f: sum(tanh(W @ x)**2)}
+wrt: [W]
+hessians: [[f, x], [f, x, W], [f, W, x]]
+"""

@@ -11,7 +11,7 @@ its own block (``TensorOp.batch``: matmul turns ``A @ v`` into ``v @ A.T`` and t
 `MissingFact`, never a wrong Hessian.  Nothing is expanded into entries: the cost is the
 size of the expression, whatever the tensor sizes.
 """
-from sympy import Add, Mul, Pow, Tuple, Integer, S
+from sympy import Add, Mul, Pow, Tuple, S
 from sympy.logic.boolalg import Boolean
 
 from ..ops import TensorOp, is_elementwise
@@ -20,7 +20,7 @@ from ..ops.constants import EyeOp, ZerosOp
 from ..ops.registry import MissingFact
 from ..ops.placed import place, restructure
 from ..ops.shape import materialize
-from ..tensor import Tensor, shape_of
+from ..tensor import shape_of
 
 
 def identity(shape):

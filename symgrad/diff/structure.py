@@ -17,7 +17,7 @@ from sympy import Add, Mul, Pow
 
 from ..ops.constants import EyeOp, ZerosOp
 from ..ops.elementwise import Mask, Sigmoid, Relu, Softplus
-from ..ops.linalg import MatmulOp, OuterOp, TransposeOp, InverseOp, T
+from ..ops.linalg import MatmulOp, OuterOp, InverseOp, T
 from ..ops.reduce import SoftmaxOp
 from ..tensor import Tensor, shape_of
 

@@ -94,13 +94,20 @@ def matmul_placed(G, b, left):
     """``G @ b`` (``left``) or ``b @ G`` for a 2-D G and a product ``b`` of rank R >= 2 in
     which one placed factor varies along the contracted dim; None otherwise."""
     R = len(shape_of(b))
-    if len(shape_of(G)) != 2 or R < 2:
+    if len(shape_of(G)) not in (1, 2) or R < 2:
         return None
     dim = R - 2 if left else R - 1
     parts = _split(b, R, dim)
     if parts is None or len(parts[2]) != 1:
         return None
     scal, rest, ((M, dims),) = parts
+    if len(shape_of(G)) == 1:           # a vector: the contracted dim goes away
+        rest = [_drop(f, R, dim) for f in rest]
+        if any(f is None for f in rest):
+            return None
+        other = tuple(d if d < dim else d - 1 for d in dims if d != dim)
+        N = MatmulOp(M, G) if len(dims) == 1 or dims.index(dim) == 1 else MatmulOp(G, M)
+        return Mul(*scal) * Mul(*rest) * (place(N, other, R - 1) if other else N)
     if len(dims) == 1:
         new = place(MatmulOp(G, M) if left else MatmulOp(M, G), dims, R)
     else:
