@@ -9,6 +9,7 @@ reuses and a one-line description of its structure where one is proven
 """
 from .diff.second import SecondOrder, direction_name
 from .diff.structure import describe
+from .errors import SymgradError
 from .printing import to_text, to_latex, to_index_latex, index_letters
 from .tensor import Tensor, shape_json
 
@@ -24,65 +25,73 @@ class Hessian:
         dirs = {}
         for f, x2, _ in d.problem.hessians:      # every direction of the module: v_x, one per x
             dirs.setdefault(x2, direction_name(x2, taken))
-        self.second = so = SecondOrder(d, output, x, y, taken | set(dirs.values()), dirs[x])
         t = d.problem.tensors
         self.shape = _plain(t[x].tshape) + _plain(t[y].tshape)
-        self.direction = so.direction.name          # v_x: the argument of hvps()
-        self.expr = so.hessian_expr                 # first-order adjoints by name
+        self.direction = dirs[x]                     # v_x: the argument of hvps()
+        self.y_rank = len(t[y].tshape)
+        try:
+            self.second = so = SecondOrder(d, output, x, y, taken | set(dirs.values()), dirs[x])
+        except SymgradError as e:       # an op whose rule is not differentiable again: say which
+            self.second, self.expr, self.hvp_expr, self.connected, self.structure = None, None, None, True, None
+            self.error = "no Hessian-vector product: %s" % e
+            return
+        self.expr = so.hessian_expr                 # first-order adjoints by name (None: see error)
         self.hvp_expr = so.hvp_named                # second-order adjoints by name too
+        self.error = so.hessian_error
         self.connected = so.connected
-        self.structure = describe(self.expr, so, d)
+        self.structure = describe(self.expr, so, d) if self.expr is not None else None
 
     # --- the closed forms -------------------------------------------------------------------
     @property
     def text(self):
-        return to_text(self.expr)
+        return None if self.expr is None else to_text(self.expr)
 
     @property
     def latex(self):
-        return to_latex(self.expr)
+        return None if self.expr is None else to_latex(self.expr)
 
     @property
     def index_latex(self):
-        t = self.second
+        if self.expr is None:
+            return None
         rx, ry = len(self.shape) - self.y_rank, self.y_rank
         ix = index_letters(rx)
         iy = index_letters(ry, start=rx)
         lhs = r"\frac{\partial^{2} %s}{\partial %s \partial %s}" % (
             to_latex(Tensor(self.output, ())), _entry(self.wrt[0], ix), _entry(self.wrt[1], iy))
-        return "%s = %s" % (lhs, to_index_latex(t.hessian_expr, ix + iy))
-
-    @property
-    def y_rank(self):
-        return len(self.second.ys_shape)
+        return "%s = %s" % (lhs, to_index_latex(self.expr, ix + iy))
 
     @property
     def hvp_text(self):
-        return to_text(self.hvp_expr)
+        return None if self.hvp_expr is None else to_text(self.hvp_expr)
 
     @property
     def hvp_latex(self):
-        return to_latex(self.hvp_expr)
+        return None if self.hvp_expr is None else to_latex(self.hvp_expr)
 
     @property
     def hvp_inline_text(self):
         """The Hessian-vector product with every named adjoint substituted (None if long)."""
+        if self.second is None:
+            return None
         s = to_text(self.second.inline_first(self.second.hvp_expr))
         return s if len(s) <= MAX_INLINE_TEXT else None
 
     @property
     def inline_text(self):
+        if self.expr is None:
+            return None
         s = to_text(self.second.inline_first(self.expr))
         return s if len(s) <= MAX_INLINE_TEXT else None
 
     def adjoints(self):
         """The Hessian-vector product's own named adjoints (``v_z``, ``hvp_h``), in order."""
-        return [(a.name, a.shape, a.value) for a in self.second.names.defs]
+        return [] if self.second is None else [(a.name, a.shape, a.value) for a in self.second.names.defs]
 
     @property
     def uses(self):
         """Named adjoints (first order, then the HVP's own) that text or hvp_text need."""
-        return self.second.uses()
+        return [] if self.second is None else self.second.uses()
 
     def __getitem__(self, key):
         return self.to_dict()[key]
@@ -95,7 +104,7 @@ class Hessian:
                 "uses": self.uses,
                 "hvp_adjoints": [{"name": n, "shape": shape_json(_plain(s)), "text": to_text(v),
                                   "latex": to_latex(v)} for n, s, v in self.adjoints()],
-                "structure": self.structure, "connected": self.connected}
+                "structure": self.structure, "connected": self.connected, "error": self.error}
 
 
 def _taken(d):

@@ -71,8 +71,11 @@ def summary(d, check=None):
         f, x, y = (h.output,) + h.wrt
         for name, shape, value in h.adjoints():
             lines.append("  %s = %s   # [%s]" % (name, to_text(value), ", ".join(map(str, shape))))
-        lines.append("  d2%s/d%s d%s = %s   # [%s]" % (f, x, y, h.text, ", ".join(map(str, h.shape))))
-        lines.append("  d/d%s (d%s/d%s . %s) = %s" % (y, f, x, h.direction, h.hvp_text))
+        shape = "[%s]" % ", ".join(map(str, h.shape))
+        lines.append("  d2%s/d%s d%s = %s   # %s" % (f, x, y, h.text, shape) if h.text is not None
+                     else "  d2%s/d%s d%s: %s" % (f, x, y, h.error))
+        if h.hvp_text is not None:
+            lines.append("  d/d%s (d%s/d%s . %s) = %s" % (y, f, x, h.direction, h.hvp_text))
         if h.structure:
             lines.append("    (%s)" % h.structure)
     sched = d.schedule

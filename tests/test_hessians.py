@@ -309,3 +309,26 @@ def test_newton_logistic_example_converges_quadratically():
         return loss
     opt.step(closure)
     assert torch.allclose(w, wt.detach(), atol=1e-6) and abs(float(b - bt.detach())) < 1e-6
+
+
+def test_an_op_without_a_batching_rule_is_a_named_error_not_a_wrong_hessian(monkeypatch):
+    """The HVP needs no batching and stands; the Hessian says which op lacks its rule, the
+    check fails on it, and the gradients are untouched."""
+    from symgrad.ops.reduce import SumOp
+    from symgrad.ops.base import TensorOp
+    monkeypatch.setattr(SumOp, "batch", TensorOp.batch)
+    d = derive("""
+inputs: {x: {shape: [4]}, W: {shape: [3, 4]}}
+nodes: {f: 'logsumexp(W @ x, 0)'}
+hessians: [[f, x], [f, W, x]]
+""")
+    h = d.hessian("f", "x")
+    assert h.text is None and "no batching rule for sum" in h.error and "SumOp.batch" in h.error
+    assert h.hvp_text is not None
+    report = d.check(fd=True)
+    assert not report.row("f", ["x", "x"], kind="hessian").passed
+    assert "no batching rule for sum" in report.row("f", ["x", "x"], kind="hessian").message
+    assert report.row("f", ["x", "x"], kind="hvp").passed
+    assert report.row("f", "x").passed and report.row("f", "W").passed
+    assert "no closed-form Hessian" in d.summary() and json.loads(d.to_json())["hessians"][0]["text"] is None
+    assert "'f': {'x': " not in d.module_source().split("def hessians")[1].split("def hvps")[0]

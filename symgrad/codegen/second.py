@@ -28,6 +28,8 @@ class SecondPlan(Plan):
         out = []
         for h in self.d.hessians:
             key = (h.output,) + h.wrt
+            if (h.expr if self.kind == "hessian" else h.hvp_expr) is None:
+                continue                     # no closed form (h.error says why): not in the result
             if self.kind == "hessian":
                 shape = t[h.wrt[0]].tshape + t[h.wrt[1]].tshape
                 out.append((key, key, h.expr, shape, "d2%s_d%s_d%s" % key))
@@ -66,7 +68,8 @@ def directions(d):
     """The direction argument of each x, in order: {x: name}."""
     out = {}
     for h in d.hessians:
-        out.setdefault(h.wrt[0], h.direction)
+        if h.hvp_expr is not None:
+            out.setdefault(h.wrt[0], h.direction)
     return out
 
 
@@ -100,6 +103,9 @@ def second_source(d, names, args, lookup, py):
         if kind == "hessian":
             L += ["    %s = %s" % (py(st.name), st.code) for st in body]
             L += _returned(plan.results) + ["", ""]
+            continue
+        if not extra:
+            L += ["    return {}", "", ""]
             continue
         L += ["    if %s:" % " and ".join("%s is None" % v for v in extra),
               "        raise TypeError(%r)" % ("hvps() needs a direction: %s" % ", ".join(
@@ -148,7 +154,9 @@ def _doc_lines(d, kind):
     for h in d.hessians:
         f, x, y = (h.output,) + h.wrt
         if kind == "hessian":
-            out.append("d2%s/d%s d%s = %s" % (f, x, y, h.text))
+            out.append("d2%s/d%s d%s = %s" % (f, x, y, h.text if h.text is not None else "(%s)" % h.error))
+        elif h.hvp_expr is None:
+            out.append("d/d%s (d%s/d%s . %s): (%s)" % (y, f, x, h.direction, h.error))
         else:
             out += ["%s = %s" % (name, to_text(value)) for name, _, value in h.adjoints()]
             out.append("d/d%s (d%s/d%s . %s) = %s" % (y, f, x, h.direction, h.hvp_text))

@@ -20,6 +20,7 @@ from contextlib import nullcontext
 from sympy import S
 
 from ..ops.reduce import SumOp, _reduction
+from ..ops.registry import MissingFact
 from ..tensor import Tensor, shape_of
 from .adjoints import AdjointNames, Adjoint
 from .batch import hessian_form
@@ -122,14 +123,17 @@ class SecondOrder:
             inline = self.names.inline(hvp)               # first-order adjoints kept by name
             form = self.names.finish({"hvp": hvp})["hvp"]
             form = self._unwrap(form)
-            h = hessian_form(inline, self.direction, ys.tshape)
+            try:
+                h, self.hessian_error = hessian_form(inline, self.direction, ys.tshape), None
+            except MissingFact as e:          # an op without a batching rule: the HVP stands
+                h, self.hessian_error = None, "no closed-form Hessian: %s" % e
         self.connected = ys in sw.adjoints
         self.symmetric = has_spd(prob)
         self.hvp_named = self.finish(form)
         for a in self.names.defs:
             a.value = self.finish(a.value)
         self.hvp_expr = self.finish(inline)
-        self.hessian_expr = self.finish(h)
+        self.hessian_expr = None if h is None else self.finish(h)
 
     def finish(self, e):
         """The result at the point the check draws: an spd input is symmetric there."""
@@ -149,7 +153,7 @@ class SecondOrder:
         directly or through other definitions, each in definition order."""
         second = {a.symbol: a for a in self.names.defs}
         first = {a.symbol: a for a in self.first.adjoints}
-        need, todo = set(), [self.hessian_expr, self.hvp_named]
+        need, todo = set(), [e for e in (self.hessian_expr, self.hvp_named) if e is not None]
         while todo:
             e = todo.pop()
             for s in e.free_symbols:

@@ -278,3 +278,19 @@ def _rule(e):
     if isinstance(e, (SumOp, MeanOp)):
         return sum_placed(e.args[0], e.dims, e.keepdim, type(e))
     return transpose_placed(e.args[0], int(e.args[1]), int(e.args[2]))
+
+
+def kronecker(e):
+    """(A, B) when the 4-tensor ``e`` is A placed at dims (0, 2) times B at (1, 3) -- entry
+    [i, j, k, l] = A[i, k] B[j, l], the Kronecker product A (x) B laid out as torch lays out
+    the Hessian of a matrix -- else None (``e`` may carry scalar factors, returned apart)."""
+    if len(shape_of(e)) != 4 or not isinstance(e, Mul):
+        return None
+    scal = [f for f in e.args if shape_of(f) == ()]
+    parts = [placement(f, 4) for f in e.args if shape_of(f) != ()]
+    if len(parts) != 2 or None in parts:
+        return None
+    by = {ds: M for M, ds in parts}
+    if set(by) != {(0, 2), (1, 3)}:
+        return None
+    return Mul(*scal), by[(0, 2)], by[(1, 3)]

@@ -43,6 +43,14 @@ class ReshapeOp(TensorOp):
         return r"\operatorname{reshape}_{%s}\left(%s\right)" % (
             r"\times ".join(p._print(d) for d in self.args[1]), p._print(self.args[0]))
 
+    def index(self, p, idx):
+        """A reshape that only inserts unit dims keeps its argument's entries: M_{ik}."""
+        x = self.args[0]
+        kept = [i for i, d in zip(idx, self.args[1]) if d != 1]
+        if len(kept) != len(shape_of(x)) or any(d == 1 for d in shape_of(x)):
+            return r"\left(%s\right)_{%s}" % (self.latex(p), "".join(idx))
+        return p.index_of(x, kept)
+
 
 def reshape_target(in_shape, target):
     """Resolve a reshape target (one -1 allowed) against the input's number of elements."""
