@@ -332,3 +332,16 @@ hessians: [[f, x], [f, W, x]]
     assert report.row("f", "x").passed and report.row("f", "W").passed
     assert "no closed-form Hessian" in d.summary() and json.loads(d.to_json())["hessians"][0]["text"] is None
     assert "'f': {'x': " not in d.module_source().split("def hessians")[1].split("def hvps")[0]
+
+
+def test_a_hessian_too_large_to_build_is_skipped_but_its_hvp_checked():
+    d = derive("""
+dims: {n: 8}
+inputs: {x: {shape: [n, 64], requires_grad: false}, W: {shape: [64, 48]}}
+nodes: {f: sum(tanh(x @ W)**2)}
+hessians: [[f, W]]
+""")
+    report = d.check(dims={"n": 8})
+    row = report.row("f", ["W", "W"], kind="hessian")
+    assert row.passed and row.message.startswith("skipped: the Hessians have 9437184 entries")
+    assert report.row("f", ["W", "W"], kind="hvp").passed and report.passed
