@@ -88,6 +88,11 @@ class Hessian:
         """The Hessian-vector product's own named adjoints (``v_z``, ``hvp_h``), in order."""
         return [] if self.second is None else [(a.name, a.shape, a.value) for a in self.second.names.defs]
 
+    def hvp_adjoints(self):
+        """The same for the notes and the JSON: [{name, shape, text, latex}] in order."""
+        return [{"name": n, "shape": shape_json(_plain(s)), "text": to_text(v), "latex": to_latex(v)}
+                for n, s, v in self.adjoints()]
+
     @property
     def uses(self):
         """Named adjoints (first order, then the HVP's own) that text or hvp_text need."""
@@ -102,8 +107,7 @@ class Hessian:
                 "hvp_text": self.hvp_text, "hvp_latex": self.hvp_latex, "direction": self.direction,
                 "inline_text": self.inline_text, "hvp_inline_text": self.hvp_inline_text,
                 "uses": self.uses,
-                "hvp_adjoints": [{"name": n, "shape": shape_json(_plain(s)), "text": to_text(v),
-                                  "latex": to_latex(v)} for n, s, v in self.adjoints()],
+                "hvp_adjoints": self.hvp_adjoints(),
                 "structure": self.structure, "connected": self.connected, "error": self.error}
 
 

@@ -12,10 +12,14 @@ instead of a batched product with an identity:
 * `matmul_placed`: ``G @ (P * Q)`` where only the placed P varies along the contracted dim
   is ``(G applied to P) * Q`` -- one matrix product of the small matrices;
 * `sum_placed`: a sum over a dim along which two placed factors vary is their matrix
-  product, placed at their other dims (one factor: its sum along that axis).
+  product, placed at their other dims (one factor: its sum along that axis);
+* `transpose_placed`: a transpose moves the factors;
+* `distributed` and `merged`: ``(eye(n) - u[:, None])*s`` is ``s*eye(n) - outer(u, s)``.
 
-Each returns None when the product is not of that form; the batching rules then fall back
-to the general batched op (the same numbers, less readable).
+Each returns None (or its argument) when the product is not of that form, and the batched
+op stays as the batching rule made it (the same numbers, less readable).  `restructure`
+applies them to each batched result (``symgrad.diff.batch``); `kronecker` lets LaTeX print
+``A (x) B`` for A at dims (0, 2) times B at (1, 3).
 """
 from sympy import Add, Mul, Tuple, S, Integer, false
 
@@ -43,14 +47,9 @@ def placement(e, R):
             return M, tuple(k + off for k in dims)
         return None
     s = shape_of(e)
-    if len(s) in (1, 2) and all(d != 1 for d in s) and (not e.args or isinstance(e, EyeOp)
-                                                       or not _is_product(e)):
+    if len(s) in (1, 2) and all(d != 1 for d in s) and not isinstance(e, Mul):
         return e, tuple(range(R - len(s), R))
     return None
-
-
-def _is_product(e):
-    return isinstance(e, Mul)
 
 
 def place(M, dims, R):
