@@ -130,6 +130,8 @@ class Derivation:
                     xs in sw.adjoints, forms[x] if uses else None, uses))
         self._check = None
         self._schedule = None
+        from .hessian import derive_hessians
+        self.hessians = derive_hessians(self)        # SPEC section 11
 
     # --- queries ----------------------------------------------------------------------
     def gradient(self, output, wrt):
@@ -138,6 +140,15 @@ class Derivation:
                 return g
         raise SymgradError("no gradient d%s/d%s (outputs: %s; wrt: %s)" % (
             output, wrt, ", ".join(self.problem.outputs), ", ".join(self.problem.wrt)))
+
+    def hessian(self, output, x, y=None):
+        """The `Hessian` d2 output / dx dy (y defaults to x) that the spec's ``hessians:`` asks for."""
+        y = x if y is None else y
+        for h in self.hessians:
+            if (h.output, h.wrt) == (output, (x, y)):
+                return h
+        asked = ", ".join("[%s, %s, %s]" % ((h.output,) + h.wrt) for h in self.hessians) or "none"
+        raise SymgradError("no Hessian d2%s/d%s d%s: the spec's 'hessians' lists %s" % (output, x, y, asked))
 
     def adjoints(self, output):
         """The named adjoints of ``output`` in definition order: name -> `AdjointForm`."""

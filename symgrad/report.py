@@ -8,6 +8,7 @@ that is not printable as a ``\\uXXXX`` escape -- the same data, read back by any
 import json
 
 from .notes.text import terminal
+from .printing import to_text
 from .version import __version__
 
 
@@ -21,6 +22,7 @@ def to_dict(d, check=None):
         "wrt": list(d.problem.wrt),
         "adjoints": [a.to_dict() for o in d.problem.outputs for a in d.adjoints(o).values()],
         "gradients": [g.to_dict() for g in d.gradients],
+        "hessians": [h.to_dict() for h in d.hessians],
         "schedule": sched.to_dict() if sched is not None else None,
         "check": check.to_dict() if check is not None else None,
     }
@@ -63,6 +65,19 @@ def summary(d, check=None):
     for g in d.gradients:
         tag = "" if not g.seed else "   (vector-Jacobian product with %s)" % g.seed
         lines.append("  d%s/d%s = %s%s" % (g.output, g.wrt, g.text, tag))
+    if d.hessians:
+        lines += ["", "hessians:"]
+    for h in d.hessians:
+        f, x, y = (h.output,) + h.wrt
+        for name, shape, value in h.adjoints():
+            lines.append("  %s = %s   # [%s]" % (name, to_text(value), ", ".join(map(str, shape))))
+        shape = "[%s]" % ", ".join(map(str, h.shape))
+        lines.append("  d2%s/d%s d%s = %s   # %s" % (f, x, y, h.text, shape) if h.text is not None
+                     else "  d2%s/d%s d%s: %s" % (f, x, y, h.error))
+        if h.hvp_text is not None:
+            lines.append("  d/d%s (d%s/d%s . %s) = %s" % (y, f, x, h.direction, h.hvp_text))
+        if h.structure:
+            lines.append("    (%s)" % h.structure)
     sched = d.schedule
     if sched is not None:
         lines += ["", "autograd schedule:"]
@@ -78,6 +93,9 @@ def summary(d, check=None):
     return "\n".join(terminal(line) for line in lines) + "\n"
 
 
+SECOND_KINDS = {"hessian": "d2%s/d%s d%s", "hvp": "hvp d2%s/d%s d%s", "fd-hessian": "fd d2%s/d%s d%s"}
+
+
 def row_line(r, compact=False):
     """One line of the check for a terminal (control characters shown as escapes)."""
     return terminal(_row_line(r, compact))
@@ -85,6 +103,11 @@ def row_line(r, compact=False):
 
 def _row_line(r, compact=False):
     what = "d%s/d%s" % (r.output, r.wrt) if r.kind == "autograd" else "fd %s wrt %s" % (r.output, r.wrt)
+    if r.kind in SECOND_KINDS:
+        what = SECOND_KINDS[r.kind] % ((r.output,) + tuple(r.wrt))
+        if r.kind == "fd-hessian":
+            return "%-4s %-24s %-5s %-8s finite differences%s" % (
+                "ok" if r.passed else "FAIL", what, r.device, r.dtype, " (%s)" % r.message if r.message else "")
     verdict = "ok" if r.passed else "FAIL"
     msg = (" (%s)" % r.message) if r.message else ""
     if compact and r.kind != "fd":

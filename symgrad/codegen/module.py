@@ -43,16 +43,11 @@ from ..version import __version__
 from .forms import Transposed, VIEWS, children, free_names, is_coeff
 from .plan import Plan
 from .lower import AsFloat
+from .second import second_source, directions
+from .source import doc_safe, dim_lookup as _dim_lookup, prologue as _prologue, INT_CODE  # noqa: F401 (doc_safe re-exported)
 
 
 _MATH = re.compile(r"\bmath\.")        # functions of dims are Python numbers: math.sqrt(d)
-
-
-def doc_safe(text):
-    """User text made safe inside a generated triple-quoted docstring: one line, no quotes
-    that could end it, no backslash escapes (a spec must never become code)."""
-    text = " ".join(str(text).split())
-    return text.replace("\\", "\\\\").replace('"', "'")
 
 
 # --- 5. the module -------------------------------------------------------------------------
@@ -69,68 +64,8 @@ FUSED = [
 ]
 
 
-def _dim_lookup(prob, py):
-    """dim name -> python expression reading it off an input's shape (or its declared value)."""
-    out = {}
-    for name, (sym, val) in prob.dims.items():
-        src = None
-        for d in prob.inputs:
-            for k, s in enumerate(d.shape):
-                if s == sym and src is None:
-                    src = "%s.shape[%d]" % (py(d.name), k)
-        out[name] = src if src is not None else repr(val)
-    return out
-
-
 def _tuple(names):
     return "(%s)" % (names[0] + ",") if len(names) == 1 else "(%s)" % ", ".join(names)
-
-
-INT_CODE = {"long": "torch.int64", "bool": "torch.bool"}
-
-
-def _prologue(args, dims, lookup, need_dt, py, indent="    ", detach=False, ints=None):
-    """Inputs as tensors of one floating dtype; a fast path when they already are.
-
-    With ``detach``, inputs that require grad are detached first, so that no autograd
-    graph is recorded (gradients() is plain tensor arithmetic).  ``args`` are the inputs'
-    names in the code; ``dims`` spec names of dims, ``py`` gives their names in the code.
-    Integer and bool inputs (``ints``: code name -> torch dtype) keep their own dtype.
-    """
-    ints = ints or {}
-    every = args
-    args = [a for a in args if a not in ints]
-    out = []
-    if args:
-        a0 = args[0]
-        checks = ["_dt.is_floating_point"] + ["%s.dtype is _dt" % a for a in args[1:]]
-        if detach:
-            checks += ["not %s.requires_grad" % a for a in args]
-        cond, line = [], "    if not ("
-        for k, c in enumerate(checks):
-            piece = c if k == 0 else " and " + c
-            if len(indent) + len(line) + len(piece) > 92:
-                cond.append(line)
-                line, piece = "            ", c if k == 0 else "and " + c
-            line += piece
-        cond.append(line + "):")
-        out += ["try:",
-                "    _dt = %s.dtype" % a0] + cond + [
-                "        raise TypeError",
-                "except (AttributeError, TypeError):",
-                "    %s = _tensors(%s%s)" % (", ".join(args) + ("," if len(args) == 1 else ""),
-                                             ", ".join(args), ", detach=True" if detach else ""),
-                "    _dt = %s.dtype" % a0]
-        if need_dt:
-            out.append("_dev = %s.device" % a0)
-    elif need_dt:
-        out += ["_dt, _dev = torch.get_default_dtype(), None"]
-    for a in every:
-        if a in ints:
-            out.append("%s = _ints(%s, %s, %s)" % (a, a, ints[a], args[0] if args else "None"))
-    for n in dims:
-        out.append("%s = %s" % (py(n), lookup[n]))
-    return [indent + line for line in out]
 
 
 def _doc_forms(d):
@@ -163,6 +98,10 @@ def module_source(d, plan=None):
               ", ".join(names), "".join(", %s=..." % s for s in plan.seeds)),
           "    SymgradFunction.apply(%s) -> %s   # autograd.Function, backward = closed forms" % (
               ", ".join(names), ", ".join(prob.outputs)),
+          ] + ([] if not d.hessians else [
+          "    hessians(%s) -> {output: {x: {y: tensor}}}" % ", ".join(names),
+          "    hvps(%s, %s) -> {output: {x: {y: tensor}}}" % (
+              ", ".join(names), ", ".join("%s=..." % v for v in directions(d).values()))]) + [
           '"""',
           "import torch"] + (["import math"] if any(_MATH.search(st.code) for st in plan.stmts) else []) + [
           "",
@@ -187,8 +126,9 @@ def module_source(d, plan=None):
               "        return v",
               "    return torch.as_tensor(v, dtype=dtype, device=dev)",
               "", ""]
+    second, second_stmts = second_source(d, names, args, lookup, py, ints)
     for name, doc, body in FUSED:
-        if any(name + "(" in st.code for st in plan.stmts):
+        if any(name + "(" in st.code for st in plan.stmts + second_stmts):
             L += ["def %s(%s):" % (name, body[0]),
                   '    """%s"""' % doc,
                   "    return %s" % body[1], "", ""]
@@ -272,6 +212,8 @@ def module_source(d, plan=None):
     L += ["", ""]
 
     L += _function_source(d, plan, args, lookup, iface, bdims, dt_args, ints)
+    if second:
+        L += ["", ""] + second[:-2]
     return "\n".join(L) + "\n"
 
 

@@ -10,13 +10,13 @@ import builtins
 import keyword
 
 import sympy
-from sympy import S, Pow
+from sympy import S, Pow, Tuple
 
 from ..ops.base import TensorOp, ElementwiseFn
 from ..ops.elementwise import Mask, NATIVE
 from ..ops.kinds import value_dtype
 from ..ops.linalg import TransposeOp, InverseOp
-from ..ops.shape import OnesLikeOp, ZerosLikeOp
+from ..ops.shape import OnesLikeOp, ZerosLikeOp, OnesOp, ZerosOp
 from ..tensor import Tensor, shape_of
 from .forms import (VIEWS, Transposed, Norm, Prepare, children, free_names, is_coeff, rebuild, split_coeff,
                     tensor_atoms, transparent)
@@ -103,8 +103,8 @@ class Plan:
     def _build(self):
         prob, d = self.prob, self.d
         adjoints, rename = self._adjoints()
-        results = [(g, self.prep(g.form.xreplace(rename[g.output]) if rename[g.output] else g.form))
-                   for g in d.gradients]
+        results = [(t, self.prep(t[2].xreplace(rename[t[1]]) if rename.get(t[1]) else t[2]))
+                   for t in self.targets()]
         defs = {n.name: Prepare(prob, upto=k)(n.expr, top=True) for k, n in enumerate(prob.nodes)}
 
         # nodes needed by the outputs and by the closed forms (with what they use)
@@ -175,20 +175,21 @@ class Plan:
             self.stmts.append(st)
             self.by_name[sym.name] = st
         self.results = []
-        for g, e in results:
-            expr = self.rewrite(e)
-            x = prob.tensors[g.wrt]
-            if is_coeff(expr):               # a constant: a tensor of x's shape all the same
-                expr = ZerosLikeOp(x) if expr == 0 else expr * OnesLikeOp(x)
-            elif shape_of(expr) != x.tshape:
-                expr = expr * OnesLikeOp(x)
-            name = self.fresh("d%s_d%s" % (g.output, g.wrt))
+        for (key, _, _, like, base), e in results:
+            expr = filled(self.rewrite(e), like)
+            name = self.fresh(base)
             deps = self.deps(expr)
-            st = Stmt(name, None, expr, "result", deps, (g.output, g.wrt))
+            st = Stmt(name, None, expr, "result", deps, key)
             self.stmts.append(st)
             self.results.append(st)
         self.node_order = node_order
         self.finish()
+
+    def targets(self):
+        """What the plan computes: (key, owner of its adjoints' names, closed form, a tensor of
+        its shape or the shape, base of its name) for each result -- here the gradients."""
+        return [((g.output, g.wrt), g.output, g.form, self.prob.tensors[g.wrt], "d%s_d%s" % (g.output, g.wrt))
+                for g in self.d.gradients]
 
     def _adjoints(self):
         """The derivation's named adjoints as [(symbol, prepared value)] in order, and per
@@ -354,6 +355,19 @@ class Plan:
             syms |= free_names(e)
         return ([x for x in self.inputs if x in syms], [n for n in self.dim_names if n in syms],
                 any("_dt" in st.code or "_dev" in st.code for st in stmts))
+
+
+def filled(expr, like):
+    """A result of exactly the shape of ``like`` (a tensor, or a shape): a constant, or a form
+    that broadcasts to it, made full."""
+    shape = like.tshape if isinstance(like, Tensor) else tuple(like)
+    if is_coeff(expr):               # a constant: a tensor of that shape all the same
+        if isinstance(like, Tensor):
+            return ZerosLikeOp(like) if expr == 0 else expr * OnesLikeOp(like)
+        return ZerosOp(Tuple(*shape)) if expr == 0 else expr * OnesOp(Tuple(*shape))
+    if shape_of(expr) != shape:
+        return expr * (OnesLikeOp(like) if isinstance(like, Tensor) else OnesOp(Tuple(*shape)))
+    return expr
 
 
 def _describe(p):

@@ -39,7 +39,9 @@ class Adjoint:
 
 
 class AdjointNames:
-    """Names for the adjoints of one output's sweep."""
+    """Names for the adjoints of one output's sweep (``prefix`` + the unit's stem)."""
+
+    prefix = "grad_"
 
     def __init__(self, graph, taken):
         self.graph = graph
@@ -61,7 +63,7 @@ class AdjointNames:
             return G
         if (consumers < 2 or targets < 2) and len(to_text(G)) <= LONG:
             return G
-        name = self.fresh("grad_" + stem)
+        name = self.fresh(self.prefix + stem)
         sym = Tensor(name, shape_of(u), real=True)
         adj = Adjoint(sym, stem, G)
         self.defs.append(adj)

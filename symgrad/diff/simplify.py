@@ -71,10 +71,25 @@ def tidy(e):
     return as_means(sign_normal(collect_matmul(combine_chains(best))))
 
 
+class unconstrained:
+    """``with unconstrained():`` closed forms made meanwhile use no symmetry: a gradient that
+    is differentiated again (second order) must hold for every direction, symmetric or not,
+    as PyTorch's double backward does."""
+    active = 0
+
+    def __enter__(self):
+        unconstrained.active += 1
+
+    def __exit__(self, *exc):
+        unconstrained.active -= 1
+
+
 def use_symmetry(e):
     """In a closed form (never a forward definition, whose unconstrained gradient it would
     change): S.T is S and v @ S is S @ v for a matrix known to be symmetric (spd inputs,
     their inverses, A @ A.T), so that P @ r + r @ P is 2*P @ r."""
+    if unconstrained.active:
+        return e
     def sym_rewrite(x):
         if isinstance(x, TransposeOp) and x.is_T() and symmetric(x.args[0]):
             return x.args[0]

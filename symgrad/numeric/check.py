@@ -29,39 +29,10 @@ with warnings.catch_warnings():      # a torch wheel without NumPy warns at impo
 
 from ..errors import CheckError
 from .inputs import TOLERANCES, dim_values, draw_inputs, check_sizes
+from .second import second_rows
+from .rows import CheckRow, compare, reference, _first_line, _name, _json_float, FD_MAX_ELEMENTS  # noqa: F401
 
-FD_MAX_ELEMENTS = 4000
 DEVICES = ("cpu", "cuda", "auto", "all")
-
-
-@dataclass
-class CheckRow:
-    output: str
-    wrt: str
-    device: str
-    dtype: str
-    max_abs_err: float
-    max_rel_err: float
-    passed: bool
-    message: str = ""
-    kind: str = "autograd"          # "autograd" | "fd" (finite differences via gradcheck)
-
-    def __getitem__(self, key):          # rows read like the JSON report's rows too
-        return self.to_dict()[key]
-
-    def to_dict(self):
-        return {"output": self.output, "wrt": self.wrt, "device": self.device, "dtype": self.dtype,
-                "max_abs_err": _json_float(self.max_abs_err), "max_rel_err": _json_float(self.max_rel_err),
-                "passed": self.passed, "kind": self.kind, "message": self.message}
-
-    def line(self):
-        from ..report import row_line
-        return row_line(self)
-
-
-def _json_float(x):
-    """NaN and inf are not JSON: report them as None (the row's message says why)."""
-    return x if x == x and x not in (float("inf"), float("-inf")) else None
 
 
 @dataclass
@@ -112,61 +83,6 @@ def resolve_devices(device):
     raise CheckError("unknown device %r (cpu, cuda, auto or all)" % device)
 
 
-def reference(prob, inputs, dims, dtype, device):
-    """Run the spec's text in PyTorch; return (env of tensors, leaf tensors)."""
-    from .reference import TorchEval
-    leaves = {}
-    env = {}
-    for d in prob.inputs:
-        t = inputs[d.name].clone().requires_grad_(d.requires_grad)
-        leaves[d.name] = t
-        env[d.name] = t
-    ev = TorchEval(env, dims, dtype, device)
-    for n in prob.nodes:
-        try:
-            env[n.name] = ev.eval_text(n.text)
-        except Exception as e:
-            raise CheckError("%s: PyTorch cannot evaluate node '%s' = %s: %s: %s" % (
-                prob.file, n.name, n.text, type(e).__name__, _first_line(e)))
-    return env, leaves
-
-
-def _first_line(e):
-    return (str(e).strip().splitlines() or [""])[0]
-
-
-# --- comparing ---------------------------------------------------------------------------
-def compare(got, want, rtol, atol):
-    """(max abs err, max rel err, passed, message) of a closed form's value against autograd's."""
-    if not isinstance(got, torch.Tensor):
-        return float("inf"), float("inf"), False, "the closed form gives a %s, not a tensor" % type(got).__name__
-    if got.device != want.device:
-        return float("inf"), float("inf"), False, "the closed form is on %s, the input on %s" % (got.device, want.device)
-    if got.shape != want.shape:
-        return float("inf"), float("inf"), False, "the closed form has shape %s, autograd's gradient %s" % (
-            list(got.shape), list(want.shape))
-    if got.dtype != want.dtype:
-        return float("inf"), float("inf"), False, "the closed form has dtype %s, the input %s" % (
-            str(got.dtype).replace("torch.", ""), str(want.dtype).replace("torch.", ""))
-    got = got.to(want.dtype)
-    want_ok = bool(torch.isfinite(want).all())
-    got_ok = bool(torch.isfinite(got).all())
-    if not want_ok or not got_ok:
-        where = "autograd's gradient" if not want_ok else "the closed form"
-        if not want_ok and not got_ok:
-            where = "both autograd's gradient and the closed form"
-        return float("nan"), float("nan"), False, "%s has NaN or inf at the drawn inputs" % where
-    if want.numel() == 0:
-        return 0.0, 0.0, True, ""
-    diff = (got - want).abs()
-    scale = max(1.0, float(want.abs().max()))
-    tol = atol * scale + rtol * want.abs()
-    abs_err = float(diff.max())
-    rel_err = float((diff / want.abs().clamp_min(atol * scale)).max())
-    ok = bool((diff <= tol).all())
-    return abs_err, rel_err, ok, "" if ok else "the closed form differs from autograd"
-
-
 # --- the check ---------------------------------------------------------------------------
 def run_check(d, device="cpu", dtype="float64", seed=0, fd=False, dims=None):
     """Check every closed form of a Derivation; returns a `CheckReport`."""
@@ -191,6 +107,8 @@ def run_check(d, device="cpu", dtype="float64", seed=0, fd=False, dims=None):
     for dev in devices if mod is not None else ():
         inputs = draw_inputs(prob, dvals, tdtype, dev, seed)
         report.rows.extend(_device_rows(d, mod, inputs, dvals, tdtype, dev, seed, rtol, atol))
+        if d.hessians:
+            report.rows.extend(second_rows(d, mod, inputs, dvals, tdtype, dev, seed, rtol, atol, fd))
         if fd:
             report.rows.extend(_fd_rows(d, mod, draw_inputs(prob, dvals, torch.float64, dev, seed), dev))
     if d.schedule is not None:
@@ -254,10 +172,6 @@ def _device_rows(d, mod, inputs, dims, dtype, dev, seed, rtol, atol):
             a, r, ok, msg = compare(got[o][x], want, rtol, atol)
             rows.append(CheckRow(o, x, dev, _name(dtype), a, r, ok, msg))
     return rows
-
-
-def _name(dtype):
-    return str(dtype).replace("torch.", "")
 
 
 def _has_detach(prob):

@@ -18,6 +18,7 @@ from sympy import Function, S, Tuple, Mul
 from sympy.printing.precedence import PRECEDENCE
 
 from ..tensor import shape_of
+from .registry import MissingFact
 
 
 class TensorOp(Function):
@@ -52,6 +53,16 @@ class TensorOp(Function):
         constant tensor).  The result must broadcast to argument ``i``'s shape.
         """
         raise NotImplementedError("no vector-Jacobian rule for %s" % self.spec_name)
+
+    def batch(self, args, lifted, bshape):
+        """This op over a batch of arguments (second order: ``symgrad.diff.batch``).
+
+        ``args[i]`` is tensor argument i: when ``lifted[i]`` it is a batch with leading dims
+        ``bshape`` (see ``symgrad.ops.batching``), else the argument itself.  Returns the
+        batch of results, with the same leading dims.  The registry's docstring has the
+        protocol; an op without a rule is a named error, never a wrong Hessian."""
+        raise MissingFact("no batching rule for %s: a Hessian through it needs %s.batch "
+                          "(see symgrad.ops.registry)" % (self.spec_name, type(self).__name__))
 
     # --- printing: the defaults print a function call -----------------------------
     def text_kwargs(self, p):

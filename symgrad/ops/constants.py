@@ -108,6 +108,10 @@ class OnesLikeOp(TensorOp):
     def out_shape(self):
         return shape_of(self.args[0])
 
+    def batch(self, args, lifted, bshape):
+        """Only the shape of the argument counts: the same for every member of a batch."""
+        return (ZerosOp if isinstance(self, ZerosLikeOp) else OnesOp)(Tuple(*self.out_shape()))
+
     def latex(self, p):
         return r"\mathbf{1}"
 
@@ -137,6 +141,9 @@ class DetachOp(TensorOp):
 
     def out_shape(self):
         return shape_of(self.args[0])
+
+    def batch(self, args, lifted, bshape):
+        return DetachOp(args[0])
 
     def latex(self, p):
         return r"\operatorname{sg}\left(%s\right)" % p._print(self.args[0])

@@ -15,6 +15,7 @@ from .nodes import cross_saved, CROSS
 from .reduce import SumOp
 from .registry import register, P
 from .shape import EyeOp, OnesOp, UnsqueezeOp, TransposeOp, T, materialize  # noqa: F401 (re-exported)
+from .batching import align, pdim, reduce_lifted, matmul_batch
 
 
 def _sum_leading(x, keep):
@@ -101,6 +102,11 @@ class MatmulOp(TensorOp):
             return _sum_leading(gu * a, 1)
         # batched: the products carry the broadcast batch dims; the sweep sums them back
         return MatmulOp(g, T(b)) if i == 0 else MatmulOp(T(a), g)
+
+    def batch(self, args, lifted, bshape):
+        """Leading batch dims are matmul's own batch dims once the logical ranks agree; a
+        batch of vectors is a batch of rows (``v @ A.T`` for ``A @ v``) or of columns."""
+        return matmul_batch(MatmulOp, SumOp, args, lifted, [shape_of(t) for t in self.args])
 
     def vjp_constant(self, i, g, ra, rb):
         """A constant adjoint g: ones-matrix products are sums (no ones tensor is built)."""
@@ -242,6 +248,12 @@ class OuterOp(TensorOp):
         g = materialize(g, self.out_shape())
         return MatmulOp(g, b) if i == 0 else MatmulOp(T(g), a)
 
+    def batch(self, args, lifted, bshape):
+        """outer(u, w) is u[:, None] * w, batch by batch."""
+        (u, w), (lu, lw) = args, lifted
+        col = UnsqueezeOp(u, Integer(pdim(u, 1, 1) if lu else 1))
+        return col * (align(w, 1, 2) if lw else w)
+
     def latex(self, p):
         return r"%s %s" % (p.parenthesize(self.args[0], PRECEDENCE["Mul"]), p.transposed(self.args[1]))
 
@@ -277,6 +289,9 @@ class DotOp(TensorOp):
     def vjp(self, i, g):
         return g * self.args[1 - i]
 
+    def batch(self, args, lifted, bshape):
+        return reduce_lifted(SumOp, args[0] * args[1], shape_of(self.args[0]), [0], False, lambda n: n)
+
     def latex(self, p):
         return r"%s %s" % (p.transposed(self.args[0]), p.parenthesize(self.args[1], PRECEDENCE["Mul"]))
 
@@ -309,6 +324,11 @@ class TraceOp(SquareMatrixOp):
 
     def vjp(self, i, g):
         return g * EyeOp(self.square()[0])
+
+    def batch(self, args, lifted, bshape):
+        """The sum of the diagonal of each matrix of the batch."""
+        n = self.square()[0]
+        return reduce_lifted(SumOp, args[0] * EyeOp(n), (n, n), [0, 1], False, lambda n: n)
 
     def latex(self, p):
         return r"\operatorname{tr}\left(%s\right)" % p._print(self.args[0])

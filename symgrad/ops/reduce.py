@@ -9,7 +9,8 @@ from sympy import S, Tuple, Integer, Add, Mul, exp
 from ..tensor import shape_of
 from .base import TensorOp, count, flag, split_scalar, rank, dims_of, norm_dim
 from .registry import register, P, Param
-from .shape import unsqueeze_dims, full_rank, TransposeOp
+from .shape import unsqueeze_dims, full_rank, TransposeOp, SqueezeOp
+from .batching import reduce_lifted, full_along, pdim
 
 
 def sum_along(g, d, shape):
@@ -70,6 +71,12 @@ class Reduction(TensorOp):
 
     def n_reduced(self):
         return count(shape_of(self.args[0]), self.dims)
+
+    per_broadcast = None     # the reduction of a constant along a dim of this size, in units of it
+
+    def batch(self, args, lifted, bshape):
+        return reduce_lifted(type(self), args[0], shape_of(self.args[0]), self.dims, self.keepdim,
+                             self.per_broadcast)
 
     def g_back(self, g):
         """The output adjoint, broadcastable to the input's shape."""
@@ -136,6 +143,14 @@ def _simpler(p, cls):
     return not isinstance(rest, cls)
 
 
+def _over_units(x, dims, keepdim):
+    """A sum or mean over dims of size 1 only moves no number: x, or x squeezed there."""
+    s = shape_of(x)
+    if not dims or len(s) == 0 or any(s[int(d)] != 1 for d in dims):
+        return None
+    return x if keepdim else SqueezeOp(x, Tuple(*dims))
+
+
 def _pull_scalar(cls, x, dims, keepdim):
     """Factors that do not vary along the reduced dims move out: sum(c*x) = c*sum(x).  With
     keepdim=False only those without the reduced dims at all (they broadcast the same)."""
@@ -153,19 +168,24 @@ def _pull_scalar(cls, x, dims, keepdim):
     else:
         out = [f for f in x.args if len(shape_of(f)) <= rank - 1 - max(ds)]
     if out and len(out) < len(x.args):
-        return Mul(*out) * cls(Mul(*[f for f in x.args if f not in out]), dims, keepdim)
+        rest = Mul(*[f for f in x.args if f not in out])
+        off = rank - len(shape_of(rest))          # rest may have fewer (leading) dims than x
+        if off and min(ds) < off:
+            return None
+        return Mul(*out) * cls(rest, Tuple(*[Integer(d - off) for d in ds]) if off else dims, keepdim)
     return None
 
 
 class SumOp(Reduction):
     spec_name = "sum"
+    per_broadcast = staticmethod(lambda n: n)
 
     @classmethod
     def eval(cls, x, dims, keepdim):
         if (isinstance(x, TransposeOp) and len(dims) == 1 and not keepdim
                 and len(shape_of(x)) == 2):
             return cls(x.args[0], Tuple(Integer(1 - int(dims[0]))), keepdim)
-        return _pull_scalar(cls, x, dims, keepdim)
+        return _pull_scalar(cls, x, dims, keepdim) or _over_units(x, dims, keepdim)
 
     def vjp(self, i, g):
         return self.g_back(g)
@@ -185,13 +205,14 @@ register("sum", REDUCE_PARAMS, _reduction(SumOp), torch="torch.sum", grad_fn="Su
 
 class MeanOp(Reduction):
     spec_name = "mean"
+    per_broadcast = staticmethod(lambda n: S.One)
 
     @classmethod
     def eval(cls, x, dims, keepdim):
         if (isinstance(x, TransposeOp) and len(dims) == 1 and not keepdim
                 and len(shape_of(x)) == 2):
             return cls(x.args[0], Tuple(Integer(1 - int(dims[0]))), keepdim)
-        return _pull_scalar(cls, x, dims, keepdim)
+        return _pull_scalar(cls, x, dims, keepdim) or _over_units(x, dims, keepdim)
 
     def vjp(self, i, g):
         return self.g_back(g) / self.n_reduced()
@@ -250,6 +271,11 @@ class SoftmaxOp(TensorOp):
             return S.Zero      # softmax sums to one along dim: a constant adjoint vanishes
         d = self.args[1]
         return self * (g - sum_along(g * self, int(d), self.out_shape()))
+
+    def batch(self, args, lifted, bshape):
+        d = int(self.args[1])
+        a = full_along(args[0], shape_of(self.args[0]), [d])
+        return type(self)(a, Integer(pdim(a, rank(self.args[0]), d)))
 
     def text_kwargs(self, p):
         return ["dim=%s" % self.args[1]]

@@ -29,6 +29,28 @@ registration that declares the rest, which the other stages read from here:
 Nothing here knows a particular op.  `check_facts` runs at import: a function without a
 torch reference, a differentiable one without a backward node or a reason, is a named
 error (`MissingFact`) -- never a silent zero further down.
+
+Second order (``hessians:``, ``symgrad.diff.second``) asks two more things of an op block:
+
+* its vector-Jacobian rule (``TensorOp.vjp``) is built from ops that have rules themselves
+  (the gradient's closed form is differentiated again by the same sweep; masks and
+  comparisons are non-differentiable, so a relu mask's derivative is 0 as in PyTorch);
+* a ``TensorOp`` says how it acts on a batch: ``batch(self, args, lifted, bshape)``.  A
+  Hessian is its Hessian-vector product at every basis direction at once -- the direction
+  replaced by an identity with leading batch dims ``bshape`` -- so each op on the way is
+  applied to a batch, as ``torch.vmap`` would.  ``args[i]`` is tensor argument i: when
+  ``lifted[i]`` it is a batch (its value broadcasts to ``bshape + arg.shape``, its logical
+  dims are its *last* ``rank(arg)`` dims, leading batch dims of size 1 may be missing), else
+  the argument itself.  Return the batch of results, its logical dims last the same way.
+  Helpers (``symgrad.ops.batching``): ``pdim(a, r, d)`` is the dim of lifted ``a`` holding
+  logical dim d; ``align(a, r, R)`` gives it logical rank R (unit dims after the batch
+  dims, for broadcasting against rank-R arguments); ``full_along(a, shape, dims)`` makes it
+  full where it broadcasts; ``reduce_lifted`` reduces logical dims.  Typical rules:
+  ``transpose(a', pdim(a', r, d0), pdim(a', r, d1))``; a dim-wise op rebuilt on
+  ``pdim``; a reduction through ``reduce_lifted``.  Elementwise functions need nothing
+  (``ElementwiseFn`` broadcasts).  The default raises `MissingFact` naming the op: a
+  Hessian through an op without a rule is an error, never a wrong answer.  Tested for
+  every op case by ``tests/test_hessian_ops.py``.
 """
 from ..errors import SymgradError
 

@@ -32,12 +32,24 @@ class ReshapeOp(TensorOp):
             return g            # a constant adjoint stays constant under any reshape
         return ReshapeOp(materialize(g, self.out_shape()), Tuple(*shape_of(self.args[0])))
 
+    def batch(self, args, lifted, bshape):
+        full = tuple(bshape) + shape_of(self.args[0])
+        return ReshapeOp(materialize(args[0], full), Tuple(*(tuple(bshape) + self.out_shape())))
+
     def text_kwargs(self, p):
         return [shape_text(self.args[1])]
 
     def latex(self, p):
         return r"\operatorname{reshape}_{%s}\left(%s\right)" % (
             r"\times ".join(p._print(d) for d in self.args[1]), p._print(self.args[0]))
+
+    def index(self, p, idx):
+        """A reshape that only inserts unit dims keeps its argument's entries: M_{ik}."""
+        x = self.args[0]
+        kept = [i for i, d in zip(idx, self.args[1]) if d != 1]
+        if len(kept) != len(shape_of(x)) or any(d == 1 for d in shape_of(x)):
+            return r"\left(%s\right)_{%s}" % (self.latex(p), "".join(idx))
+        return p.index_of(x, kept)
 
 
 def reshape_target(in_shape, target):
@@ -115,6 +127,10 @@ class UnsqueezeOp(TensorOp):
             return g
         return SqueezeOp(full_rank(g, self.out_shape()), Tuple(self.args[1]))
 
+    def batch(self, args, lifted, bshape):
+        a = args[0]
+        return UnsqueezeOp(a, Integer(rank(a) - rank(self.args[0]) + int(self.args[1])))
+
     def text_kwargs(self, p):
         return [str(self.args[1])]
 
@@ -156,6 +172,11 @@ class SqueezeOp(TensorOp):
         for d in sorted(int(d) for d in self.args[1]):
             g = UnsqueezeOp(g, Integer(d))
         return g
+
+    def batch(self, args, lifted, bshape):
+        a = args[0]
+        off = rank(a) - rank(self.args[0])
+        return SqueezeOp(a, Tuple(*[Integer(off + int(d)) for d in self.args[1]]))
 
     def text_kwargs(self, p):
         dims = [str(d) for d in self.args[1]]
@@ -269,6 +290,11 @@ class TransposeOp(TensorOp):
         if shape_of(g) == ():
             return g
         return TransposeOp(full_rank(g, self.out_shape()), self.args[1], self.args[2])
+
+    def batch(self, args, lifted, bshape):
+        a = args[0]
+        off = rank(a) - rank(self.args[0])
+        return TransposeOp(a, Integer(off + int(self.args[1])), Integer(off + int(self.args[2])))
 
     def is_T(self):
         return len(shape_of(self.args[0])) == 2

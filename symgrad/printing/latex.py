@@ -67,6 +67,13 @@ class MatrixLatexPrinter(LatexPrinter):
 
     def _print_Mul(self, e):
         from ..ops.linalg import MatmulOp
+        from ..ops.placed import kronecker
+        kron = kronecker(e)
+        if kron is not None:             # a Hessian of a matrix: c A (x) B
+            c, A, B = kron
+            head = "" if c == 1 else "-" if c == -1 else self.parenthesize(c, PRECEDENCE["Mul"]) + " "
+            return r"%s%s \otimes %s" % (head, self.parenthesize(A, PRECEDENCE["Mul"]),
+                                         self.parenthesize(B, PRECEDENCE["Mul"]))
         tensors = [f for f in e.args if shape_of(f) != () and not (isinstance(f, Pow) and f.exp.is_negative)]
         if len(tensors) == 1 and isinstance(tensors[0], MatmulOp):
             scal = Mul(*[f for f in e.args if f is not tensors[0]])
@@ -83,7 +90,7 @@ class MatrixLatexPrinter(LatexPrinter):
         head = super()._print_Mul(Mul(*others)) if others else ""
         if head == "1":
             head = ""
-        elif head == "-1":
+        elif head.replace(" ", "") == "-1":
             head = "-"
         body = r" \odot ".join(self.parenthesize(t, PRECEDENCE["Mul"]) for t in tensors)
         if head and head not in ("-",) and "frac" in head:

@@ -21,12 +21,14 @@ from ..tensor import Tensor, shape_of, fmt_shape
 from .domains import DOMAIN_RULES, outside
 from .dtypes import read_dtype, high_value, entry_rule
 from .expr import parse_expr_kind
+from .hessians import read_hessians
 from .parse import suggest, locate
 from .problem import Mark, InputDecl, NodeDecl, Problem
 from .yamlread import (read_spec_bytes, byte_pos, compose, check_tags, short as _short, node_kind, mapping,
                        scalar, plain_value)
 
-TOP_KEYS = ("title", "description", "dims", "inputs", "nodes", "outputs", "wrt", "retain_grad", "backward")
+TOP_KEYS = ("title", "description", "dims", "inputs", "nodes", "outputs", "wrt", "retain_grad", "backward",
+            "hessians")
 INPUT_KEYS = ("shape", "requires_grad", "domain", "value", "dtype", "high")
 DOMAINS = ("real", "positive", "nonnegative", "unit", "spd", "simplex")
 MAX_DIM_VALUE = 10 ** 9
@@ -152,6 +154,7 @@ class _Builder:
             if not rg[name]:
                 ctx.fail(self.item(vn, k), "can't retain_grad on Tensor '%s' that has requires_grad=False" % name)
         prob.backward = self.backward(prob, env)
+        prob.hessians = read_hessians(self.ctx, self.get("hessians")[1], prob, rg)
         return prob
 
     def dims(self):

@@ -68,6 +68,7 @@ class Problem:
     backward: Optional[List[BackwardStep]]
     text: str = ""
     marks: dict = field(default_factory=dict)
+    hessians: list = field(default_factory=list)   # [(f, x, y)]: SPEC section 11
 
     @property
     def tensors(self):
