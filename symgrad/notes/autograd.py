@@ -141,7 +141,16 @@ def _named_added(d, s, name):
             g = None
         if g is not None and not g.seed:
             return g.form
-    return s.added.get(name)
+    return _constant_part(s.added.get(name))
+
+
+def _constant_part(e):
+    """``c*ones_like(b)`` as ``c``: a constant adjoint reads as the number it is everywhere."""
+    from ..ops.shape import OnesLikeOp
+    if e is None:
+        return e
+    c, rest = e.as_coeff_Mul()
+    return c if isinstance(rest, OnesLikeOp) else e
 
 
 def _p(s):
@@ -211,7 +220,7 @@ def alternative(d, sched, num):
             return None
         predicted[x] = tidy(Add(*forms))
     item = {"call": call, "grads": [{"name": x, "tex": name_tex(x), "math": tex(e)} for x, e in predicted.items()],
-            "replayed": None, "raises": bool(sched.raised_at)}
+            "replayed": None, "raises": bool(sched.raised_at), "calls": len(run)}
     if num:
         got, err = num.combined(outs)
         if err is None:

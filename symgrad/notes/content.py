@@ -62,7 +62,7 @@ def notes(d, check=None, with_numbers=True):
         "autograd": autograd_section(d, info, num),
         "exercises": exercises(d, num),
         "index": index_section(d),
-        "check": check_section(check),
+        "check": check_section(check, d),
         "second_order": second_order(d),
     }
     values = [labelled("d%s/d%s = " % (c["output"], c["wrt"]), c["value"]) for c in out["closed_forms"] if c["value"]]
@@ -85,7 +85,13 @@ def _numbers_note(d, num):
             r.t("given by ").c("value").t(" where the spec has one, the others ")
         r.t("drawn with seed %d from each input's domain (the inputs of the numeric check; the "
             "listing below draws the same ones)" % num.seed)
-    r.t(", in float64. Boxes of the graph show each value (green) and the gradient of the output (red).")
+    r.t(", in float64. Boxes of the graph show each value (green) and the gradient of the output (red)")
+    seeded = sorted({g.seed for g in d.gradients if g.seed})
+    if seeded:
+        r.t(" -- for a non-scalar output, its vector–Jacobian product with the check's random ")
+        for k, s in enumerate(seeded):
+            r.t(", " if k else "").c(s)
+    r.t(".")
     return {"available": True, "text": r}
 
 
@@ -207,13 +213,19 @@ def second_order(d):
 
 # --- the numeric check ----------------------------------------------------------------------------
 
-def check_section(check):
+def check_section(check, d=None):
     if check is None:
         return None
+    seeded = {(g.output, g.wrt): g.seed for g in (d.gradients if d is not None else ())}
     rows = []
     for r in check.rows:
         kind = getattr(r, "kind", "autograd")
-        what = ("d%s/d%s" % (r.output, r.wrt)) if kind == "autograd" else "gradcheck %s wrt %s" % (r.output, r.wrt)
+        if seeded.get((r.output, r.wrt)):        # a vector-Jacobian product, not a d/dx
+            what = "%s-bar (VJP with %s)" % (r.wrt, seeded[(r.output, r.wrt)])
+        else:
+            what = "d%s/d%s" % (r.output, r.wrt)
+        if kind != "autograd":
+            what = "gradcheck %s wrt %s" % (r.output, r.wrt)
         rows.append({
             "what": what, "output": r.output, "wrt": r.wrt, "device": r.device, "dtype": r.dtype, "kind": kind,
             "abs_err": "—" if kind != "autograd" else "%.2e" % r.max_abs_err,

@@ -22,11 +22,11 @@ from .text import ellipsize, one_line_code, plain
 
 MAX_DRAWN = 32          # boxes; a larger graph is described, not drawn
 LABEL = 26              # characters of a definition shown in a box
-WIDE = 40               # characters of a backward node's lines
-LINE_MAX = 48           # characters of any line of a box
+WIDE = 52               # characters of a backward node's lines
+LINE_MAX = 60           # characters of any line of a box
 # one character and one line of a box's text: SVG pixels and TikZ centimetres; the gaps
 # between boxes in characters and lines; the width a picture may take on a page (cm)
-SVG_CHAR, SVG_LINE, SVG_PAD = 6.6, 14.0, 8.0
+SVG_CHAR, SVG_LINE, SVG_PAD = 6.9, 14.0, 8.0
 TIKZ_CHAR, TIKZ_LINE = 0.152, 0.34
 GAP_CHARS, GAP_LINES = 4, 0.7
 PAGE_CM = 16.0
