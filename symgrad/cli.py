@@ -19,9 +19,9 @@ import click
 from .errors import SymgradError, SpecError, one_line, printable_path
 from .version import __version__
 
-FORMATS = ("text", "json", "md", "tex", "pdf")
+FORMATS = ("text", "json", "md", "tex", "pdf", "html")
 SUFFIX_FORMAT = {".md": "md", ".markdown": "md", ".tex": "tex", ".pdf": "pdf", ".json": "json",
-                 ".txt": "text"}
+                 ".txt": "text", ".html": "html", ".htm": "html"}
 
 
 class Fail(Exception):
@@ -263,7 +263,7 @@ def main():
 @click.option("--input", "inputs", multiple=True, metavar="NAME=SHAPE[:long:HIGH]",
               help="with SPEC = FILE.py:NAME: an argument of the traced code (see `symgrad trace`)")
 @click.option("-o", "--output", "out", type=click.Path(), callback=_output_path,
-              help="write notes/report (.md .tex .pdf .json)")
+              help="write notes/report (.md .tex .pdf .html .json)")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help="what to print (default text)")
 @click.option("--check/--no-check", default=True, show_default=True, help="validate numerically against autograd")
 @click.option("--template", "template_dir", type=click.Path(exists=True, file_okay=False),
@@ -279,7 +279,7 @@ def derive(spec, inputs, out, fmt, check, template_dir, device, dtype, seed, dim
         if out:
             out_fmt = fmt if fmt not in (None, "text") else SUFFIX_FORMAT.get(os.path.splitext(out)[1].lower())
             if out_fmt is None:
-                raise SymgradError("cannot tell the format of %s: use .md, .tex, .pdf or .json (or --format)"
+                raise SymgradError("cannot tell the format of %s: use .md, .tex, .pdf, .html or .json (or --format)"
                                    % printable_path(out))
         elif fmt == "pdf":
             raise SymgradError("--format pdf needs -o FILE.pdf")
@@ -293,12 +293,12 @@ def derive(spec, inputs, out, fmt, check, template_dir, device, dtype, seed, dim
         if check:
             report = d.check(device=device, dtype=dtype, seed=seed, dims=dims)
         if out:
-            data = _render(d, out_fmt, report, template_dir)
+            data = _render(d, out_fmt, report, template_dir, numbers=check)
             write_output(out, data, [spec])
             click.echo(d.summary(report), nl=False)
             click.echo("wrote %s" % printable_path(out))
         else:
-            data = _render(d, fmt or "text", report, template_dir)
+            data = _render(d, fmt or "text", report, template_dir, numbers=check)
             click.echo(data, nl=False)
         if report is not None and not report.passed:
             raise Fail(1)
@@ -306,12 +306,13 @@ def derive(spec, inputs, out, fmt, check, template_dir, device, dtype, seed, dim
     _run(go, debug)
 
 
-def _render(d, fmt, report, template_dir):
+def _render(d, fmt, report, template_dir, numbers=True):
     if fmt == "text":
         return d.summary(report)
     if fmt == "json":
         return d.to_json(report)
-    return d.render(fmt, check=report, template_dir=template_dir)
+    # --no-check runs no PyTorch at all: the notes then show no numbers
+    return d.render(fmt, check=report, template_dir=template_dir, numbers=numbers)
 
 
 @main.command()

@@ -213,13 +213,17 @@ class Derivation:
         from .report import summary
         return summary(self, check if check is not None else self._check)
 
-    def render(self, fmt="md", check=None, template_dir=None):
+    def render(self, fmt="md", check=None, template_dir=None, numbers=True):
         from .notes.render import render
-        return render(self, fmt, check if check is not None else self._check, template_dir)
+        return render(self, fmt, check if check is not None else self._check, template_dir, numbers=numbers)
 
     def _repr_latex_(self):
         from .notes.render import repr_latex
         return repr_latex(self)
+
+    def _repr_html_(self):
+        from .notes.render import repr_html
+        return repr_html(self)
 
     def _repr_markdown_(self):
         try:

@@ -166,11 +166,14 @@ def test_markdown_notes_hold_no_live_html(payload):
     md = d.render("md")
     assert_inert_html(md)
     assert_inert_html(d._repr_markdown_())
-    # the notes' own fences -- the description's code blocks, the graph, the PyTorch listing --
-    # and no other: nothing from the spec opened or closed one
+    # the notes' own fences -- the description's code blocks, then the values, the graphs and
+    # the PyTorch listing, as for a harmless spec -- and no other: nothing from the spec
+    # opened or closed one
     from symgrad.notes.description import parse
     blocks = [b[1] for b in parse(d.problem.description) if b[0] == "code"]
-    assert fences(md) == blocks + ["mermaid", "python"]
+    harmless = fences(derivation(hostile_spec("x")).render("md"))
+    assert fences(md) == blocks + harmless
+    assert set(harmless) == {"mermaid", "python"}
 
 
 @pytest.mark.parametrize("payload", HTML_PAYLOADS[:4] + HTML_BLOCKS[2:5])
@@ -178,7 +181,7 @@ def test_markdown_tables_keep_their_shape(payload):
     d = derivation(hostile_spec(payload))
     out = markdown_html(d.render("md", check=d.check()))
     tables = re.findall(r"<table>.*?</table>", out, re.S)
-    assert len(tables) == 4          # tensors, .grad after the schedule, check, schedule check
+    assert len(tables) == 5          # tensors, results, .grad after the schedule, check, schedule check
     for t in tables:
         rows = re.findall(r"<tr>(.*?)</tr>", t, re.S)
         width = len(re.findall(r"<th", rows[0]))
@@ -599,24 +602,29 @@ def _outputs(node):
                 yield child
 
 
-def _escaped(expr):
+def _escaped(expr, macros=()):
     import jinja2.nodes as jn
+    if isinstance(expr, jn.Call) and isinstance(expr.node, jn.Name) and expr.node.name in macros:
+        return True                 # a macro of the template: its own outputs are checked too
     if isinstance(expr, jn.Filter):
         return expr.name in render_mod.OUTPUT_FILTERS
     if isinstance(expr, jn.Const):
         return True
     if isinstance(expr, jn.CondExpr):
-        return _escaped(expr.expr1) and (expr.expr2 is None or _escaped(expr.expr2))
+        return _escaped(expr.expr1, macros) and (expr.expr2 is None or _escaped(expr.expr2, macros))
     if isinstance(expr, jn.Getattr) and isinstance(expr.node, jn.Name) and expr.node.name == "loop":
         return expr.attr in ("index", "index0")
     return False
 
 
-@pytest.mark.parametrize("fmt", ["md", "tex"])
+@pytest.mark.parametrize("fmt", ["md", "tex", "html"])
 def test_every_template_output_goes_through_an_escaping_filter(fmt):
     """The shipped templates print nothing raw: each {{ }} ends in a filter of its format."""
     env = render_mod.environment(fmt)
     name = render_mod.TEMPLATES[fmt]
+    import jinja2.nodes as jn
     source = env.loader.get_source(env, name)[0]
-    raw = [e for e in _outputs(env.parse(source)) if not _escaped(e)]
+    tree = env.parse(source)
+    macros = {m.name for m in tree.find_all(jn.Macro)}
+    raw = [e for e in _outputs(tree) if not _escaped(e, macros)]
     assert not raw, "unescaped output in %s: %s" % (name, raw[:3])

@@ -71,37 +71,61 @@ def test_render_is_deterministic_across_processes():
 
 def test_multi_loss_notes_follow_the_notebook():
     md = derive("multi_loss.yaml").render("md")
-    # the forward pass in both notations, the graph, the sweep, the closed forms
-    assert "c_{ij} &= 2 b_{ij} = 2 a_{ij}^{2}" in md
-    assert "```mermaid" in md and "t_c --> t_d" in md
-    assert r"\bar{a} = 2 \bar{b} \odot a = 2 \cdot \frac{1}{2} \cdot a = a" in md
-    assert r"\frac{\partial e}{\partial a_{ij}} = 4 a_{ij}" in md
-    # autograd: the PyTorch code, each step's .grad, the retain_graph and non-leaf lessons
-    assert "d.backward(retain_graph=True)   # a.grad = a" in md
-    assert "`a.grad = 5*a`" in md
+    # the numbers, as PyTorch prints them, from the spec's value
+    assert "a = tensor([[0.0688, 0.2060, 0.3086, 0.4836]], requires_grad=True)" in md
+    assert "b = tensor([[0.0047, 0.0424, 0.0952, 0.2339]], grad_fn=<PowBackward0>)" in md
+    assert "on the inputs' `value`s from the spec" in md
+    # the forward graph with values and both gradients on its boxes
+    assert "```mermaid\nflowchart" in md and "t_c --> t_d" in md
+    assert "∂d: [0.0688, 0.2060, 0.3086, 0.4836]" in md and "∂e: all 1.0000" in md
+    # the derivation in named adjoints, with shapes and reasons
+    assert r"\bar{c} &= \frac{\bar{d}}{4} && \in \mathbb{R}^{1 \times 4} && \text{each entry} \\" in md
+    assert r"\bar{a} &= 2 \bar{b} \odot a && \in \mathbb{R}^{1 \times 4} && 1{\times}4\ \checkmark" in md
+    assert "`*`: multiply swaps" in md
+    # index forms in the appendix
+    assert r"c_{ij} &= 2 b_{ij} = 2 a_{ij}^{2}" in md
+    assert r"\frac{\partial e}{\partial a_{ij}} &= 4 a_{ij}" in md
+    # each backward() step: the backward graph PyTorch builds, what it saved and frees
+    step2 = md[md.index("### Step 2"):]
+    assert "flowchart BT" in step2 and "MulBackward0 (c)" in step2 and "saved self=a; then frees it" in step2
+    # accumulation as the sum it is, in closed form and in numbers
+    assert r"a.\mathtt{grad} &= a + 4 a = 5 a" in step2
+    assert ("a.grad = tensor([[0.0688, 0.2060, 0.3086, 0.4836]])\n"
+            "       + tensor([[0.2752, 0.8240, 1.2344, 1.9344]])\n"
+            "       = tensor([[0.3440, 1.0300, 1.5430, 2.4180]])") in step2
+    # the one-call alternative, replayed
+    assert "`(d + e).backward()`" in md and "Replayed in PyTorch: the same values." in md
     assert "Why `retain_graph=True` in step 1" in md
     assert "Trying to backward through the graph a second time" in md
     assert "`c.retain_grad()`" in md
+    # exercises, answers at the end, each proven by the replay
+    assert "## 4. Exercises: predict, then run" in md
+    answers = md[md.index("Answers to the exercises"):]
+    assert answers.count("Proven by") == 4 and "does NOT agree" not in answers
 
 
 def test_mlp_notes_name_the_adjoints():
     md = derive("mlp_tanh.yaml").render("md")
-    for adjoint in (r"\overline{\mathit{out}}", r"\bar{h}", r"\bar{W}_{1}", r"\bar{b}_{1}",
-                    r"\bar{W}_{2}", r"\bar{b}_{2}", r"\delta_{1}", r"\delta_{3}"):
-        assert adjoint in md, adjoint
-    # the pre-activation is a unit of its own: tanh's rule, then the sum's
-    assert "Local partial (elementwise) $\\frac{\\partial h}{\\partial \\left(x W_{1} + b_{1}\\right)} = 1 - h^{2}$" in md
-    assert "is broadcast, so the product is summed back to its shape" in md
-    assert r"\frac{\partial L}{\partial W_{1,ij}}" in md
-    assert "autograd" not in md.split("## 5.")[1]        # no schedule: no autograd section
+    # one line per adjoint, in names, with its shape and the shapes that meet
+    assert r"\bar{h} &= \overline{\mathit{out}} W_{2}^{\top} && \in \mathbb{R}^{4 \times 5} && " \
+           r"\left(4{\times}2\right)\left(2{\times}5\right) \to 4{\times}5\ \checkmark" in md
+    assert r"\delta_{h} &= \bar{h} \odot \left(1 - h^{2}\right)" in md
+    assert r"\bar{W}_{1} &= x^{\top} \delta_{h}" in md
+    assert "(`grad_h_pre` in the code)" in md
+    # the layout convention, once
+    assert md.count("laid out like") == 1
+    # the results as the library states them, in the spec language
+    assert "| `x.T @ grad_h_pre` |" in md
+    assert "## 3. What PyTorch" not in md        # no schedule: no autograd section
 
 
 def test_fan_out_is_summed():
     spec = ("inputs: {x: {shape: [3]}}\n"
             "nodes: {y: x*x + sin(x), s: y.sum() + x.sum()}\n")
     md = symgrad.derive(symgrad.loads(spec)).render("md")
-    assert r"\bar{x} \mathrel{+}=" in md
-    assert "its contributions add up" in md
+    assert r"\bar{x} &\mathrel{+}= \bar{s}" in md
+    assert r"\bar{x} &= \bar{s} + \left(\bar{y} \odot \left(2 x + \cos{\left(x \right)}\right)\right)" in md
+    assert "their contributions add up" in md
 
 
 def test_check_table_and_schedule_rows():
@@ -111,7 +135,7 @@ def test_check_table_and_schedule_rows():
     assert "| `dd/da` | cpu | float64 |" in md
     assert "**Verdict: every check passed.**" in md
     tex = d.render("tex", check=report)
-    assert r"\section{Numeric check}" in tex
+    assert r"\subsection*{B. Numeric check}" in tex
 
 
 def test_markdown_math_blocks_are_well_formed():

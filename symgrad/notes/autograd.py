@@ -1,95 +1,238 @@
 """What PyTorch's autograd does with the spec's ``backward`` schedule, for the notes.
 
-The prediction itself is ``symgrad.autograd.schedule``'s (``Derivation.schedule``); this module
-only tells it: the spec as a PyTorch script (as in the notebook), what each step leaves
-in ``.grad``, why a step raises and what fixes it, why each ``retain_graph=True`` is
-there (the same schedule without it, predicted), and the leaf / non-leaf lesson.  It
-reads the schedule through ``to_dict()`` and tolerates a missing or failing schedule
-module: the notes then say the prediction is unavailable.
+The prediction is ``symgrad.autograd.schedule``'s (``Derivation.schedule``) and the numbers
+are the schedule proof's own replay (``symgrad.notes.numbers``); this module only tells
+them, step by step:
+
+* the backward graph each ``o.backward()`` runs (``symgrad.notes.graphs``): the nodes
+  PyTorch recorded, what each saved, which the step frees;
+* the ``.grad`` of every tensor that holds one, as the closed form and as PyTorch prints
+  it -- an accumulation written as the sum it is (``a + 4a = 5a``, and the tensors too);
+* a step that raises: PyTorch's real error next to the fix;
+* why each ``retain_graph=True`` is there (the same schedule without it, predicted), the
+  one-call alternative (``(d + e).backward()``, replayed), and the leaf / non-leaf lesson.
+
+A missing or failing schedule module is tolerated: the notes then say the prediction is
+unavailable.
 """
-import re
+from sympy import Add
 
-from .latex import name_tex
-from .text import CELL_MAX, Rich, ellipsize, torch_code
+from ..diff.simplify import tidy
+from ..printing import to_text
+from .graphs import backward_graph
+from .latex import aligned, name_tex, tex
+from .listing import pytorch_listing
+from .numbers import fmt, labelled
+from .text import Rich
 
-# Lines of the PyTorch listing are broken after commas beyond this length.
-LISTING_WIDTH = 88
-
-# --- autograd -------------------------------------------------------------------------
+# A step's .grad formula longer than this (LaTeX characters) is not shown (its values are);
+# the table after the schedule names a .grad longer than TABLE_TEXT characters by its step.
+STEP_FORM = 400
+TABLE_TEXT = 60
 
 SECOND_BACKWARD = "backward through the graph a second time"
 IMPLICIT = "implicitly created only for scalar outputs"
 NO_GRAD = "does not require grad"
 
 
-def autograd_section(d, info):
+def autograd_section(d, info, num):
     prob = d.problem
     if prob.backward is None:
         return None
-    unavailable = None
+    unavailable, sched = None, None
     try:
         sched = d.schedule
-        sd = sched.to_dict() if sched is not None else None
     except Exception as e:           # the prediction is not available: say so, keep the notes
-        sched, sd = None, None
         unavailable = "%s: %s" % (type(e).__name__, (str(e).splitlines() or [""])[0])
-    code = pytorch_listing(d, sd)
-    steps = []
-    sdsteps = (sd or {}).get("steps") or []
-    for k, b in enumerate(prob.backward):
-        s = sdsteps[k] if k < len(sdsteps) else {}
-        err = s.get("error")
-        grads = s.get("grad") if isinstance(s.get("grad"), dict) else None
-        shown = [(name, v) for name, v in (grads or {}).items() if v is not None]
-        steps.append({
-            "n": k + 1, "call": b.call, "error": err,
-            "why": _error_why(d, b, err) if err else None,
-            "fix": (err or {}).get("fix"),
-            "grads": shown, "known": grads is not None,
-            "zero_grad": b.kind == "zero_grad",
-        })
-        if err:
+    raised_at = getattr(sched, "raised_at", None)
+    out = {"code": pytorch_listing(d, num, raised_at), "unavailable": unavailable, "steps": [],
+           "grads": [], "no_grad": [], "lessons": [], "alternative": None}
+    if sched is None:
+        return out
+    freed = set()
+    prev = {}                                    # name -> closed form before the step
+    named = {}
+    for k, s in enumerate(sched.steps):
+        snap = num.steps[k] if num and k < len(num.steps) else None
+        before = (num.steps[k - 1] if k else {}) if num and k <= len(num.steps) else None
+        item = {"n": k + 1, "call": s.call, "kind": s.kind, "ran": s.ran, "error": None, "graph": None,
+                "grads": [], "frees": [], "printed": None}
+        out["steps"].append(item)
+        if not s.ran:
             break
-    grads = []
-    lessons = []
-    if sd is not None:
-        final = sd.get("grad") or {}
-        why = sd.get("why_none") or {}
-        flags = sd.get("autograd") or {}
-        for name, t in info.items():
-            v = final.get(name)
-            f = flags.get(name, {})
-            grads.append({"name": name, "tex": name_tex(name),
-                          "value": ellipsize(v, CELL_MAX) if v is not None else None,
-                          "grad_fn": f.get("grad_fn"), "is_leaf": f.get("is_leaf", t["is_leaf"]),
-                          "requires_grad": f.get("requires_grad", t["requires_grad"]),
-                          "why": "" if v is not None else why.get(name, "")})
-        if sd.get("raised_at"):
-            lessons.append(Rich().t("The schedule stops at step %d: PyTorch raised there, and the "
-                                    "table shows the gradients after the last step that completed."
-                                    % sd["raised_at"]))
-        lessons += _retain_graph_lessons(d, sched)
-    lessons += _leaf_lessons(d, info)
-    if sum(1 for b in prob.backward if b.kind == "backward") > 1:
-        lessons.append(Rich().t("Gradients accumulate: each ").c("backward()").t(
-            " adds to ").c(".grad").t(" rather than overwriting it, so after several calls a leaf "
-                                      "holds the sum of the gradients of all the outputs since the "
-                                      "last ").c("zero_grad()").t(" (an optimizer clears them "
-                                                                  "between its steps)."))
-    return {"code": code, "steps": steps, "grads": grads, "lessons": lessons,
-            "unavailable": unavailable}
+        if s.kind == "zero_grad":
+            prev, named = {}, {}
+            continue
+        added = None
+        if snap is not None and before is not None:
+            added = {n: (v if before.get(n) is None else v - before[n]) for n, v in snap.items() if v is not None}
+        item["graph"] = backward_graph(sched, s, freed, added) if s.executed else None
+        if s.error:
+            item["error"] = _error(d, s, num)
+            break
+        item["frees"] = [Rich().c(n.name).t(" (%s)" % ", ".join("%s=%s" % (f, w or "?") for f, w in n.saved))
+                         for n in s.frees if n.saves]
+        freed |= set(s.frees)
+        lines, rows = [], []
+        for name in sched.names:
+            after = s.grad.get(name)
+            if after is None:
+                continue
+            add = _named_added(d, s, name)
+            old = prev.get(name)
+            total = tidy(Add(old, add)) if old is not None and add is not None else (add if add is not None else after)
+            parts = [tex(total)]
+            if old is not None and add is not None:
+                parts.insert(0, " + ".join(_p(tex(x)) for x in (old, add)))
+            forms = [f for f in dict.fromkeys(parts) if len(f) <= STEP_FORM]
+            step = prob.backward[s.index - 1]
+            is_result = old is None and name in prob.wrt and step.gradient is None and s.output in prob.outputs
+            if not is_result:                       # a result above is not repeated
+                rows.append((r"%s.\mathtt{grad}" % name_tex(name), forms or [r"\text{(long: see the values)}"]))
+            named[name] = total
+            if snap is not None and snap.get(name) is not None:
+                lines.append(_value_lines(name, snap, before, old is not None and add is not None))
+        item["grads"] = aligned(rows) if rows else None
+        item["printed"] = "\n".join(lines) if lines else None
+        prev = dict(named)
+    final, why = sched.grad, sched.why_none
+    last = {}
+    for st in sched.steps:
+        if st.ran and not st.error and st.kind == "backward":
+            for name in st.grad:
+                if st.grad[name] is not None:
+                    last[name] = st.index
+    for name, t in info.items():
+        rg, leaf, gf = sched.flags.get(name, (t["requires_grad"], t["is_leaf"], None))
+        if not rg:
+            out["no_grad"].append(name)
+            continue
+        v = final.get(name)
+        value = None
+        if v is not None:
+            e = prev.get(name)
+            same = [g for g in d.gradients if e is not None and g.form == e and g.wrt == name]
+            text = to_text(e) if e is not None else sched.text(name)
+            value = ("d%s/d%s" % (same[0].output, name)) if same else (
+                text if len(text) <= TABLE_TEXT else "a tensor: see step %d" % last.get(name, 0))
+        w = why.get(name, "")
+        if v is None and not leaf and not sched.autograd.values[name].retains_grad:
+            w = "a non-leaf without retain_grad()"
+        out["grads"].append({"name": name, "tex": name_tex(name), "grad_fn": gf, "is_leaf": leaf,
+                             "requires_grad": rg, "value": value, "why": "" if v is not None else w})
+    if raised_at:
+        out["lessons"].append(Rich().t("The schedule stops at step %d: PyTorch raised there, and the "
+                                       "table shows the gradients after the last step that completed." % raised_at))
+    out["lessons"] += _retain_graph_lessons(d, sched)
+    out["lessons"] += _leaf_lessons(d, info)
+    out["alternative"] = alternative(d, sched, num)
+    return out
 
 
-def _error_why(d, b, err):
+def _named_added(d, s, name):
+    """What step s adds to name.grad, in the derivation's named adjoints where it is one of
+    its gradients (a scalar output's backward() into an input), else the schedule's form."""
+    prob = d.problem
+    step = prob.backward[s.index - 1]
+    if step.gradient is None and name in prob.wrt and s.output in prob.outputs:
+        try:
+            g = d.gradient(s.output, name)
+        except Exception:
+            g = None
+        if g is not None and not g.seed:
+            return g.form
+    return _constant_part(s.added.get(name))
+
+
+def _constant_part(e):
+    """``c*ones_like(b)`` as ``c``: a constant adjoint reads as the number it is everywhere."""
+    from ..ops.shape import OnesLikeOp
+    if e is None:
+        return e
+    c, rest = e.as_coeff_Mul()
+    return c if isinstance(rest, OnesLikeOp) else e
+
+
+def _p(s):
+    return r"\left(%s\right)" % s if (" + " in s or " - " in s) else s
+
+
+def _value_lines(name, snap, before, accumulates):
+    head = "%s.grad" % name
+    if accumulates and before is not None and before.get(name) is not None:
+        w = len(head) + 3
+        return "\n".join([labelled(head + " = ", fmt(before[name])),
+                          labelled(" " * (w - 2) + "+ ", fmt(snap[name] - before[name])),
+                          labelled(" " * (w - 2) + "= ", fmt(snap[name]))])
+    return labelled(head + " = ", fmt(snap[name]))
+
+
+def _error(d, s, num):
+    err = s.error
+    real = None
+    if num and num.error is not None and num.error[0] == s.index:
+        real = num.error[1]
+    return {"type": err.type, "message": err.message, "real": real,
+            "why": _error_why(d, s, err), "fix": err.fix,
+            "agrees": None if real is None else _kind(real) == err.kind}
+
+
+def _kind(message):
+    from ..autograd.schedule import error_kind
+    return error_kind(message)
+
+
+def _error_why(d, s, err):
     r = Rich()
-    if err.get("explanation"):
-        for k, part in enumerate(str(err["explanation"]).split("`")):
+    if getattr(err, "explanation", None):
+        for k, part in enumerate(str(err.explanation).split("`")):
             if part:
                 (r.c if k % 2 else r.t)(part)
     else:
-        r.extend(explain_error(d, b, err))
+        r.extend(explain_error(d, s, err.to_dict()))
     return r
 
+
+# --- the one-call alternative ------------------------------------------------------------------
+
+def alternative(d, sched, num):
+    """``(d + e).backward()`` for the backward calls since the last ``zero_grad()``: one pass,
+    nothing to retain, the same ``.grad`` -- predicted from the closed forms, then replayed."""
+    prob = d.problem
+    run = []
+    for b in prob.backward:
+        if b.kind == "zero_grad":
+            run = []
+        else:
+            run.append(b)
+    if len(run) < 2 or any(b.gradient is not None for b in run):
+        return None
+    outs = [b.output for b in run]
+    if any(o not in prob.outputs for o in outs) or any(sched.flags.get(o, (False,))[0] is False for o in outs):
+        return None
+    wrt = [x for x in prob.wrt]
+    call = "(%s).backward()" % " + ".join(outs)
+    predicted = {}
+    for x in wrt:
+        try:
+            forms = [d.gradient(o, x).expr for o in outs]
+        except Exception:
+            return None
+        predicted[x] = tidy(Add(*forms))
+    item = {"call": call, "grads": [{"name": x, "tex": name_tex(x), "math": tex(e)} for x, e in predicted.items()],
+            "replayed": None, "raises": bool(sched.raised_at), "calls": len(run)}
+    if num:
+        got, err = num.combined(outs)
+        if err is None:
+            checks = [num.agrees(predicted[x], got.get(x)) for x in wrt]
+            item["replayed"] = {"passed": all(ok for ok, _ in checks),
+                                "printed": "\n".join(labelled("%s.grad = " % x, fmt(got.get(x))) for x in wrt)}
+        else:
+            item["replayed"] = {"passed": False, "printed": "raises: " + err}
+    return item
+
+
+# --- lessons ----------------------------------------------------------------------------------------
 
 def _retain_graph_lessons(d, sched):
     """Why each retain_graph=True is there: what the same schedule would do without it."""
@@ -107,11 +250,10 @@ def _retain_graph_lessons(d, sched):
         r = Rich().t("Why ").c("retain_graph=True").t(" in step %d: " % (k + 1))
         if alt is not None and alt[0] is not None:
             j, msg = alt
-            r.t("a backward pass frees the tensors the graph saved for it (the inputs of ")
-            r.t("products and powers, for instance) unless told to keep them. Without it, step "
-                "%d, " % (j + 1)).c(prob.backward[j].call).t(", would run through the freed part "
-                                                            "of the graph and raise ").c(
-                "RuntimeError").t(": %s." % msg.split(". ")[0].rstrip("."))
+            r.t("a backward pass frees the tensors the graph saved for it unless told to keep them. "
+                "Without it, step %d, " % (j + 1)).c(prob.backward[j].call).t(
+                ", would run through the freed part of the graph and raise ").c("RuntimeError").t(
+                ": %s." % msg.split(". ")[0].rstrip("."))
         elif alt is not None:
             r.t("here it is not needed: the later steps run no node whose saved tensors step "
                 "%d would free, so the schedule would pass without it too." % (k + 1))
@@ -171,7 +313,7 @@ def _leaf_lessons(d, info):
         _names_list(r, kept)
         r.t(" called ").c("retain_grad()").t(", so ")
         r.t("its " if len(kept) == 1 else "their ").c(".grad").t(
-            " holds the adjoint from the sweep above, summed over the backward calls.")
+            " holds its adjoint, summed over the backward calls.")
     return [r]
 
 
@@ -192,131 +334,13 @@ def explain_error(d, b, err):
             "again. Keep them with ").c("retain_graph=True").t(
             " on every call but the last that goes through the shared part of the graph.")
     elif IMPLICIT in msg:
-        o = b.output or "the output"
+        o = getattr(b, "output", None) or "the output"
         r.c(o).t(" is not a scalar, so PyTorch cannot assume an upstream gradient of 1. Pass one "
                  "of its shape: ").c("%s.backward(gradient=torch.ones_like(%s))" % (o, o)).t(
             " gives the gradient of ").c("%s.sum()" % o).t(".")
     elif NO_GRAD in msg or "grad_fn" in msg:
-        r.t("nothing that ").c(b.output or "it").t(" depends on requires grad, so it has no ").c(
+        r.t("nothing that ").c(getattr(b, "output", None) or "it").t(" depends on requires grad, so it has no ").c(
             "grad_fn").t(" and there is nothing to backpropagate.")
     else:
         r.t(msg)
     return r
-
-
-def _input_code(x, dims):
-    shape = ", ".join(str(s) for s in x.shape)
-    rg = x.requires_grad
-    if x.dtype != "float":                # an integer or bool input: never requires grad
-        if x.value is not None:
-            return _wrapped("%s = torch.tensor(" % x.name, _py(x.value),
-                            ", dtype=torch.%s)" % ("long" if x.dtype == "long" else "bool"))
-        if x.dtype == "long":
-            return "%s = torch.randint(%s, (%s))" % (x.name, x.high, shape + "," if len(x.shape) == 1 else shape)
-        return "%s = torch.rand(%s) < 0.5" % (x.name, shape)
-    if x.value is not None:
-        return _wrapped("%s = torch.tensor(" % x.name, _py(x.value),
-                        "%s)" % (", requires_grad=True" if rg else ""))
-    sh = shape if shape else ""
-    base = {
-        "positive": "0.5 + 1.5 * torch.rand(%s)" % sh,
-        "nonnegative": "0.05 + torch.rand(%s)" % sh,
-        "unit": "0.1 + 0.8 * torch.rand(%s)" % sh,
-        "simplex": "torch.softmax(torch.randn(%s), dim=-1)" % sh,
-    }.get(x.domain)
-    if x.domain == "spd" and x.shape:
-        n = str(x.shape[0])
-        m = "torch.randn(%s)" % sh
-        base = "(lambda m: m @ m.T + %s * torch.eye(%s))(%s)" % (n, n, m)
-    if base is None:
-        return "%s = torch.randn(%s%s)" % (x.name, sh, (", " if sh else "") + "requires_grad=True" if rg else "")
-    return "%s = (%s)%s" % (x.name, base, ".requires_grad_()" if rg else "")
-
-
-def _py(v):
-    if isinstance(v, (list, tuple)):
-        return "[%s]" % ", ".join(_py(a) for a in v)
-    return repr(v)
-
-
-def _wrapped(head, body, tail, width=LISTING_WIDTH):
-    """head + body + tail, broken after the commas of body (inside brackets, so still Python)
-    when it is longer than width."""
-    if len(head) + len(body) + len(tail) <= width:
-        return head + body + tail
-    indent = " " * len(head)
-    lines, cur = [], head
-    for piece in re.split(r"(?<=,) ", body):
-        if len(cur) + len(piece) > width and cur.strip() and cur != head:
-            lines.append(cur.rstrip())
-            cur = indent
-        cur += piece + " "
-    lines.append(cur.rstrip() + tail)
-    return "\n".join(lines)
-
-
-def pytorch_listing(d, sd=None):
-    """The spec as a PyTorch script, as in the notebook, with what each step leaves."""
-    prob = d.problem
-    body, uses_f = [], False
-    for name, (sym, val) in prob.dims.items():
-        body.append("%s = %s" % (name, val if val is not None else 5))
-    for x in prob.inputs:
-        body.append(_input_code(x, prob.dims))
-    retained = set(prob.retain_grad or ())
-    for n in prob.nodes:
-        code, f = torch_code(n.text)
-        uses_f = uses_f or f
-        body.append("%s = %s" % (n.name, code))
-        if n.name in retained:
-            body.append("%s.retain_grad()" % n.name)
-    body.append("")
-    leaves = [x.name for x in prob.inputs if x.requires_grad] + [n for n in prob.retain_grad or ()]
-    if any(b.kind == "zero_grad" for b in prob.backward or ()):
-        zg = ["def zero_grad():                # as optimizer.zero_grad(set_to_none=True)",
-              "    for t in (%s%s):" % (", ".join(leaves), "," if len(leaves) == 1 else ""),
-              "        t.grad = None", ""]
-        body = body[:-1] + [""] + zg
-    steps = (sd or {}).get("steps") or []
-    inputs = [x.name for x in prob.inputs if x.requires_grad]
-    lines = []                                  # (code, comment)
-    for k, b in enumerate(prob.backward or ()):
-        line = b.call
-        if b.kind == "backward" and b.gradient is not None:
-            line, f = torch_code(b.call)
-            uses_f = uses_f or f
-        s = steps[k] if k < len(steps) else None
-        if s and s.get("error"):
-            e = s["error"]
-            lines.append((line, "raises %s" % e.get("type", "an error")))
-            lines.append(("# %s: %s" % (e.get("type", "Error"), _short(e.get("message", ""))), None))
-            break
-        grads = (s or {}).get("grad") if isinstance((s or {}).get("grad"), dict) else None
-        comment = None
-        if grads is not None:
-            have = ["%s.grad = %s" % (x, grads[x]) for x in inputs if grads.get(x) is not None]
-            keep = []
-            for h in have:
-                if len(", ".join(keep + [h])) > 64 and keep:
-                    break
-                keep.append(h)
-            comment = (", ".join(keep) + (", ..." if len(keep) < len(have) else "")) if keep else None
-        lines.append((line, comment))
-    width = max([len(c) for c, m in lines if m] or [0])
-    for c, m in lines:
-        body.append("%s   # %s" % (c.ljust(width), m) if m else c)
-    head = ["import torch"]
-    if uses_f:
-        head.append("import torch.nn.functional as F")
-    head += ["", "torch.set_default_dtype(torch.float64)", ""]
-    if sd and sd.get("grad") and not any(s.get("error") for s in steps):
-        body.append("")
-        for name, v in sd["grad"].items():
-            if v is not None:
-                body.append("print(%s.grad)   # %s" % (name, v))
-    return "\n".join(head + body).rstrip() + "\n"
-
-
-def _short(msg, n=110):
-    msg = " ".join(str(msg).split())
-    return msg if len(msg) <= n else msg[:n - 3].rstrip() + "..."

@@ -1,28 +1,40 @@
 """The lecture notes as data: every section built once from a `Derivation`, format-neutral.
 
-`notes(d, check)` returns a plain dict that the Markdown and the LaTeX templates lay out
-(``templates/notes.md.j2``, ``templates/notes.tex.j2``): formulas are LaTeX strings that
-both KaTeX and pdflatex accept, prose is `Rich` text, and nothing here knows either
-output format.  The sections follow a lecture: the tensors, the forward definitions in
-matrix and index notation, the graph, the reverse sweep step by step
-(``symgrad.notes.sweep``), the closed forms, what PyTorch's autograd does with the
-spec's ``backward`` schedule (``symgrad.notes.autograd``), and the numeric check.
-"""
-from ..printing.index import index_letters
-from .autograd import autograd_section
-from .latex import aligned, entry, name_tex, shape_plain, shape_tex, tex, tex_index
-from .sweep import closed_forms, sweep_section
-from .text import CELL_MAX, ellipsize, one_line_code, plain
-from ..diff.simplify import size
-from ..tensor import Tensor
+`notes(d, check)` returns a plain dict that the Markdown, LaTeX and HTML templates lay out
+(``templates/notes.{md,tex,html}.j2``): formulas are LaTeX strings (KaTeX, pdflatex, and
+``symgrad.notes.mathml`` for the web page all read them), prose is `Rich` text, graphs are
+boxes and edges (``symgrad.notes.graphs``), values are PyTorch's prints
+(``symgrad.notes.numbers``).  The body is a lecture of a few pages:
 
-# Expanded forward definitions longer than this (LaTeX characters, expression nodes) are not shown.
-EXPAND_MAX = 140
-EXPAND_NODES = 40
+1. the computation: each tensor's definition, shape, flags and value, and the forward
+   graph with values and gradients on its nodes;
+2. backpropagation in named adjoints, one line each (``symgrad.notes.sweep``), and the
+   results;
+3. what PyTorch's autograd does with the ``backward`` schedule, step by step, with the
+   backward graph of each call (``symgrad.notes.autograd``);
+4. exercises (``symgrad.notes.exercises``);
+
+and the appendix holds what a reader looks up: index notation, the numeric check, and the
+answers to the exercises.
+"""
+from .autograd import autograd_section
+from .exercises import exercises
+from .graphs import forward_graph
+from .latex import aligned, entry, index_letters, name_tex, shape_plain, shape_tex, tex, tex_index
+from .numbers import Unavailable, fmt_live, labelled, numbers, short
+from .sweep import derivation_section, results
+from .text import CELL_MAX, Rich, ellipsize, one_line_code
+
+# An index form longer than this (LaTeX characters) is not shown: the matrix form says it.
+INDEX_MAX = 600
+# Forward definitions expanded in terms of the inputs when at most this many operations.
+EXPAND_OPS = 12
 # At most this many definitions in one display.
 ROWS_PER_DISPLAY = 12
 # Titles longer than this (characters) are shortened with an ellipsis.
 TITLE_MAX = 300
+# Forward values printed in full (PyTorch's print) for at most this many tensors.
+VALUES_MAX = 12
 
 
 def definition(text):
@@ -30,218 +42,194 @@ def definition(text):
     return ellipsize(one_line_code(text), CELL_MAX)
 
 
-# --- the notes ---------------------------------------------------------------------------
-
-def notes(d, check=None):
-    """Everything the templates show, in reading order."""
+def notes(d, check=None, with_numbers=True):
+    """Everything the templates show, in reading order (``with_numbers=False``: no PyTorch)."""
     prob = d.problem
     info = d.tensor_info()
+    num = numbers(d, check) if with_numbers else Unavailable(
+        "--no-check runs no PyTorch; derive without it to see the values")
     out = {
         "title": ellipsize(d.title, TITLE_MAX),
         "description": prob.description or "",
-        "tensors": tensors_section(d, info),
+        "numbers": _numbers_note(d, num),
+        "tensors": tensors_section(d, info, num),
         "dims": [{"name": name, "tex": name_tex(name), "value": val}
                  for name, (sym, val) in prob.dims.items()],
-        "forward": forward_section(d),
-        "graph": graph_section(d, info),
-        "sweeps": [sweep_section(d, o) for o in prob.outputs],
-        "closed_forms": closed_forms(d),
-        "autograd": autograd_section(d, info),
-        "check": check_section(check),
+        "graph": forward_graph(d, info, num),
+        "derivations": [derivation_section(d, o) for o in prob.outputs],
+        "closed_forms": results(d, num, with_values=prob.backward is None),
+        "results_printed": None,
+        "autograd": autograd_section(d, info, num),
+        "exercises": exercises(d, num),
+        "index": index_section(d),
+        "check": check_section(check, d),
+        "second_order": second_order(d),
     }
+    values = [labelled("d%s/d%s = " % (c["output"], c["wrt"]), c["value"]) for c in out["closed_forms"] if c["value"]]
+    out["results_printed"] = "\n".join(values) or None
     out["outputs"] = [{"name": o, "tex": name_tex(o)} for o in prob.outputs]
     out["wrt"] = [{"name": x, "tex": name_tex(x)} for x in prob.wrt]
     return out
 
 
-def tensors_section(d, info):
+def _numbers_note(d, num):
+    if not num:
+        return {"available": False, "text": Rich().t("The notes show no numbers here (%s)." % num.reason)}
+    r = Rich()
+    if num.source == "value":
+        r.t("The numbers are PyTorch's, on the inputs' ")
+        r.c("value").t("s from the spec")
+    else:
+        r.t("The numbers are PyTorch's, on inputs ")
+        if num.source == "both":
+            r.t("given by ").c("value").t(" where the spec has one, the others ")
+        r.t("drawn with seed %d from each input's domain (the inputs of the numeric check; the "
+            "listing below draws the same ones)" % num.seed)
+    r.t(", in float64. Boxes of the graph show each value (green) and the gradient of the output (red)")
+    seeded = sorted({g.seed for g in d.gradients if g.seed})
+    if seeded:
+        r.t(" -- for a non-scalar output, its vector–Jacobian product with the check's random ")
+        for k, s in enumerate(seeded):
+            r.t(", " if k else "").c(s)
+    r.t(".")
+    return {"available": True, "text": r}
+
+
+def tensors_section(d, info, num):
     prob = d.problem
     retained = set(prob.retain_grad or ())
     rows = []
     for name, t in info.items():
         note = []
         if t["kind"] == "input" and t.get("domain", "real") != "real":
-            note.append("domain: %s" % t["domain"])
+            note.append(t["domain"])
         if "dtype" in t:
             note.append("dtype: %s%s" % (t["dtype"], ", values in [0, %s)" % t["high"] if "high" in t else ""))
         if name in retained:
             note.append("retain_grad()")
         if name in prob.outputs:
             note.append("output")
-        if t["kind"] == "node" and not t["requires_grad"]:
-            note.append("constant: needs no gradient")
+        node = prob.node(name) if t["kind"] == "node" else None
         rows.append({
             "name": name, "tex": name_tex(name), "kind": t["kind"],
             "shape": shape_plain(t["shape"]), "shape_tex": shape_tex(t["shape"]),
-            "definition": definition(t.get("expr", "")), "requires_grad": t["requires_grad"],
-            "is_leaf": t["is_leaf"], "note": ", ".join(note),
+            "definition": definition(t.get("expr", "")),
+            "math": tex(node.expr) if node is not None else None,
+            "requires_grad": t["requires_grad"], "is_leaf": t["is_leaf"], "note": ", ".join(note),
+            "value": short(num.forward.get(name)) if num else None,
         })
+    values = None
+    if num and len(info) <= VALUES_MAX:
+        values = "\n".join("%s = %s" % (n, fmt_live(num.env.get(n)).replace("\n", "\n" + " " * (len(n) + 3)))
+                           for n in info if n in num.env and _small(num.env[n]))
+    return {"rows": rows, "printed": values or None}
+
+
+def _small(t):
+    try:
+        return t.numel() <= 8
+    except AttributeError:
+        return True
+
+
+# --- appendix: index notation -------------------------------------------------------------------
+
+def _avoid(d):
+    """One-letter names of dims and tensors: never an index letter."""
+    prob = d.problem
+    names = list(prob.dims) + [x.name for x in prob.inputs] + [n.name for n in prob.nodes]
+    return {n for n in names if len(n) == 1}
+
+
+def _ops(e, memo):
+    """Operations in the tree of e, each node definition counted with its own size (DAG walk)."""
+    k = memo.get(e)
+    if k is None:
+        k = memo[e] = 1 + sum(_ops(a, memo) for a in e.args) if e.args else 0
+    return k
+
+
+def index_section(d):
+    """Forward definitions and gradients entry by entry; summation letters avoid dim names."""
+    prob = d.problem
+    avoid = _avoid(d)
+    full, memo, rows = {}, {}, []
+    sizes = {}
+    for n in prob.nodes:
+        idx = index_letters(len(n.symbol.tshape), avoid)
+        lhs = entry(name_tex(n.name), idx)
+        forms = [_index(n.expr, idx, avoid)]
+        size = _ops(n.expr, memo) + sum(sizes.get(t, 0) for t in n.expr.free_symbols)
+        sizes[n.symbol] = size
+        subs = {k: v for k, v in full.items() if k in n.expr.free_symbols and v is not k}
+        e = n.expr
+        if subs and size <= EXPAND_OPS:
+            try:
+                e = n.expr.xreplace(subs)
+                forms.append(_index(e, idx, avoid))
+            except Exception:
+                e = n.expr
+        full[n.symbol] = e if size <= EXPAND_OPS else n.symbol
+        rows.append((lhs, [f for f in forms if f]))
+    grads = []
+    for g in d.gradients:
+        idx = index_letters(len(g.shape), avoid)
+        xt, ot = name_tex(g.wrt), name_tex(g.output)
+        lhs = entry(r"\bar{%s}" % xt if len(xt) == 1 else r"\overline{%s}" % xt, idx) if g.seed else \
+            r"\frac{\partial %s}{\partial %s}" % (ot, entry(xt, idx))
+        f = _index(g.form, idx, avoid)
+        grads.append((lhs, [f] if f else [r"\text{(see the matrix form)}"]))
+    return {"forward": [aligned(rows[k:k + ROWS_PER_DISPLAY]) for k in range(0, len(rows), ROWS_PER_DISPLAY)],
+            "gradients": [aligned(grads[k:k + ROWS_PER_DISPLAY]) for k in range(0, len(grads), ROWS_PER_DISPLAY)]}
+
+
+def _index(e, idx, avoid):
+    try:
+        s = tex_index(e, idx, avoid)
+    except Exception:
+        return None
+    return s if len(s) <= INDEX_MAX else None
+
+
+# --- second order (SPEC 11): shown when the problem asks for Hessians and the API gives them ----
+
+def second_order(d):
+    wanted = getattr(d.problem, "hessians", None)
+    if not wanted or not hasattr(d, "hessian"):
+        return None
+    rows = []
+    for h in wanted:
+        f, x = h[0], h[1]
+        y = h[2] if len(h) > 2 else None
+        try:
+            H = d.hessian(f, x, y)
+        except Exception as e:
+            rows.append({"what": "d²%s/d%s d%s" % (f, x, y or x), "math": None, "text": None,
+                         "error": ellipsize(str(e), CELL_MAX)})
+            continue
+        lhs = r"\frac{\partial^2 %s}{\partial %s\,\partial %s}" % (name_tex(f), name_tex(x), name_tex(y or x))
+        rows.append({"what": "d²%s/d%s d%s" % (f, x, y or x), "math": "%s = %s" % (lhs, H.latex),
+                     "text": H.text, "hvp": getattr(H, "hvp_text", None), "error": None})
     return rows
 
 
-def _expanded(d):
-    """Each node's definition with earlier nodes substituted (in terms of the inputs)."""
-    full = {}
-    for n in d.problem.nodes:
-        try:
-            full[n.symbol] = n.expr.xreplace(full) if full else n.expr
-        except Exception:       # an op that refuses the substitution: keep the node as is
-            full[n.symbol] = n.symbol
-    return full
+# --- the numeric check ----------------------------------------------------------------------------
 
-
-def forward_section(d):
-    rows_m, rows_i = [], []
-    full = _expanded(d)
-    for n in d.problem.nodes:
-        idx = index_letters(len(n.symbol.tshape))
-        lhs = name_tex(n.name)
-        rows_m.append((lhs, [tex(n.expr)]))
-        ix = [tex_index(n.expr, idx)]
-        e = full.get(n.symbol)
-        if e is not None and e != n.expr and e != n.symbol and size(e) <= EXPAND_NODES:
-            try:
-                s = tex_index(e, idx)
-            except Exception:
-                s = None
-            if s and len(s) <= EXPAND_MAX:
-                ix.append(s)
-        rows_i.append((entry(lhs, idx), ix))
-    items = [{"name": n.name, "tex": name_tex(n.name), "text": n.text} for n in d.problem.nodes]
-    return {"matrix": _chunks(rows_m), "index": _chunks(rows_i), "nodes": items}
-
-
-def _chunks(rows, n=ROWS_PER_DISPLAY):
-    """Aligned blocks of at most n rows: a display never runs past a page."""
-    return [aligned(rows[k:k + n]) for k in range(0, len(rows), n)]
-
-
-# --- the graph -------------------------------------------------------------------------
-
-def graph_section(d, info):
-    prob = d.problem
-    order = [x.name for x in prob.inputs] + [n.name for n in prob.nodes]
-    deps = {}
-    for n in prob.nodes:
-        used = {t.name for t in n.expr.atoms(Tensor)}
-        deps[n.name] = [m for m in order if m in used and m != n.name]
-    layer = {}
-    for n in prob.nodes:
-        layer[n.name] = 1 + max([layer.get(m, 0) for m in deps[n.name]], default=0)
-    users = {m: [n for n in deps if m in deps[n]] for m in order}
-    for x in prob.inputs:
-        ls = [layer[u] for u in users[x.name]]
-        layer[x.name] = min(ls) - 1 if ls else 0
-    columns = {}
-    for m in order:
-        columns.setdefault(layer[m], []).append(m)
-    _order_columns(columns, deps, users)
-    nodes = []
-    pos = {}
-    for col in sorted(columns):
-        names = columns[col]
-        for k, m in enumerate(names):
-            pos[m] = (col * 3.4, ((len(names) - 1) / 2.0 - k) * 1.5)
-    retained = set(prob.retain_grad or ())
-    for m in order:
-        t = info[m]
-        label = name_tex(m)
-        if t["kind"] == "node":
-            full = "%s = %s" % (label, tex(prob.node(m).expr))
-            if len(full) <= 44:
-                label = full
-        if t["kind"] == "input":
-            style = "input" if t["requires_grad"] else "constant"
-        else:
-            style = "output" if m in prob.outputs else ("node" if t["requires_grad"] else "constant")
-        flags = []
-        if t["kind"] == "input":
-            flags.append("leaf" if t["requires_grad"] else "no grad")
-        elif m in retained:
-            flags.append("retain_grad")
-        elif not t["requires_grad"]:
-            flags.append("no grad")
-        x, y = pos[m]
-        nodes.append({
-            "id": "t_" + m, "tikz": "n%d" % len(nodes), "name": m, "label_tex": label, "style": style, "x": "%.2f" % x,
-            "y": "%.2f" % y, "shape": shape_plain(t["shape"]), "shape_tex": shape_tex(t["shape"]),
-            "text": (m if t["kind"] == "input" else "%s = %s" % (m, one_line_code(t["expr"]))),
-            "flags": ", ".join(flags),
-        })
-    tikz = {v["name"]: v["tikz"] for v in nodes}
-    edges = [{"src": "t_" + m, "dst": "t_" + n, "src_tikz": tikz[m], "dst_tikz": tikz[n]}
-             for n in deps for m in deps[n]]
-    width = (max(layer.values()) + 1) if layer else 1
-    return {"nodes": nodes, "edges": edges, "columns": width,
-            "mermaid": mermaid(nodes, edges)}
-
-
-def _order_columns(columns, deps, users, sweeps=4):
-    """Order each column by the mean position of its neighbours (fewer crossing edges)."""
-    rank = {m: k for col in columns.values() for k, m in enumerate(col)}
-
-    def centre(m, col):
-        nb = [x for x in deps.get(m, []) + users.get(m, []) if x not in col]
-        return sum(rank[x] - (len(columns[_col_of(columns, x)]) - 1) / 2.0 for x in nb) / len(nb) \
-            if nb else None
-
-    for _ in range(sweeps):
-        for c in sorted(columns):
-            col = columns[c]
-            keyed = []
-            for k, m in enumerate(col):
-                b = centre(m, col)
-                keyed.append((k - (len(col) - 1) / 2.0 if b is None else b, k, m))
-            col[:] = [m for _, _, m in sorted(keyed)]
-            for k, m in enumerate(col):
-                rank[m] = k
-
-
-def _col_of(columns, m):
-    for c, col in columns.items():
-        if m in col:
-            return c
-
-
-_MERMAID_ENTITIES = {"#": "#35;", "&": "#amp;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "`": "#96;"}
-
-
-def _mermaid_text(s):
-    """Text inside a Mermaid label: entity codes for what Mermaid or HTML would read."""
-    return "".join(_MERMAID_ENTITIES.get(ch, ch) for ch in plain(s))
-
-
-def mermaid(nodes, edges):
-    lines = ["flowchart LR"]
-    shapes = {"input": ('(["', '"])'), "constant": ('(["', '"])'), "node": ('["', '"]'),
-              "output": ('[["', '"]]')}
-    for n in nodes:
-        o, c = shapes[n["style"]]
-        label = _mermaid_text(n["text"]) + "<br/>" + _mermaid_text(
-            n["shape"] + (" · " + n["flags"] if n["flags"] else ""))
-        lines.append("  %s%s%s%s:::sg_%s" % (n["id"], o, label, c, n["style"]))
-    for e in edges:
-        lines.append("  %s --> %s" % (e["src"], e["dst"]))
-    lines += [
-        "  classDef sg_input fill:#e8f0fe,stroke:#3b5b92;",
-        "  classDef sg_constant fill:#f3f3f3,stroke:#999999,stroke-dasharray: 4 3;",
-        "  classDef sg_node fill:#ffffff,stroke:#555555;",
-        "  classDef sg_output fill:#fff1dc,stroke:#b36b00,stroke-width:2px;",
-    ]
-    return "\n".join(lines)
-
-
-# --- the numeric check ----------------------------------------------------------------
-
-def check_section(check):
+def check_section(check, d=None):
     if check is None:
         return None
+    seeded = {(g.output, g.wrt): g.seed for g in (d.gradients if d is not None else ())}
     rows = []
     for r in check.rows:
         kind = getattr(r, "kind", "autograd")
+        if seeded.get((r.output, r.wrt)):        # a vector-Jacobian product, not a d/dx
+            what = "%s-bar (VJP with %s)" % (r.wrt, seeded[(r.output, r.wrt)])
+        else:
+            what = "d%s/d%s" % (r.output, r.wrt)
+        if kind != "autograd":
+            what = "gradcheck %s wrt %s" % (r.output, r.wrt)
         rows.append({
-            "what": ("d%s/d%s" % (r.output, r.wrt)) if kind == "autograd" else "gradcheck %s wrt %s" % (r.output, r.wrt),
-            "output": r.output, "wrt": r.wrt, "device": r.device, "dtype": r.dtype, "kind": kind,
+            "what": what, "output": r.output, "wrt": r.wrt, "device": r.device, "dtype": r.dtype, "kind": kind,
             "abs_err": "—" if kind != "autograd" else "%.2e" % r.max_abs_err,
             "rel_err": "—" if kind != "autograd" else "%.2e" % r.max_rel_err,
             "passed": r.passed, "message": ellipsize(r.message or "", CELL_MAX),
@@ -272,3 +260,16 @@ def check_section(check):
     return {"devices": ", ".join(check.devices), "dtype": check.dtype, "rows": rows,
             "schedule": sched, "schedule_passed": getattr(check, "schedule_passed", None),
             "passed": check.passed}
+
+
+def closed_forms_latex(d):
+    """(matrix lhs, matrix form, index lhs, index form) of each gradient, for ``_repr_latex_``."""
+    avoid = _avoid(d)
+    out = []
+    for g in d.gradients:
+        idx = index_letters(len(g.shape), avoid)
+        xt, ot = name_tex(g.wrt), name_tex(g.output)
+        lhs = r"\frac{\partial %s}{\partial %s}" % (ot, xt) if not g.seed else r"\bar{%s}" % xt
+        lhs_i = r"\frac{\partial %s}{\partial %s}" % (ot, entry(xt, idx)) if not g.seed else entry(r"\bar{%s}" % xt, idx)
+        out.append((lhs, tex(g.form), lhs_i, _index(g.form, idx, avoid) or tex(g.form)))
+    return out

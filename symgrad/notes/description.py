@@ -19,8 +19,8 @@ is shown as the text it is.  In the Markdown, ``<`` and ``>`` in math are writte
 """
 import re
 
-from .text import (latin, md_code, md_escape, md_fence, md_line_start, plain, tex_code,
-                          tex_escape, tex_verbatim, _UNICODE)
+from .text import (dashes, latin, md_code, md_escape, md_fence, md_line_start, plain, tex_code,
+                   tex_escape, tex_verbatim, _UNICODE)
 
 # --- math ---------------------------------------------------------------------------------
 
@@ -241,7 +241,7 @@ def _md_spans(spans):
     for sp in spans:
         kind = sp[0]
         if kind == "text":
-            out.append("\n".join(md_escape(x) for x in sp[1].split("\n")))
+            out.append("\n".join(md_escape(dashes(x)) for x in sp[1].split("\n")))
         elif kind == "code":
             out.append(md_code(sp[1]))
         elif kind == "math":
@@ -315,3 +315,49 @@ def _tex_url(u):
     (``~``, ``_`` and ``$`` mean the same percent-encoded)."""
     enc = {"~": "%7E", "_": "%5F", "$": "%24", "#": r"\#", "%": r"\%", "&": r"\&"}
     return "".join(enc.get(ch, ch) for ch in u)
+
+
+# --- writing: HTML ----------------------------------------------------------------------------
+
+def to_html(md):
+    """The description as HTML of the subset: paragraphs, headings, lists, code, math as
+    MathML, links to http(s) addresses; everything else escaped text."""
+    from .html import html_pre
+    if not md or not md.strip():
+        return ""
+    out = []
+    for b in parse(md):
+        if b[0] == "para":
+            out.append("<p>%s</p>" % _html_spans(b[1]).replace("\n", "<br>\n"))
+        elif b[0] == "heading":
+            level = min(6, b[1] + 2)
+            out.append("<h%d>%s</h%d>" % (level, _html_spans(b[2]), level))
+        elif b[0] == "list":
+            tag = "ol" if b[1] else "ul"
+            out.append("<%s>\n%s\n</%s>" % (tag, "\n".join("<li>%s</li>" % _html_spans(it) for it in b[2]), tag))
+        else:
+            out.append(html_pre("\n".join(b[2])))
+    return "\n".join(out) + "\n"
+
+
+def _html_spans(spans):
+    from .html import html_code, html_escape
+    from .mathml import mathml
+    out = []
+    for sp in spans:
+        kind = sp[0]
+        if kind == "text":
+            out.append("\n".join(html_escape(dashes(x)) for x in sp[1].split("\n")))
+        elif kind == "code":
+            out.append(html_code(sp[1]))
+        elif kind in ("math", "dmath"):
+            out.append(mathml(sp[1], display=kind == "dmath"))
+        elif kind == "strong":
+            out.append("<strong>%s</strong>" % _html_spans(sp[1]))
+        elif kind == "em":
+            out.append("<em>%s</em>" % _html_spans(sp[1]))
+        elif kind == "link":
+            out.append('<a href="%s">%s</a>' % (html_escape(sp[2]), _html_spans(sp[1])))
+        else:
+            out.append('<a href="%s">%s</a>' % (html_escape(sp[1]), html_code(sp[1])))
+    return "".join(out)

@@ -70,7 +70,10 @@ class _NotesNames:
                 return r"\left(%s\right)" % e.tex
             return e.tex
         if e.name.startswith("grad_"):
-            return bar(self._name(e.name[5:]))
+            stem = e.name[5:]
+            if stem.endswith("_pre") and len(stem) > 4:
+                return pre_tex(self._name(stem[:-4]))
+            return bar(self._name(stem))
         return self._name(e.name)
 
     def _print_Symbol(self, e, style="plain"):
@@ -135,9 +138,10 @@ def tex(e):
     return _LATEX.doprint(e)
 
 
-def tex_index(e, idx):
-    """The entry of an expression at the indices idx."""
-    return _unwrap_numerators(NotesIndex(used=idx).index_of(e, list(idx)))
+def tex_index(e, idx, avoid=()):
+    """The entry of an expression at the indices idx; summation indices avoid ``avoid``
+    (the one-letter names of dims and tensors: a dim k is never a summation index)."""
+    return _unwrap_numerators(NotesIndex(used=list(idx) + list(avoid)).index_of(e, list(idx)))
 
 
 def _unwrap_numerators(s):
@@ -185,6 +189,20 @@ def bar(name_latex):
     if m:
         return r"\overline{%s}%s" % (m.group(1), m.group(2))
     return r"\overline{%s}" % name_latex
+
+
+def pre_tex(name_latex):
+    """The adjoint of a node's pre-activation: \\delta_{h_{2}} (``grad_h2_pre`` in the code)."""
+    return r"\delta_{%s}" % name_latex
+
+
+LETTERS = "ijklmnpqrstuvw"
+
+
+def index_letters(rank, avoid=()):
+    """Free index letters for a tensor of this rank that are no dim's or tensor's name."""
+    free = [c for c in LETTERS if c not in avoid]
+    return free[:rank] if rank <= len(free) else free + ["k_{%d}" % k for k in range(rank - len(free))]
 
 
 def _needs_parens(s):

@@ -1,8 +1,8 @@
 """Rendering: a `Derivation` as lecture notes in Markdown, LaTeX or PDF.
 
-The content is built once, format-neutral, by ``symgrad.notes.content``; two jinja2
-templates lay it out (``notes.md.j2``, and ``notes.tex.j2`` with LaTeX-safe delimiters
-``\\VAR{...}``, ``\\BLOCK{...}``, ``\\#{...}``).  The templates ship inside the package
+The content is built once, format-neutral, by ``symgrad.notes.content``; three jinja2
+templates lay it out (``notes.md.j2``, ``notes.html.j2``, and ``notes.tex.j2`` with
+LaTeX-safe delimiters ``\\VAR{...}``, ``\\BLOCK{...}``, ``\\#{...}``).  The templates ship inside the package
 (``symgrad/templates`` when installed, the repository's ``templates/`` in a checkout);
 ``template_dir`` (the CLI's ``--template DIR``) puts a folder of your own first, so
 you may override one template and keep the other.  A template is code (jinja2 runs
@@ -10,10 +10,11 @@ Python through it): pass only folders you trust.  A broken one is a `SymgradErro
 naming its file and line.
 
 Escaping is explicit and per format: every ``{{ }}`` of the shipped templates ends in one
-of `OUTPUT_FILTERS` -- ``e`` (text), ``code``, ``code_cell``, ``fence``, ``verbatim``,
-``description``, ``rich`` (prose segments), ``math`` (LaTeX that symgrad's printers wrote)
--- and a test holds them to it.  Jinja2's HTML autoescape is off: neither Markdown nor
-LaTeX is HTML, and its escaping would be wrong for both.
+of `OUTPUT_FILTERS` -- ``e`` (text), ``title``, ``code``, ``code_cell``, ``fence``, ``pre``,
+``verbatim``, ``description``, ``rich`` (prose segments), ``math``/``imath`` (LaTeX that
+symgrad's printers wrote: as it is for Markdown and LaTeX, as MathML for HTML), and the
+HTML drawing's fixed colours ``fill``/``stroke``/``ink`` -- and a test holds them to it.
+Jinja2's autoescape is off: the filters escape for each format themselves.
 
 A PDF is the LaTeX notes run through ``pdflatex`` (until its references settle) in a
 temporary folder that is always removed; pdflatex runs in its own process group, which is
@@ -35,12 +36,12 @@ import jinja2
 
 from ..errors import SymgradError, one_line
 
-FORMATS = ("md", "tex", "pdf")
-TEMPLATES = {"md": "notes.md.j2", "tex": "notes.tex.j2"}
+FORMATS = ("md", "tex", "pdf", "html")
+TEMPLATES = {"md": "notes.md.j2", "tex": "notes.tex.j2", "html": "notes.html.j2"}
 TEX_PACKAGES = "texlive-latex-recommended texlive-pictures"
 EPOCH = "946684800"          # 2000-01-01: the date a reproducible PDF claims
-OUTPUT_FILTERS = ("e", "code", "code_cell", "fence", "verbatim", "description", "rich", "math",
-                  "yesno", "pdfstring")
+OUTPUT_FILTERS = ("e", "title", "code", "code_cell", "fence", "verbatim", "description", "rich", "math",
+                  "imath", "mathcell", "yesno", "pdfstring", "pre", "fill", "stroke", "ink", "stylesheet")
 
 
 def template_dirs(template_dir=None):
@@ -78,28 +79,41 @@ def environment(fmt, template_dir=None):
             "e": rt.tex_escape, "rich": lambda r: r.tex(), "code": rt.tex_code,
             "code_cell": rt.tex_code, "verbatim": rt.tex_verbatim, "description": rd.to_tex,
             "pdfstring": rt.tex_pdfstring})
+        env.filters["math"] = env.filters["mathcell"] = str     # symgrad's LaTeX, as it is
+        env.filters["title"] = rt.tex_escape
+    elif fmt == "html":
+        from . import html as rh
+        env = jinja2.Environment(**common)
+        env.filters.update({
+            "e": rh.html_escape, "title": lambda s: rh.html_escape(rt.dashes(s)), "rich": rh.html_rich,
+            "code": rh.html_code, "code_cell": rh.html_code, "pre": rh.html_pre, "fence": rh.html_pre,
+            "description": rd.to_html, "math": rh.html_math, "imath": rh.html_imath, "mathcell": rh.html_imath,
+            "fill": rh.svg_fill, "stroke": rh.svg_stroke, "ink": rh.svg_text_color,
+            "stylesheet": rh.stylesheet})
     else:
         env = jinja2.Environment(**common)
         env.filters.update({
-            "e": rt.md_escape, "rich": lambda r: r.md(), "code": rt.md_code,
-            "code_cell": rt.md_code_cell, "cell": rt.md_cell, "fence": rt.md_fence,
-            "description": rd.to_markdown})
-    env.filters["math"] = str               # LaTeX written by symgrad's printers, as it is
+            "e": rt.md_escape, "title": lambda s: rt.md_escape(rt.dashes(s)), "rich": lambda r: r.md(),
+            "code": rt.md_code, "code_cell": rt.md_code_cell, "cell": rt.md_cell, "fence": rt.md_fence,
+            "description": rd.to_markdown, "mathcell": rt.md_math_cell})
+        env.filters["math"] = str           # LaTeX written by symgrad's printers, as it is
     env.filters["yesno"] = lambda b: "yes" if b else "no"
     return env
 
 
-def render(derivation, fmt="md", check=None, template_dir=None):
-    """The notes of a derivation: str for ``md`` and ``tex``, bytes for ``pdf``."""
+def render(derivation, fmt="md", check=None, template_dir=None, standalone=True, numbers=True):
+    """The notes of a derivation: str for ``md``, ``tex`` and ``html``, bytes for ``pdf``.
+    ``standalone=False`` gives the HTML without its page around it (Jupyter's display);
+    ``numbers=False`` runs no PyTorch (``--no-check``): the notes then show no values."""
     if fmt not in FORMATS:
-        raise SymgradError("unknown notes format %r (md, tex or pdf)" % fmt)
+        raise SymgradError("unknown notes format %r (md, tex, pdf or html)" % fmt)
     if fmt == "pdf":
-        return build_pdf(render(derivation, "tex", check, template_dir), spec_sources(derivation))
+        return build_pdf(render(derivation, "tex", check, template_dir, numbers=numbers), spec_sources(derivation))
     from .content import notes
-    ctx = notes(derivation, check)
+    ctx = notes(derivation, check, numbers)
     env = environment(fmt, template_dir)
     try:
-        out = env.get_template(TEMPLATES[fmt]).render(n=ctx)
+        out = env.get_template(TEMPLATES[fmt]).render(n=ctx, standalone=standalone)
     except Exception as e:                  # a template is code: any error is its author's
         raise template_error(e, env, TEMPLATES[fmt]) from None
     if fmt == "tex":
@@ -139,9 +153,19 @@ def repr_latex(derivation):
     """For Jupyter's ``_repr_latex_``: the closed forms as one display formula, in matrix and
     index notation side by side.  Notebook front ends show the Markdown notes
     (``_repr_markdown_``); nbconvert's LaTeX and PDF exports prefer this one."""
-    from .content import closed_forms
-    rows = ["%s &= %s &\\qquad %s &= %s" % c["parts"] for c in closed_forms(derivation)]
+    from .content import closed_forms_latex
+    rows = ["%s &= %s &\\qquad %s &= %s" % c for c in closed_forms_latex(derivation)]
     return "$$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$$"
+
+
+def repr_html(derivation):
+    """For Jupyter's ``_repr_html_``: the HTML notes without their page (the same content as
+    ``-o notes.html``); never raises -- the summary, escaped, if the notes fail."""
+    try:
+        return render(derivation, "html", derivation._check, standalone=False)
+    except Exception:
+        from .html import html_pre
+        return html_pre(derivation.summary())
 
 
 # --- PDF ---------------------------------------------------------------------------

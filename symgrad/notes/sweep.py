@@ -1,275 +1,245 @@
-"""The reverse sweep as the notes tell it: each local partial, named adjoints, fan-out summed.
+"""The derivation as a person writes backprop: one line per adjoint, with shapes and reasons.
 
-`sweep_section` replays one `symgrad.diff.sweep.Sweep`: the steps are grouped under the spec
-node whose definition they belong to, in the sweep's (reverse topological) order.  Each
-step shows the rule with the incoming adjoint as a name (``\\bar{b} = 2 \\bar{c}``), then
-with its value substituted (``2 \\cdot \\frac14``), then the simplified contribution the
-sweep itself made (``\\frac12``) -- the notebook's ``4a_i/4 = a_i``.  A tensor that feeds
-several places gets ``+=`` contributions and a line that sums them.  `closed_forms` gives
-each gradient in matrix and index notation.
+`derivation_section` reads one reverse sweep's record (`symgrad.diff.sweep.Sweep`: its
+``steps`` and each step's ``rule``) and groups it by the spec node whose definition the
+steps belong to.  Each group names the functions of that node with their one-line
+reasons (the op blocks' ``reason``, ``symgrad.ops.registry``), then gives one line per
+adjoint it sends back:
+
+    \\bar{W}_3 = \\bar{z}^T h_2          in R^{3x6}      (3x4)(4x6) ✓
+
+written with the adjoints of the spec tensors by name (\\bar{z}), followed by the value
+the sweep itself recorded when that differs and is short.  Inside a node, the rules of
+its parts are composed by applying each recorded step's ``rule`` to what its unit
+received -- the notes never run the engine's logic again.  A pre-activation gets its own
+line and name (``\\delta_{h_2}``, ``grad_h2_pre`` in the code); a tensor used in several
+places gets ``+=`` lines and their sum.  `results` gives each gradient as the library
+states it (``Gradient.form``, in named adjoints) and in the spec language.
 """
 from sympy import Add, S
-import sympy
 
-from ..diff.sweep import strip_leading
 from ..ops import TensorOp
-from ..printing.index import index_letters
-from .latex import Named, bar, chain, entry, name_tex, shape_plain, shape_tex, tex, tex_index
-from .text import Rich
 from ..diff.simplify import tidy
 from ..tensor import Tensor, shape_of
+from .latex import Named, bar, name_tex, pre_tex, shape_tex, tex, too_long
+from .reasons import reason_rich, reasons
+from .text import Rich
 
-# Substituted or simplified forms longer than this (LaTeX characters) are not shown in a step.
-LONG = 360
+# A value form longer than this (LaTeX characters) is not shown after the form by name.
+LONG = 200
 
-# --- the reverse sweep, step by step ---------------------------------------------------
-
-class _Names:
-    """Adjoint names for one sweep: \\bar{n} for spec tensors, \\delta_k for the rest."""
-
-    def __init__(self):
-        self.units = {}            # unit -> Named symbol of its adjoint
-        self.k = 0
-        self.new = []
-
-    def of(self, u):
-        if u in self.units:
-            return self.units[u]
-        if isinstance(u, Tensor):
-            s = Named("\u0001adj:" + u.name, u.tshape, bar(name_tex(u.name)))
-        else:
-            self.k += 1
-            s = Named("\u0001adj:%d" % self.k, shape_of(u), r"\delta_{%d}" % self.k)
-            self.new.append((s, u))
-        self.units[u] = s
-        return s
+def _symbol(key, shape, latex):
+    return Named("\u0001adj:" + key, shape, latex)
 
 
-def _unit_tex(u, named):
-    return tex(u.xreplace(named) if named else u)
-
-
-def sweep_section(d, o):
-    """The reverse sweep from output o as a list of paragraphs (prose + displays)."""
+def derivation_section(d, o):
+    """The reverse sweep from output o: groups of one-line adjoints (see the module docstring)."""
     sw = d.sweeps[o]
-    graph = d.graph
-    named = graph.named
-    prob = d.problem
+    graph, prob = d.graph, d.problem
     out_sym = prob.tensors[o]
-    names = _Names()
-    seed = sw.seed
-    scalar_seed = not isinstance(seed, Tensor)
     otex = name_tex(o)
-    intro = Rich()
     if not sw.adjoints:
-        intro.t("No input in ").c("wrt").t(" influences ").m(otex).t(": every gradient of it is zero.")
-        return {"output": o, "tex": otex, "intro": intro, "groups": [], "deltas": []}
-    if scalar_seed:
-        intro.t("The sweep starts at the output with its own adjoint, ").m(
-            r"%s = \frac{\partial %s}{\partial %s} = 1" % (bar(otex), otex, otex)).t(".")
+        intro = Rich().t("No input in ").c("wrt").t(" influences ").m(otex).t(": every gradient of it is zero.")
+        return {"output": o, "tex": otex, "intro": intro, "groups": []}
+    seed = sw.seed
+    scalar = not isinstance(seed, Tensor)
+    intro = Rich()
+    if scalar:
+        intro.t("The sweep starts at the output: ").m(r"%s = \partial %s / \partial %s = 1" % (bar(otex), otex, otex)).t(".")
     else:
-        intro.t("The output ").m(otex).t(" is not a scalar, so the sweep starts from an upstream "
-                                         "gradient ").m(bar(otex)).t(" of its shape (").c(seed.name).t(
-            " in the code; ").c("%s.backward(gradient=%s)" % (o, seed.name)).t(
-            " in PyTorch). Every result below is a vector–Jacobian product with it.")
-
-    # which spec node owns each unit (the last one, in sweep order, whose definition holds it)
-    subexprs = {}
-    for n in sw.order:
-        de = graph.defs.get(n)
-        if de is not None:
-            subexprs[n] = set(sympy.preorder_traversal(de))
-    owner = {}
-    for st in sw.steps:
-        if st.unit in owner:
-            continue
-        own = None
-        for n in sw.order:
-            if n in subexprs and st.unit in subexprs[n]:
-                own = n
-        owner[st.unit] = own
+        intro.t("The output ").m(otex).t(" is not a scalar: the sweep starts from an upstream gradient ").m(
+            bar(otex)).t(" of its shape (").c(seed.name).t(", as in ").c("%s.backward(gradient=%s)" % (o, seed.name)).t(
+            "), and every line is a vector–Jacobian product with it.")
     def_of = {graph.defs[n]: n for n in sw.order if n in graph.defs}
+    pre = {u: n for u, n in graph.pre_activations.items()}
+    symbols = {}
 
-    n_contrib = {}
-    for st in sw.steps:
-        n_contrib[st.arg] = n_contrib.get(st.arg, 0) + 1
-    received = {}                                 # unit -> [contribution]
-    named_parts = {}                              # unit -> [contribution written with adjoint names]
-    value = {}                                    # unit -> its adjoint (simplified)
-    value[out_sym] = sw.adjoints.get(out_sym, seed)
-
-    groups = []
-    by_owner = {}
-    for st in sw.steps:
-        by_owner.setdefault(owner[st.unit], []).append(st)
-
-    def adjoint_of(u):
-        if u in value:
-            return value[u]
-        if u in def_of:
-            v = sw.adjoints.get(def_of[u], S.Zero)
-        else:
-            parts = received.get(u, [])
-            v = tidy(Add(*parts)) if len(parts) > 1 else (parts[0] if parts else S.Zero)
-        value[u] = v
-        return v
-
-    def gsym(u):
-        if u in def_of:
-            return names.of(def_of[u])
-        return names.of(u)
-
-    for n in list(sw.order) + [None]:
-        steps = by_owner.get(n, [])
-        if n is None and not steps:
-            continue
-        items = []
-        if n is not None:
-            ntex = name_tex(n.name)
-            g = sw.adjoints.get(n, S.Zero)
-            parts = received.get(n, [])
-            dtex = tex(graph.defs[n])
-            if n == out_sym:
-                title = Rich().t("The output ").m("%s = %s" % (ntex, dtex))
+    def symbol(u):
+        """The adjoint of a spec tensor or a pre-activation, by name."""
+        if u not in symbols:
+            if isinstance(u, Tensor):
+                if u == out_sym and not scalar:
+                    symbols[u] = seed                  # grad_o, the upstream gradient
+                else:
+                    symbols[u] = _symbol(u.name, u.tshape, bar(name_tex(u.name)))
             else:
-                title = Rich().t("Through ").m("%s = %s" % (ntex, dtex))
-            if len(parts) > 1:
-                items.append({"text": Rich().m(ntex).t(" feeds %d places, so its adjoint is the sum of "
-                                                       "what flows back from each (fan-out summed):"
-                                                       % len(parts)),
-                              "math": _fan_in(bar(ntex), named_parts.get(n, []), parts, g)})
+                n = pre[u]
+                symbols[u] = _symbol(n.name + "_pre", shape_of(u), pre_tex(name_tex(n.name)))
+        return symbols[u]
+
+    seed_symbol = symbol(out_sym) if scalar else None
+    # each step's unit: which group (spec node) it belongs to, and the adjoint it passes on
+    owner, received, lines = {}, {}, {}
+    order = []                                 # groups in the order the sweep reaches them
+    for n in sw.order:
+        du = graph.defs.get(n)
+        if isinstance(du, Tensor):             # b: a -- the same tensor, no step
+            received.setdefault(du, []).append((n, symbol(n)))
+    for st in sw.steps:
+        u, arg = st.unit, st.arg
+        if u in def_of:
+            own = def_of[u]
         else:
-            title = Rich().t("Further steps")
-        for st in steps:
-            items.append(_step_item(st, names, named, adjoint_of, gsym, def_of, n_contrib, received,
-                                    named_parts))
-        if items:
-            groups.append({"title": title, "steps": items})
+            own = owner.get(u)
+        if own not in lines:
+            lines[own] = []
+            order.append(own)
+        if u in def_of:
+            G = symbol(def_of[u])
+        elif u in pre and u in owner:
+            G = symbol(u)
+        else:
+            parts = [r for _, r in received.get(u, [])]
+            G = tidy(Add(*parts)) if len(parts) > 1 else (parts[0] if parts else S.Zero)
+        try:
+            r = st.rule(G)
+        except Exception:                      # a rule that cannot take a symbolic adjoint
+            r = st.contribution
+        received.setdefault(arg, []).append((own, r))
+        if not isinstance(arg, Tensor) and arg not in def_of:
+            owner.setdefault(arg, own)
+    targets = [a for a in received if isinstance(a, Tensor) or a in pre]
+    sources = {a: [g for g, _ in received[a]] for a in targets}
+    groups = []
+    for own in order:
+        items = []
+        if own is not None and len(set(sources.get(own, ()))) > 1:
+            items.append(_total(own, received[own], sw.adjoints.get(own), symbol))
+        for a in targets:
+            mine = [r for g, r in received[a] if g == own]
+            if mine:
+                acc = len(set(sources[a])) > 1
+                items.append(_line(a, mine, None if acc or a in pre else sw.adjoints.get(a), symbol, acc,
+                                   seed_symbol if own == out_sym else None))
+        if not items:
+            continue
+        groups.append(_group(d, own, out_sym, items))
+    # leaves used in several places: the sum of what they received
+    tail = [_total(a, received[a], sw.adjoints.get(a), symbol) for a in targets
+            if isinstance(a, Tensor) and a not in def_of.values() and len(set(sources[a])) > 1
+            and a not in graph.defs]
+    if tail:
+        groups.append({"title": Rich().t("At the inputs used in several places: their contributions add up"),
+                       "reasons": [], "notes": [], "math": _block(tail)})
+    legend = []
+    for u, s in symbols.items():
+        if not isinstance(u, Tensor):
+            legend.append((s.tex, tex(u), "grad_%s_pre" % pre[u].name))
+    return {"output": o, "tex": otex, "intro": intro, "groups": groups, "legend": legend}
 
-    # the inputs: fan-out at the leaves
-    for x in prob.wrt:
-        xs = prob.tensors[x]
-        parts = received.get(xs, [])
-        if len(parts) > 1:
-            xt = name_tex(x)
-            groups.append({"title": Rich().t("At the input ").m(xt), "steps": [{
-                "text": Rich().m(xt).t(" is used in %d places; its contributions add up:" % len(parts)),
-                "math": _fan_in(bar(xt), named_parts.get(xs, []), parts, sw.adjoints[xs])}]})
-    return {"output": o, "tex": otex, "intro": intro, "groups": groups,
-            "deltas": [(s.tex, _unit_tex(u, named)) for s, u in names.new]}
+
+def _group(d, own, out_sym, items):
+    prob = d.problem
+    if own is None:
+        return {"title": Rich().t("Further steps"), "reasons": [], "notes": [], "math": _block(items)}
+    node = prob.node(own.name)
+    t = Rich().t("The output " if own == out_sym else "Through ").m(
+        "%s = %s" % (name_tex(own.name), tex(node.expr)))
+    rs = [reason_rich(name, why) for name, why in reasons(node.text)]
+    notes = []
+    simplex = [x for x in prob.inputs if x.domain == "simplex" and x.symbol in node.expr.free_symbols]
+    for x in simplex:
+        notes.append(Rich().m(name_tex(x.name)).t(" is declared ").c("simplex").t(
+            ": each row sums to 1, and the rule uses it."))
+    return {"title": t, "reasons": rs, "notes": notes, "math": _block(items)}
 
 
-def _fan_in(lhs, named, parts, total):
-    """lhs = the contributions by name = their values = the simplified sum (short forms only)."""
-    rhs = [" + ".join(_paren_sum(p) for p in named)] if len(named) == len(parts) else []
-    for r in (" + ".join(_paren_sum(tex(p)) for p in parts), tex(total)):
-        if len(r) <= LONG or not rhs:
-            rhs.append(r)
-    return chain(lhs, rhs)
+def _line(a, rules, value, symbol, acc, seed_symbol=None):
+    """One adjoint: ``lhs = rule by name [= recorded value]``, its shape and dimension check.
+    In the output's own group the rule is written with the output's adjoint (``\bar{d}/4``)
+    unless that is much longer than its value with the adjoint 1 (a loss's formula)."""
+    lhs = symbol(a).tex
+    by_name = tidy(Add(*rules)) if len(rules) > 1 else rules[0]
+    rhs = [tex(by_name)]
+    if value is not None and value != 0 and not (isinstance(value, Tensor) and value.name.startswith("grad_")):
+        v = tex(value)
+        if seed_symbol is not None and len(rhs[0]) > 2 * len(v) + 12:
+            rhs, by_name = [v], value
+        elif v != rhs[0] and len(v) <= LONG:
+            rhs.append(v)
+    return {"lhs": lhs, "rhs": rhs, "rel": r"\mathrel{+}=" if acc else "=",
+            "shape": shape_of(a), "check": dimension_check(by_name, shape_of(a))}
 
 
-def _paren_sum(s):
+def _total(a, got, value, symbol):
+    lhs = symbol(a).tex if isinstance(symbol(a), Named) else tex(symbol(a))
+    parts = [r for _, r in got]
+    rhs = [" + ".join(_paren(tex(p)) for p in parts)]
+    if value is not None:
+        v = tex(value)
+        if v != rhs[0] and len(v) <= LONG:
+            rhs.append(v)
+    return {"lhs": lhs, "rhs": rhs, "rel": "=", "shape": shape_of(a), "check": ""}
+
+
+def _paren(s):
     return r"\left(%s\right)" % s if (" + " in s or " - " in s) and not s.startswith(r"\left(") else s
 
 
-def _step_item(st, names, named, adjoint_of, gsym, def_of, n_contrib, received, named_parts):
-    """One step: the local partial or vector-Jacobian rule, and the contribution it sends back.
-
-    The display reads ``target = rule (with the adjoint's name) = rule (with its value) =
-    simplified``; forms longer than `LONG` are left out (the closed forms section has them).
-    """
-    u, arg = st.unit, st.arg
-    G = adjoint_of(u)
-    Gs = gsym(u)
-    if isinstance(arg, Tensor):
-        target = names.of(arg)
-        what = Rich().m(name_tex(arg.name))
-    else:
-        target = names.of(arg)
-        what = Rich().m(target.tex).t(", the adjoint of ").m(_unit_tex(arg, named))
-    acc = n_contrib.get(arg, 1) > 1
-    lhs = target.tex
-    text = Rich()
-    rule = None
+def dimension_check(e, target):
+    """The shapes that meet in a line's top-level op: ``(3 x 4)(4 x 6) -> 3 x 6``, with a
+    tick when the result has the target's shape ("each entry" for a constant)."""
     try:
-        rule = strip_leading(st.rule(Gs))
-        if isinstance(u, TensorOp):
-            opname = u.spec_name or type(u).__name__
-            text.t("The vector–Jacobian rule of ").c(opname).t(" sends ").m(Gs.tex).t(" to ")
-            text.extend(what)
-            text.t(":")
-        else:
-            local = st.local
-            den = name_tex(arg.name) if isinstance(arg, Tensor) else r"\left(%s\right)" % _unit_tex(arg, named)
-            if u in def_of:
-                d_tex = r"\frac{\partial %s}{\partial %s}" % (name_tex(def_of[u].name), den)
-            else:
-                d_tex = r"\frac{\partial}{\partial %s}\left(%s\right)" % (den, _unit_tex(u, named))
-            text.t("Local partial (elementwise) ").m("%s = %s" % (d_tex, tex(local)))
-            if shape_of(arg) != shape_of(u):
-                text.t("; ").extend(what)
-                text.t(" is broadcast, so the product is summed back to its shape")
-            text.t(":")
-    except Exception:                  # a rule that cannot take a symbolic adjoint: show the result
-        rule = None
-        text = Rich().t("Back to ").extend(what)
-        text.t(":")
-    rhs = []
-    if rule is not None:
-        rhs.append(tex(rule))
-        named_parts.setdefault(arg, []).append(rhs[0])
-        if isinstance(G, Tensor) and rule.xreplace({Gs: G}) == st.contribution:
-            # the upstream gradient itself arrives: the rule is the result
-            received.setdefault(arg, []).append(st.contribution)
-            return {"text": text, "math": _acc_chain(lhs, rhs, acc)}
-        trivial = G == 1 or isinstance(G, Tensor) or rule == Gs
-        if not trivial:
-            shown = Named("\u0001shown:%s" % Gs.name, shape_of(G), tex(G), shown=True)
-            try:
-                rhs.append(tex(rule.xreplace({Gs: shown})))
-            except Exception:
-                pass
-    else:
-        named_parts.setdefault(arg, []).append(tex(st.contribution))
-    rhs.append(tex(st.contribution))
-    received.setdefault(arg, []).append(st.contribution)
-    short = [r for r in rhs[1:] if len(r) <= LONG]
-    if len(short) < len(rhs) - 1:
-        text.t(" (written out in full, it is long: the closed forms below give it)")
-    return {"text": text, "math": _acc_chain(lhs, rhs[:1] + short, acc)}
+        shape = tuple(shape_of(e))
+    except Exception:
+        return ""
+    target = tuple(target)
+    if not shape and target:
+        return r"\text{each entry}"
+    core = e
+    if not isinstance(core, TensorOp):
+        _, core = e.as_coeff_Mul()
+    parts = ""
+    if isinstance(core, TensorOp) and core.n_tensors:
+        shapes = [tuple(shape_of(t)) for t in core.tensors]
+        if any(s != shape for s in shapes):
+            parts = "".join(r"\left(%s\right)" % _dims(s) for s in shapes) + r" \to "
+    tick = r"\ \checkmark" if shape == target else r"\ \text{(broadcast)}"
+    return parts + _dims(shape) + tick
 
 
-def _acc_chain(lhs, rhs, acc):
-    if not acc:
-        return chain(lhs, rhs)
-    s = chain(lhs, rhs)
-    # the first relation is an accumulation: lhs += r1 = r2 = ...
-    if s.startswith("\\begin{aligned}"):
-        return s.replace(lhs + " &=", lhs + r" &\mathrel{+}=", 1)
-    return s.replace(lhs + " =", lhs + r" \mathrel{+}=", 1)
+def _dims(shape):
+    return r"\text{scalar}" if not shape else r"{\times}".join(
+        str(s) if str(s).isdigit() else name_tex(str(s)) for s in shape)
 
 
-# --- closed forms --------------------------------------------------------------------
+def _block(items):
+    """The group's lines as one aligned display: relation, shape, dimension check."""
+    rows = []
+    for it in items:
+        forms = [too_long(r) for r in it["rhs"]]
+        shape = r"\in \mathbb{R}^{%s}" % shape_tex(it["shape"]) if it["shape"] else r"\in \mathbb{R}"
+        first = "%s &%s %s && %s" % (it["lhs"], it["rel"], forms[0], shape)
+        if it["check"]:
+            first += r" && %s" % it["check"]
+        rows.append(first)
+        for f in forms[1:]:
+            rows.append("&= %s" % f)
+    return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
-def closed_forms(d):
+
+# --- results ------------------------------------------------------------------------------------
+
+def results(d, num=None, with_values=True):
+    """Each gradient as the library gives it: matrix form in named adjoints, spec text, value."""
+    from .numbers import fmt
     out = []
     for g in d.gradients:
-        idx = index_letters(len(g.shape))
         xt, ot = name_tex(g.wrt), name_tex(g.output)
         if g.seed:
-            lhs_m = bar(xt)
-            lhs_i = entry(bar(xt), idx)
-            what = Rich().t("vector–Jacobian product of ").m(ot).t(" with ").m(bar(ot)).t(
-                " (").c(g.seed).t(")")
+            lhs = bar(xt)
+            what = Rich().t("vector–Jacobian product of ").m(ot).t(" with ").m(bar(ot)).t(" (").c(g.seed).t(")")
         else:
-            lhs_m = r"\frac{\partial %s}{\partial %s}" % (ot, xt)
-            lhs_i = r"\frac{\partial %s}{\partial %s}" % (ot, entry(xt, idx))
+            lhs = r"\partial %s / \partial %s" % (ot, xt)
             what = Rich().t("gradient of ").m(ot).t(" with respect to ").m(xt)
-        out.append({
-            "output": g.output, "wrt": g.wrt, "otex": ot, "xtex": xt, "what": what, "connected": g.connected,
-            "shape": shape_plain(g.shape), "shape_tex": shape_tex(g.shape), "text": g.text,
-            "matrix": chain(lhs_m, [tex(g.expr)]),
-            "index": chain(lhs_i, [tex_index(g.expr, idx)]),
-            "parts": (lhs_m, tex(g.expr), lhs_i, tex_index(g.expr, idx)),
-        })
+        value = None
+        if num and with_values:
+            v = num.grads.get(g.output, {}).get(g.wrt)
+            if v is not None:
+                value = fmt(v)
+            elif g.output in num.grads and num.grads[g.output]:
+                value = "None: no path from %s to %s (zero)" % (g.wrt, g.output)
+        out.append({"output": g.output, "wrt": g.wrt, "what": what, "connected": g.connected,
+                    "shape_tex": shape_tex(g.shape), "math": "%s = %s" % (lhs, too_long(tex(g.form))),
+                    "text": g.text, "value": value})
     return out

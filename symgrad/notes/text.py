@@ -95,6 +95,11 @@ class Rich(list):
         self.append(("code", s))
         return self
 
+    def then(self, other):
+        """Append another Rich text; returns self (for chaining)."""
+        self.extend(other)
+        return self
+
     def md(self):
         return "".join(md_segment(k, s) for k, s in self)
 
@@ -155,6 +160,11 @@ def md_code_cell(s):
     """Code in a table cell: a code span, or escaped text when it holds a ``|`` (renderers
     differ on ``\\|`` inside a code span in a table, so none is written)."""
     return md_code(s) if "|" not in s else md_escape(s)
+
+
+def md_math_cell(s):
+    """symgrad's LaTeX in a Markdown table cell: no ``|`` (it would split the row)."""
+    return s.replace("\\|", "\\Vert ").replace("|", "\\vert ")
 
 
 def md_cell(s):
@@ -278,9 +288,28 @@ def tex_short_lines(tex, limit=4 * SOURCE_LINE):
     return "\n".join(out)
 
 
+_OPEN_DOUBLE = re.compile(r'(^|[\s(\[{])"')
+_OPEN_SINGLE = re.compile(r"(^|[\s(\[{])'(?=\S)")
+
+
+def smart_quotes(s):
+    """Straight quotes as typographic ones: opening after a space or bracket, else closing
+    (so that pdflatex does not set an opening quote as a closing one)."""
+    if '"' not in s and "'" not in s:
+        return s
+    s = _OPEN_DOUBLE.sub("\\1\u201c", s).replace('"', "\u201d")
+    return _OPEN_SINGLE.sub("\\1\u2018", s)
+
+
+def dashes(s):
+    """TeX's dashes in prose for formats without TeX's ligatures: ``---`` and ``--``."""
+    return s.replace("---", "\u2014").replace("--", "\u2013") if "--" in s else s
+
+
 def tex_escape(s, breaks=True):
-    """Plain text -> LaTeX text: every special character escaped, whatever s holds."""
-    return _tex_units(plain(s), tex_char, breaks)
+    """Plain text -> LaTeX text: every special character escaped, whatever s holds; straight
+    quotes become typographic ones."""
+    return _tex_units(smart_quotes(plain(s)), tex_char, breaks)
 
 
 def tex_pdfstring(s, n=200):
@@ -289,8 +318,15 @@ def tex_pdfstring(s, n=200):
 
 
 def tex_code(s):
-    """Inline code: typewriter text with every special character escaped."""
-    return r"\texttt{%s}" % _tex_units(plain(s), lambda ch: '"' if ch == '"' else tex_char(ch))
+    """Inline code: typewriter text with every special character escaped; longer code may
+    break after ``(``, ``,`` and ``=`` (typewriter text has no other break points)."""
+    s = plain(s)
+    brk = len(s) > 24
+
+    def unit(ch):
+        out = '"' if ch == '"' else tex_char(ch)
+        return out + r"\allowbreak{}" if brk and ch in "(,=" else out
+    return r"\texttt{%s}" % _tex_units(s, unit)
 
 
 VERBATIM_WIDTH = 92
