@@ -123,7 +123,7 @@ def test_the_notebook_names_nothing():
 
 
 def test_inline_text_is_null_beyond_two_thousand_characters():
-    layers = 80
+    layers = 100
     spec = "inputs:\n  h0: {shape: [2, 3], requires_grad: false}\n"
     spec += "".join("  W%d: {shape: [3, 3]}\n" % k for k in range(1, layers + 1))
     spec += "nodes:\n" + "".join("  h%d: tanh(h%d @ W%d)\n" % (k, k - 1, k) for k in range(1, layers + 1))
