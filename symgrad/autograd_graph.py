@@ -25,6 +25,7 @@ from typing import Any, Optional
 from .errors import SpecError
 from .ops import REQUIRED
 from .parser import parse_tree, Builder, call_parts
+from .schedule_parse import value_type
 from .tensor import shape_of
 
 
@@ -38,6 +39,8 @@ class TensorVal:
     names: list = field(default_factory=list)   # spec names bound to this object
     contiguous: bool = True
     retains_grad: bool = False          # t.retain_grad() was called (non-leaves only)
+    number: Optional[str] = None        # for a spec name that is a plain Python number, not a
+                                        # tensor (``c: 2``, ``c: n/2``): its type, "int" or "float"
 
     @property
     def is_leaf(self):
@@ -148,17 +151,46 @@ class AutogradGraph:
             stack.extend(t.grad_fn for t in n.inputs if t.grad_fn is not None)
         return sorted(seen, key=lambda n: -n.seq)
 
-    def reached(self, root, executed=None):
+    def needed(self, root, inputs=None):
+        """Nodes a ``root.backward(inputs=...)`` runs, in the engine's order, and those of them
+        that run only their first backward node.
+
+        Without ``inputs`` every reachable node runs.  With ``inputs`` the engine runs only the
+        nodes on a path from the root to an input -- to a leaf input's accumulator, or to a
+        non-leaf input's own ``grad_fn``, which runs even when nothing below it is needed
+        (for a composite op, only the first node of its chain then runs).
+        """
+        full = self.executed(root)
+        if inputs is None:
+            return full, set()
+        own = {t.grad_fn for t in inputs if not t.is_leaf}
+        leaves = {t for t in inputs if t.is_leaf}
+        below = {}                      # node -> whether a node below it leads to an input
+        for n in sorted(full, key=lambda n: n.seq):          # inputs of a node are older
+            below[n] = any(t in leaves or (t.grad_fn is not None and
+                                           (t.grad_fn in own or below.get(t.grad_fn)))
+                           for t in n.inputs)
+        run = [n for n in full if below[n] or n in own]
+        partial = {n for n in run if not below[n] and len(n.chain) > 1}
+        return run, partial
+
+    def reached(self, root, executed=None, retaining=None, inputs=None):
         """Tensors whose ``.grad`` a ``root.backward()`` writes: the leaves requiring grad
-        that it reaches, and the reached non-leaves that retain their grad."""
+        that it reaches (only those in ``inputs``, when given), and the non-leaves that
+        retain their grad (``retaining``: by default those with ``retain_grad()``) whose
+        ``grad_fn`` runs -- or that are the root: the engine starts at the root's ``grad_fn``
+        and fires its retain_grad hook even when ``inputs`` leave that node nothing to run."""
         executed = self.executed(root) if executed is None else executed
+        retaining = {v for v in self.values.values() if v.retains_grad} if retaining is None else retaining
         out = []
         cands = [root] + [t for n in executed for t in n.inputs]
         run = set(executed)
         for t in cands:
             if t in out or not t.requires_grad:
                 continue
-            if t.is_leaf or (t.retains_grad and t.grad_fn in run):
+            if t.is_leaf and (inputs is None or t in inputs):
+                out.append(t)
+            elif not t.is_leaf and t in retaining and (t.grad_fn in run or t is root):
                 out.append(t)
         return out
 
@@ -179,11 +211,15 @@ def autograd_graph(prob):
         v = TensorVal(d.requires_grad, tuple(d.shape), origin="input %s" % d.name, names=[d.name])
         g.values[d.name] = v
         env[d.name] = d.symbol
+    types = dict.fromkeys(prob.dims, "int")
+    types.update(dict.fromkeys(g.values, "tensor"))
     for n in prob.nodes:
         w = _Walker(g, n.name, n.text, env)
         v = w.value(w.tree.body)
         if not isinstance(v, TensorVal):          # a node that is a plain number
-            v = TensorVal(False, tuple(n.symbol.tshape), origin="a constant")
+            v = TensorVal(False, tuple(n.symbol.tshape), origin="a constant",
+                          number=value_type(w.tree.body, types))
+        types[n.name] = v.number or "tensor"
         v.names.append(n.name)
         g.values[n.name] = v
         env[n.name] = n.symbol
@@ -286,8 +322,9 @@ class _Walker:
             a, b = self.value(n.left), self.value(n.right)
             return self.binop(n, type(n.op), a, b, n.left, n.right)
         if t is ast.Compare:
-            self.value(n.left)
-            self.value(n.comparators[0])
+            sides = (self.value(n.left), self.value(n.comparators[0]))
+            if not any(isinstance(x, TensorVal) for x in sides):
+                return None                   # two numbers: a Python bool
             return TensorVal(False, self.shape(n), origin="a comparison")
         if t is ast.Attribute:                # .T
             v = self.value(n.value)

@@ -106,6 +106,7 @@ class Sweep:
     adjoints: dict = field(default_factory=dict)     # Tensor symbol -> adjoint (broadcast form)
     order: List = field(default_factory=list)        # spec nodes in the order they were processed
     steps: List[Step] = field(default_factory=list)
+    wanted: frozenset = frozenset()                  # the symbols it was asked for
 
 
 def sweep(graph, out_sym, seed, wanted):
@@ -155,7 +156,7 @@ def sweep(graph, out_sym, seed, wanted):
             return [a for a in u.tensors if reaches(a)]
         return [L for L in region_leaves(u) if reaches(L)]
 
-    res = Sweep(out_sym.name, seed)
+    res = Sweep(out_sym.name, seed, wanted=frozenset(wanted))
     if not reaches(out_sym):
         return res
     order, visited = [], set()

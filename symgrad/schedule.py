@@ -52,8 +52,9 @@ from sympy import S
 from .derive import sweep, seed_for, materialize_for
 from .printing import to_text, to_latex
 from .autograd_graph import autograd_graph
+from .schedule_parse import backward_call, value_type
 from .simplify import tidy
-from .tensor import numel, fmt_shape
+from .tensor import numel, fmt_shape, shape_of
 
 FREED_MESSAGE = (
     "Trying to backward through the graph a second time (or directly access saved tensors after "
@@ -62,12 +63,27 @@ FREED_MESSAGE = (
     "graph a second time or if you need to access saved tensors after calling backward.")
 IMPLICIT_MESSAGE = "grad can be implicitly created only for scalar outputs"
 NO_GRAD_MESSAGE = "element 0 of tensors does not require grad and does not have a grad_fn"
+# PyTorch's own texts for the refusals of the call itself (torch/autograd/__init__.py and
+# the engine's argument checks); %s is a Python type name or a shape
+NO_BACKWARD_MESSAGE = "'%s' object has no attribute 'backward'"
+NOT_ITERABLE_MESSAGE = "'%s' object is not iterable"
+SHAPE_MESSAGE = ("Mismatch in shape: grad_output[0] has a shape of torch.Size(%s) and output[0] "
+                 "has a shape of torch.Size(%s).")
+EMPTY_INPUTS_MESSAGE = "`inputs` argument to `backward()` cannot be empty."
+INPUT_TYPE_MESSAGE = "all inputs have to be Tensors or GradientEdges, but got %s"
+INPUT_NO_GRAD_MESSAGE = "can't retain_grad on Tensor that has requires_grad=False"
 
 ERROR_KINDS = {
     "freed": "saved tensors freed by an earlier backward",
     "implicit_grad": "implicit gradient for a non-scalar output",
     "no_grad": "the output does not require grad",
     "not_implemented": "a node without a derivative",
+    "no_backward": "a plain number has no .backward()",
+    "number_argument": "a plain number where PyTorch needs a tensor",
+    "gradient_shape": "a gradient of another shape than the output",
+    "empty_inputs": "an empty inputs= list",
+    "input_not_tensor": "a plain number in inputs=",
+    "input_no_grad": "a tensor in inputs= that does not require grad",
 }
 
 
@@ -77,10 +93,22 @@ def error_kind(message):
         return "freed"
     if "implicitly created only for scalar outputs" in message:
         return "implicit_grad"
+    if "can't retain_grad on Tensor that has requires_grad=False" in message:
+        return "input_no_grad"
     if "does not require grad" in message:
         return "no_grad"
     if "not implemented" in message:
         return "not_implemented"
+    if "has no attribute 'backward'" in message:
+        return "no_backward"
+    if "object is not iterable" in message:
+        return "number_argument"
+    if message.startswith("Mismatch in shape"):
+        return "gradient_shape"
+    if "`inputs` argument to `backward()` cannot be empty" in message:
+        return "empty_inputs"
+    if "all inputs have to be Tensors" in message:
+        return "input_not_tensor"
     return "other"
 
 
@@ -214,7 +242,14 @@ def predict(derivation):
     prob = derivation.problem
     ag = autograd_graph(prob)
     syms = prob.tensors
-    holders = ag.holders()
+    calls = {k: backward_call(st, prob) for k, st in enumerate(prob.backward or [], 1)
+             if st.kind == "backward"}
+    types = dict.fromkeys(prob.dims, "int")
+    types.update({n: v.number or "tensor" for n, v in ag.values.items()})
+    retaining = {v for v in ag.values.values() if v.retains_grad}
+    # inputs= makes a non-leaf retain its grad: such tensors may hold a .grad too
+    named = [ag.values[n] for c in calls.values() for n in (c.inputs or ())]
+    holders = ag.holders() + [v for v in named if v.requires_grad and not v.is_leaf]
     wanted = {syms[h.name] for h in holders}
     freed = {}                 # GradNode -> index of the step that freed it
     parts = {}                 # holder TensorVal -> [adjoints since the last zero_grad]
@@ -231,28 +266,33 @@ def predict(derivation):
             parts = {}
             res.grad = _state(ag, prob, parts, totals)
             continue
+        bc = calls[k]
         v = ag.values[st.output]
-        err = _refusal(ag, prob, st, v)
+        inputs = None if bc.inputs is None else [ag.values[n] for n in bc.inputs]
+        err = _refusal(ag, prob, st, bc, v, types)
         if err is None:
-            order = ag.executed(v)
+            for t in inputs or ():
+                if not t.is_leaf:
+                    retaining.add(t)          # PyTorch calls retain_grad() on every input
+            order, partial = ag.needed(v, inputs)
             res.executed = order
-            err = _rerun(prob, st, k, order, freed, steps)
+            err = _rerun(prob, st, k, order, partial, freed, steps)
         if err is not None:
             res.error = err
             stopped = True
             continue
         if not st.retain_graph:
             for n in res.executed:
-                if n not in freed:
+                if n not in freed and _runs_raiser(n, partial):
                     freed[n] = k
                     res.frees.append(n)
         out_sym = syms[st.output]
-        seed = st.gradient if st.gradient is not None else seed_for(out_sym)
+        seed = seed_for(out_sym) if st.gradient is None else _broadcast_form(st.gradient)
         key = (st.output, sympy.srepr(seed))
         if key not in sweeps:
-            sweeps[key] = sweep(derivation.graph, out_sym, seed, wanted)
+            sweeps[key] = _sweep(derivation, out_sym, seed, wanted)
         adj = sweeps[key].adjoints
-        for h in ag.reached(v, res.executed):
+        for h in ag.reached(v, res.executed, retaining, inputs):
             c = adj.get(syms[h.name], S.Zero)
             parts.setdefault(h, []).append(c)
             res.added[h.name] = materialize_for(c, syms[h.name])
@@ -263,8 +303,32 @@ def predict(derivation):
             break
     else:
         final = {n: None for n in list(ag.values)}
-    why = {n: _why_none(ag, n, steps) for n in ag.values}
+    why = {n: _why_none(ag, n, steps, retaining) for n in ag.values}
     return Schedule(derivation, ag, steps, final, why)
+
+
+def _sweep(derivation, out_sym, seed, wanted):
+    """The reverse sweep from an output: the derivation's own when it already has it."""
+    have = derivation.sweeps.get(out_sym.name)
+    if have is not None and have.seed == seed and have.wanted == frozenset(wanted):
+        return have
+    return sweep(derivation.graph, out_sym, seed, wanted)
+
+
+def _broadcast_form(g):
+    """A given gradient with its 0-d ones and zeros as plain 1 and 0 (a 0-d tensor of ones
+    broadcasts like the number 1): ``3*ones_like(d)`` for a scalar ``d`` seeds with 3."""
+    from .ops.shape import OnesLikeOp, ZerosLikeOp, OnesOp, ZerosOp
+    rule = {}
+    for e in g.atoms(OnesLikeOp, OnesOp, ZerosOp):
+        if not shape_of(e):
+            rule[e] = S.Zero if isinstance(e, (ZerosLikeOp, ZerosOp)) else S.One
+    return g.xreplace(rule) if rule else g
+
+
+def _runs_raiser(n, partial):
+    """Whether running n runs the node of its chain that saved tensors."""
+    return n.saves and (n not in partial or n.raiser == n.chain[0])
 
 
 def _state(ag, prob, parts, cache):
@@ -284,15 +348,17 @@ def _state(ag, prob, parts, cache):
     return out
 
 
-def _why_none(ag, name, steps):
+def _why_none(ag, name, steps, retaining):
     v = ag.values[name]
+    if v.number:
+        return "a plain Python %s, not a tensor" % v.number
     if not v.requires_grad:
         if v.origin.startswith("input"):
             return "an input with requires_grad: false"
         if "stop-gradient" in v.origin:
             return "%s: a leaf that does not require grad" % v.origin
         return "does not require grad (nothing it depends on differentiably requires grad)"
-    if not v.is_leaf and not v.retains_grad:
+    if not v.is_leaf and v not in retaining:
         return "a non-leaf without retain_grad(); PyTorch warns when it is read"
     if any(s.kind == "zero_grad" and s.ran for s in steps):
         return "no backward reached it since the last zero_grad()"
@@ -301,10 +367,58 @@ def _why_none(ag, name, steps):
     return "no backward reached it"
 
 
-def _refusal(ag, prob, st, v):
-    """PyTorch's checks before the engine runs: no grad at all, or an implicit gradient."""
+def _torch_size(shape):
+    return "[%s]" % ", ".join(str(d) for d in shape)
+
+
+def _refusal(ag, prob, st, bc, v, types):
+    """What PyTorch refuses before its engine runs a node, checked in PyTorch's order: the
+    call itself (a number has no .backward(); inputs=, then gradient=, must hold tensors;
+    the gradient must have the output's shape), the implicit gradient of a non-scalar
+    output, an output without grad_fn, and each tensor of inputs=."""
     sym = prob.tensors[st.output]
     o = st.output
+    if v.number:
+        return ScheduleError(
+            "no_backward", NO_BACKWARD_MESSAGE % v.number,
+            "'%s' is a plain Python %s in PyTorch (its text computes a number, not a tensor), "
+            "and a number has no .backward()." % (o, v.number),
+            "backpropagate from a tensor computed from an input that requires grad",
+            type="AttributeError")
+    if bc.inputs is not None:
+        if bc.inputs_single and types[bc.inputs[0]] != "tensor":
+            typ = types[bc.inputs[0]]
+            return ScheduleError(
+                "number_argument", NOT_ITERABLE_MESSAGE % typ,
+                "%s passes inputs=%s, a plain Python %s; PyTorch reads inputs= as a tensor or a "
+                "sequence of tensors." % (st.call, bc.inputs[0], typ),
+                "name tensors only in inputs=", type="TypeError")
+        if not bc.inputs:
+            return ScheduleError(
+                "empty_inputs", EMPTY_INPUTS_MESSAGE,
+                "%s passes an empty inputs= list; PyTorch refuses it (leave out inputs= to "
+                "accumulate into every leaf)." % st.call,
+                "name the tensors whose .grad should be accumulated, or drop inputs=")
+    g = bc.gradient_node
+    if g is not None:
+        typ = value_type(g, types)
+        text = ast.unparse(g)
+        if typ != "tensor":
+            return ScheduleError(
+                "number_argument", NOT_ITERABLE_MESSAGE % typ,
+                "%s passes gradient=%s, a plain Python %s; PyTorch's backward() takes the gradient "
+                "as a tensor (reading anything else as a sequence of tensors), even for an output "
+                "of one element." % (st.call, text, typ),
+                "%s.backward(gradient=%s*ones_like(%s)) (a tensor of %s's shape), or %s.backward() "
+                "and scale '%s' instead" % (o, _paren(text), o, o, o, o), type="TypeError")
+        got = tuple(shape_of(st.gradient))
+        if got != tuple(sym.tshape):
+            return ScheduleError(
+                "gradient_shape", SHAPE_MESSAGE % (_torch_size(got), _torch_size(sym.tshape)),
+                "%s passes a gradient of shape %s for '%s' of shape %s; PyTorch needs exactly the "
+                "output's shape (it does not broadcast the gradient)."
+                % (st.call, fmt_shape(got), o, fmt_shape(sym.tshape)),
+                "a gradient of shape %s, such as gradient=ones_like(%s)" % (fmt_shape(sym.tshape), o))
     if not v.requires_grad:
         if v.origin.startswith("input"):
             reason = "'%s' is an input with requires_grad: false" % o
@@ -319,17 +433,34 @@ def _refusal(ag, prob, st, v):
         return ScheduleError("no_grad", NO_GRAD_MESSAGE,
                              "%s runs backward from '%s', but %s, so it has no grad_fn to start from."
                              % (st.call, o, reason), fix)
-    if st.gradient is None and numel(sym.tshape) != 1:
+    if g is None and numel(sym.tshape) != 1:
         return ScheduleError(
             "implicit_grad", IMPLICIT_MESSAGE,
             "%s gives no gradient, and PyTorch creates the implicit gradient 1 only for an output of "
             "one element; '%s' has shape %s." % (st.call, o, fmt_shape(sym.tshape)),
             "%s.backward(gradient=ones_like(%s)) (a vector-Jacobian product), or backpropagate "
             "from a scalar such as sum(%s)" % (o, o, o))
+    for name in bc.inputs or ():
+        t = ag.values[name]
+        if t.number:
+            return ScheduleError(
+                "input_not_tensor", INPUT_TYPE_MESSAGE % t.number,
+                "inputs= of %s names '%s', a plain Python %s, not a tensor." % (st.call, name, t.number),
+                "name tensors only in inputs=")
+        if not t.requires_grad:
+            return ScheduleError(
+                "input_no_grad", INPUT_NO_GRAD_MESSAGE,
+                "inputs= of %s names '%s', which does not require grad; PyTorch calls "
+                "retain_grad() on every tensor of inputs=, and that refuses such a tensor." % (st.call, name),
+                "drop '%s' from inputs=" % name)
     return None
 
 
-def _rerun(prob, st, k, order, freed, steps):
+def _paren(text):
+    return text if text.replace(".", "").replace("_", "").isalnum() else "(%s)" % text
+
+
+def _rerun(prob, st, k, order, partial, freed, steps):
     """The first node the engine runs that raises: freed saved tensors, or no derivative."""
     for n in order:
         if n.not_implemented:
@@ -338,7 +469,7 @@ def _rerun(prob, st, k, order, freed, steps):
                 "%s runs %s, and PyTorch defines no derivative for it." % (st.call, n.where()),
                 "cut the gradient before it (detach(...)) or use a differentiable function",
                 node=n.name)
-        if n in freed and n.saves:
+        if n in freed and _runs_raiser(n, partial):
             j = freed[n]
             earlier = steps[j - 1]
             saved = ", ".join("`%s`%s" % (f, " (%s)" % what if what else "") for f, what in n.saved) \

@@ -285,7 +285,8 @@ def test_backward_on_a_leaf_and_on_a_retained_root():
 
 
 def test_explicit_scalar_gradient_scales_the_seed():
-    d = derive_text(spec({"d": "sum(x**2)"}, ["d.backward(gradient=3)"]))
+    # a 0-d tensor: PyTorch refuses a plain number (test_schedule_calls.py)
+    d = derive_text(spec({"d": "sum(x**2)"}, ["d.backward(gradient=3*ones_like(d))"]))
     assert grads(d)["x"] == "6*x"
     proven(d)
 
