@@ -204,7 +204,22 @@ class AutogradGraph:
 
 
 def autograd_graph(prob):
-    """The autograd graph PyTorch records when it runs the spec's node texts."""
+    """The autograd graph PyTorch records when it runs the spec's node texts.
+
+    Built once per problem (the loader's flags, the derivation's `Graph` and the schedule's
+    prediction all ask for it) and kept on the problem, with the identities of what it was
+    built from; nobody changes it after it is built.
+    """
+    key = (tuple(map(id, prob.inputs)), tuple(map(id, prob.nodes)), tuple(prob.retain_grad), id(prob.dims))
+    have = prob.__dict__.get("_autograd_graph")
+    if have is not None and have[0] == key:
+        return have[1]
+    g = _build(prob)
+    prob.__dict__["_autograd_graph"] = (key, g)
+    return g
+
+
+def _build(prob):
     g = AutogradGraph(prob)
     env = {name: sym for name, (sym, _) in prob.dims.items()}
     for d in prob.inputs:
@@ -230,6 +245,58 @@ def autograd_graph(prob):
     return g
 
 
+_SHAPES = {}            # the structure of a node's text (names as their shapes) -> its shapes
+
+
+def _shapes(body, env):
+    """id(AST node) -> shape of what it computes, for every node of one text.
+
+    Building the SymPy expression of a text is what costs; texts that differ only in
+    names of the same shapes (a chain built from a few templates) are built once: the
+    shapes are kept by the text's structure, in the order `ast.walk` visits it.
+    """
+    key = _structure(body, env)
+    order = list(ast.walk(body))
+    have = _SHAPES.get(key)
+    if have is None:
+        rec = _Recorder(env)
+        try:
+            rec.build(body)
+        except SpecError:
+            pass
+        have = []
+        for k, node in enumerate(order):
+            e = rec.seen.get(id(node))
+            if e is not None:
+                try:
+                    have.append((k, tuple(shape_of(e))))
+                except Exception:
+                    pass
+        if len(_SHAPES) > 10_000:
+            _SHAPES.clear()
+        _SHAPES[key] = have
+    return {id(order[k]): shape for k, shape in have}
+
+
+def _structure(node, env):
+    """A hashable picture of an AST in which a name stands for what it is: a tensor by its
+    class, shape and domain, a dim by itself, anything else (a function, pi) by its text."""
+    if isinstance(node, list):
+        return tuple(_structure(v, env) for v in node)
+    if not isinstance(node, ast.AST):
+        return (type(node).__name__, node)
+    out = [type(node).__name__]
+    for name, value in ast.iter_fields(node):
+        if name == "ctx":
+            continue
+        if isinstance(node, ast.Name) and name == "id":
+            v = env.get(value)
+            value = (type(v).__name__, v.tshape, v.domain) if hasattr(v, "tshape") else \
+                (value if v is None else v)
+        out.append(_structure(value, env))
+    return tuple(out)
+
+
 class _Recorder(Builder):
     """The SymPy builder, remembering the expression (hence the shape) of every tensor node."""
 
@@ -250,24 +317,15 @@ class _Walker:
         self.g, self.owner = g, owner
         self.src = text.strip()
         self.tree = parse_tree(self.src)
-        self.rec = _Recorder(env)
-        try:
-            self.rec.build(self.tree.body)
-        except SpecError:
-            pass
+        self.shapes = _shapes(self.tree.body, env)
 
     # --- helpers --------------------------------------------------------------------------
     def text(self, node):
         return ast.get_source_segment(self.src, node) or ast.unparse(node)
 
     def shape(self, node, default=()):
-        e = self.rec.seen.get(id(node))
-        if e is None:
-            return tuple(default)
-        try:
-            return tuple(shape_of(e))
-        except Exception:
-            return tuple(default)
+        s = self.shapes.get(id(node))
+        return tuple(default) if s is None else s
 
     def record(self, node, name, args, raiser=None, saved=(), chain=None, shape=None,
                contiguous=True, not_implemented=None, diff=None):

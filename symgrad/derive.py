@@ -13,7 +13,17 @@ Adjoints are kept in broadcast form (a scalar stands for a constant tensor) and
 simplified where they are made, so nothing is expanded and the cost is independent of
 tensor sizes.  Closed forms mention the spec's nodes by name (forward results are
 reused: ``1 - h**2`` for a ``tanh`` node ``h``), which keeps deep networks linear in size.
+
+The cost of a step is bounded too, so a chain of N nodes derives in time linear in N: an
+adjoint whose arithmetic has grown beyond `HIDE_ABOVE` nodes (the product of every local
+partial along an elementwise chain, or a sum over the paths of a graph whose nodes use the
+two before them) enters the later steps as one `Hidden` symbol of its shape, so no step
+walks, multiplies out or simplifies what earlier steps already built.  The sweep's adjoints
+and steps are given with every `Hidden` symbol replaced by what it stands for
+(`Expander`, once per symbol), so no caller ever sees one.
 """
+import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, List
 
@@ -27,6 +37,13 @@ from .ops.reduce import SumOp
 from .ops.shape import OnesLikeOp, ZerosLikeOp
 from .simplify import tidy
 from .tensor import Tensor, shape_of, numel
+from . import canon
+from .canon import up_to_renaming
+
+# An adjoint whose arithmetic (Add/Mul/Pow nodes down to the first function or tensor op)
+# has more nodes than this enters later steps as one `Hidden` symbol.  Beyond this size
+# `tidy` no longer tries cancel() either: it works factor by factor, so hiding costs little.
+HIDE_ABOVE = 60
 
 
 def unbroadcast(g, from_shape, to_shape):
@@ -76,16 +93,26 @@ def partial(expr, leaf, leaves):
             subs[L] = d
             back[d] = L
     e = expr.xreplace(subs) if subs else expr
-    var = subs.get(leaf, leaf)
+    d = _derivative(e, subs.get(leaf, leaf))
+    if d is None:
+        raise SymgradError("no derivative rule for %s" % expr)
+    return d.xreplace(back) if back else d
+
+
+@up_to_renaming
+def _derivative(e, var):
+    """d e / d var by SymPy's calculus, with PyTorch's zero gradient for sign and at the
+    kinks DiracDelta stands for; None when SymPy has no rule."""
+    back = {}
     if e.has(sympy.sign):              # PyTorch's sign has gradient 0 everywhere
         signs = {x: Dummy(real=True) for x in e.atoms(sympy.sign) if x.has(var)}
-        back.update({v: k for k, v in signs.items()})
+        back = {v: k for k, v in signs.items()}
         e = e.xreplace(signs)
     d = sympy.diff(e, var)
     if d.has(DiracDelta):
         d = d.replace(lambda x: isinstance(x, DiracDelta), lambda x: S.Zero)
     if d.has(sympy.Derivative) or d.has(sympy.Subs):
-        raise SymgradError("no derivative rule for %s" % expr)
+        return None
     return d.xreplace(back) if back else d
 
 
@@ -95,7 +122,111 @@ class Step:
     unit: Any            # the expression whose adjoint flows back
     arg: Any             # the argument that receives a contribution
     local: Any           # elementwise partial (None for a TensorOp rule)
-    contribution: Any
+    raw: Any             # the contribution, possibly with `Hidden` symbols
+    expand: Any = None   # the sweep's `Expander`, when it hid adjoints
+
+    @property
+    def contribution(self):
+        return self.expand(self.raw) if self.expand is not None else self.raw
+
+
+class Hidden(Tensor):
+    """An adjoint that later steps of a sweep see as one symbol (of the adjoint's shape)."""
+    _count = itertools.count(1)
+
+    def __new__(cls, shape):
+        return Tensor.__new__(cls, "\u0002adjoint%d" % next(cls._count), shape, real=True)
+
+
+canon.RENAMEABLE.add(Hidden)
+
+
+def _too_big(e, limit=HIDE_ABOVE):
+    """Whether the arithmetic of e (what `tidy` and a product walk) has more than limit nodes."""
+    if not isinstance(e, (sympy.Add, sympy.Mul, sympy.Pow)):
+        return False
+    seen, stack, n = set(), [e], 0
+    while stack:
+        x = stack.pop()
+        if id(x) in seen or x.is_Number:
+            continue
+        seen.add(id(x))
+        n += 1
+        if n > limit:
+            return True
+        if isinstance(x, (sympy.Add, sympy.Mul, sympy.Pow)):
+            stack.extend(x.args)
+    return False
+
+
+class Expander:
+    """Replaces every `Hidden` symbol of an expression by the adjoint it stands for.
+
+    Each symbol and each shared subexpression is rebuilt once (an iterative walk over the
+    expression as a DAG, memoised by identity), and a product whose factor is a hidden
+    product is built once from all the factors, so unhiding the product of N local
+    partials costs O(N), not O(N^2).
+    """
+
+    def __init__(self, hidden):
+        self.hidden = hidden            # Hidden symbol -> what it stands for
+        self.memo = {}                  # id(expression) -> (expression, expanded)
+
+    def __call__(self, root):
+        memo, hidden = self.memo, self.hidden
+        stack = [(root, None)]
+        while stack:
+            x, kids = stack.pop()
+            if id(x) in memo:
+                continue
+            if kids is None:
+                kids = self._kids(x)
+                todo = [k for k in kids if id(k) not in memo]
+                if todo:
+                    stack.append((x, kids))
+                    stack.extend((k, None) for k in todo)
+                    continue
+            new = [memo[id(k)][1] for k in kids]
+            if isinstance(x, Hidden):
+                out = new[0]
+            elif all(a is b for a, b in zip(new, x.args)) and len(new) == len(x.args):
+                out = x
+            else:
+                out = x.func(*new)
+            memo[id(x)] = (x, out)
+        return memo[id(root)][1]
+
+    def _kids(self, x):
+        if isinstance(x, Hidden):
+            return [self.hidden[x]]
+        if not isinstance(x, sympy.Mul):
+            return list(x.args)
+        out, todo = [], list(reversed(x.args))
+        while todo:                        # a hidden product's factors join this product
+            a = todo.pop()
+            if isinstance(a, Hidden) and isinstance(self.hidden[a], sympy.Mul):
+                todo.extend(reversed(self.hidden[a].args))
+            else:
+                out.append(a)
+        return out
+
+
+class Adjoints(Mapping):
+    """Tensor symbol -> adjoint, each expanded (no `Hidden` symbol left) when first read."""
+
+    def __init__(self, raw, expand):
+        self.raw, self.expand, self.done = raw, expand, {}
+
+    def __getitem__(self, k):
+        if k not in self.done:
+            self.done[k] = self.expand(self.raw[k])
+        return self.done[k]
+
+    def __iter__(self):
+        return iter(self.raw)
+
+    def __len__(self):
+        return len(self.raw)
 
 
 @dataclass
@@ -175,6 +306,7 @@ def sweep(graph, out_sym, seed, wanted):
                 stack.append((c, False))
     order.reverse()
     contrib = {out_sym: [seed]}
+    hidden = {}                           # Hidden symbol -> the adjoint it stands for
     for u in order:
         parts = contrib.pop(u, None)
         if not parts:
@@ -191,6 +323,10 @@ def sweep(graph, out_sym, seed, wanted):
             if d is not None and reaches(d):
                 contrib.setdefault(d, []).append(G)
             continue
+        if _too_big(G):
+            H = Hidden(shape_of(G))
+            hidden[H] = G
+            G = H
         if isinstance(u, TensorOp):
             for i, a in enumerate(u.tensors):
                 if reaches(a):
@@ -212,6 +348,11 @@ def sweep(graph, out_sym, seed, wanted):
             res.steps.append(Step(u, L, d, c))
             if c != 0:
                 contrib.setdefault(L, []).append(c)
+    if hidden:
+        expand = Expander(hidden)
+        res.adjoints = Adjoints(res.adjoints, expand)
+        for st in res.steps:
+            st.expand = expand
     return res
 
 
