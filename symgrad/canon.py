@@ -64,7 +64,7 @@ def _renaming(exprs):
     by_class = {}
     for s in _symbols(exprs):
         cls = type(s)
-        if cls not in RENAMEABLE:
+        if cls not in RENAMEABLE or getattr(s, "_assumptions_orig", None) is None:
             return None
         by_class.setdefault(cls, []).append(s)
     ren = {}

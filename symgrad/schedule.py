@@ -9,12 +9,22 @@
   ``retain_graph=True`` it then frees their saved tensors, and a later backward that runs
   a freed node that had saved tensors raises -- ``sum``, ``mean`` and ``x + 1`` save none,
   so ``sum(x)`` can be backpropagated twice;
-* PyTorch's other two refusals are checked first: an implicit gradient for an output of
-  more than one element, and an output that does not require grad (and a node with no
-  derivative, ``heaviside``, raises when it runs);
-* each completed step adds, to every leaf that requires grad and every ``retain_grad()``
-  non-leaf it reaches, that tensor's adjoint from a reverse sweep (`symgrad.derive.sweep`,
-  seeded with 1 or the step's ``gradient=``); ``zero_grad()`` sets them back to None.  A
+* PyTorch's refusals of the call itself are checked first, in PyTorch's order and with
+  its exception type: ``.backward`` of a name that is a plain Python number
+  (``AttributeError``); ``inputs=`` and then ``gradient=`` given a plain number
+  (``TypeError``: ``gradient=2.5`` is refused even for a scalar output); an empty
+  ``inputs=``; a gradient of another shape than the output (PyTorch does not broadcast
+  it); an implicit gradient for an output of more than one element; an output that does
+  not require grad; a tensor of ``inputs=`` that does not require grad (and a node with
+  no derivative, ``heaviside``, raises when it runs).  The arguments are PyTorch's
+  (`symgrad.schedule_parse`): ``retain_graph`` defaults to ``create_graph``;
+* with ``inputs=`` only the nodes on a path to an input run (and only they are freed),
+  a non-leaf input's own ``grad_fn`` runs, and it retains its grad from then on
+  (`AutogradGraph.needed`);
+* each completed step adds, to every leaf that requires grad (of ``inputs=``, when given)
+  and every retaining non-leaf whose ``grad_fn`` ran, that tensor's adjoint from a
+  reverse sweep (`symgrad.derive.sweep`, seeded with 1 or the step's ``gradient=``, the
+  derivation's own sweep when it is the same); ``zero_grad()`` sets them back to None.  A
   ``.grad`` is the tidied sum since the last ``zero_grad()`` (the notebook's ``5*a``), or
   None -- with the reason PyTorch has.  A raising step ends the schedule; the ``.grad``
   reported is the state after the last step that completed (PyTorch may already have
@@ -22,9 +32,11 @@
   depends on the engine's threads and is neither predicted nor compared).
 
 `prove(derivation, ...)` then runs the same schedule for real in PyTorch, on the values
-the numeric check uses, and compares every step's outcome (completes, or raises with the
-predicted kind of error), the ``.grad`` of every tensor after every step (values through
-the closed forms' torch code, and every None), and ``requires_grad`` / ``is_leaf`` of
+the numeric check uses -- each call exactly as written, its arguments evaluated as PyTorch
+evaluates them -- and compares every step's outcome (completes, or raises the predicted
+exception type with the predicted kind of error), the ``.grad`` of every tensor after
+every step (values through the closed forms' torch code, and every None), and
+``requires_grad`` / ``is_leaf`` of
 every tensor -- the schedule's own and the report's ``tensors``.  Each `ProofRow` has
 ``to_dict()`` and a one-line ``line()``.
 
@@ -488,11 +500,12 @@ def _rerun(prob, st, k, order, partial, freed, steps):
 def with_retain_graph(call):
     """``d.backward()`` -> ``d.backward(retain_graph=True)``, keeping other arguments."""
     try:
+        from .schedule_parse import BACKWARD_PARAMS
         tree = ast.parse(call.strip(), mode="eval").body
-        kws = [k for k in tree.keywords if k.arg != "retain_graph"]
-        args = tree.args[:1]
+        named = [ast.keyword(arg=p, value=a) for p, a in zip(BACKWARD_PARAMS[2:], tree.args[2:])]
+        kws = [k for k in tree.keywords + named if k.arg != "retain_graph"]
         kws.append(ast.keyword(arg="retain_graph", value=ast.Constant(True)))
-        tree.args, tree.keywords = args, kws
+        tree.args, tree.keywords = tree.args[:1], kws
         return ast.unparse(tree)
     except Exception:            # a display nicety only
         return call.rstrip(")") + ", retain_graph=True)"

@@ -257,3 +257,13 @@ def test_backward_on_a_plain_number(name, typ):
     d = check(["%s.backward()" % name], raises="AttributeError", kind="no_backward")
     assert d.schedule.error.message == "'%s' object has no attribute 'backward'" % typ
     assert "plain Python %s" % typ in d.schedule.why_none[name]
+
+
+def test_the_fix_keeps_every_other_argument():
+    from symgrad.schedule import with_retain_graph
+    assert with_retain_graph("d.backward(None, False, True, [x])") == \
+        "d.backward(None, create_graph=True, inputs=[x], retain_graph=True)"
+    assert with_retain_graph("d.backward(inputs=[x], gradient=g)") == \
+        "d.backward(inputs=[x], gradient=g, retain_graph=True)"
+    d = check(["y.backward(ones_like(y), None, False, [x])", "d.backward()"], raises="RuntimeError", kind="freed")
+    assert d.schedule.error.fix == "y.backward(ones_like(y), create_graph=False, inputs=[x], retain_graph=True) in step 1"
