@@ -18,8 +18,10 @@ The cost of a step is bounded too, so a chain of N nodes derives in time linear 
 adjoint whose arithmetic has grown beyond `HIDE_ABOVE` nodes (the product of every local
 partial along an elementwise chain, or a sum over the paths of a graph whose nodes use the
 two before them) enters the later steps as one `Hidden` symbol of its shape, so no step
-walks, multiplies out or simplifies what earlier steps already built.  The sweep's adjoints
-and steps are given with every `Hidden` symbol replaced by what it stands for
+walks, multiplies out or simplifies what earlier steps already built; forward values are
+put back by name (`Replacer`) without walking an adjoint twice, and SymPy's calculus and
+simplification answer each distinct local question once (`symgrad.canon`).  The sweep's
+adjoints and steps are given with every `Hidden` symbol replaced by what it stands for
 (`Expander`, once per symbol), so no caller ever sees one.
 """
 import itertools
@@ -211,6 +213,43 @@ class Expander:
         return out
 
 
+class Replacer:
+    """``e.xreplace(rule)`` with SymPy's exact semantics, as an iterative walk memoised by
+    identity across calls: a contribution holds the incoming adjoint whole (``G @ W.T``),
+    and walking it again at every step of a deep network made the sweep quadratic."""
+
+    def __init__(self, rule):
+        self.rule = rule
+        self.memo = {}                  # id(expression) -> (expression, result, changed)
+
+    def __call__(self, root):
+        memo, rule = self.memo, self.rule
+        stack = [(root, False)]
+        while stack:
+            x, ready = stack.pop()
+            if id(x) in memo:
+                continue
+            if x in rule:
+                memo[id(x)] = (x, rule[x], True)
+                continue
+            if not ready:
+                kids = [a for a in x.args if isinstance(a, sympy.Basic) and id(a) not in memo]
+                if kids:
+                    stack.append((x, True))
+                    stack.extend((a, False) for a in kids)
+                    continue
+            args, changed = [], False
+            for a in x.args:
+                if isinstance(a, sympy.Basic):
+                    _, v, c = memo[id(a)]
+                    args.append(v)
+                    changed |= c
+                else:
+                    args.append(a)
+            memo[id(x)] = (x, x.func(*args) if changed else x, changed)
+        return memo[id(root)][1]
+
+
 class Adjoints(Mapping):
     """Tensor symbol -> adjoint, each expanded (no `Hidden` symbol left) when first read."""
 
@@ -243,6 +282,7 @@ class Sweep:
 def sweep(graph, out_sym, seed, wanted):
     """Reverse sweep from ``out_sym`` with adjoint ``seed``; adjoints of ``wanted`` symbols."""
     defs, named = graph.defs, graph.named
+    reuse = Replacer(named)               # forward values by name: xreplace(named), memoised
     reach_memo = {}
 
     def reaches(e):
@@ -331,7 +371,7 @@ def sweep(graph, out_sym, seed, wanted):
             for i, a in enumerate(u.tensors):
                 if reaches(a):
                     c = u.vjp(i, G)
-                    c = tidy(c.xreplace(named) if named else c)
+                    c = tidy(reuse(c) if named else c)
                     res.steps.append(Step(u, a, None, c))
                     if c != 0:
                         contrib.setdefault(a, []).append(c)
@@ -343,7 +383,7 @@ def sweep(graph, out_sym, seed, wanted):
                 continue
             d = partial(u, L, leaves)
             if named:
-                d = d.xreplace(named)
+                d = reuse(d)
             c = tidy(unbroadcast(G * d, us, shape_of(L)))
             res.steps.append(Step(u, L, d, c))
             if c != 0:

@@ -136,6 +136,41 @@ def test_a_chain_that_uses_the_two_nodes_before_derives_in_linear_size():
     assert len(seen) < 3000, len(seen)
 
 
+def test_a_deep_network_is_not_rewalked_at_every_layer(monkeypatch):
+    # tanh(h @ W_k) layers: each contribution holds the incoming adjoint whole (G @ W.T);
+    # replacing forward values by name must not walk it again at every layer
+    import sys, os
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
+    from _common import chain_spec
+    from sympy.core.basic import Basic
+    count = [0]
+    real = Basic._xreplace
+
+    def counting(self, rule):
+        count[0] += 1
+        return real(self, rule)
+    monkeypatch.setattr(Basic, "_xreplace", counting)
+    calls = []
+    for layers in (30, 60):
+        count[0] = 0
+        symgrad.derive(symgrad.loads(chain_spec(layers)))
+        calls.append(count[0])
+    assert calls[1] <= 2.5 * calls[0], calls          # linear, not quadratic (4x)
+
+
+def test_replacer_is_xreplace():
+    d = symgrad.derive(symgrad.loads(chain(30)))
+    named = d.graph.named
+    rep = derive_mod.Replacer(named)
+    for st in d.sweeps["loss"].steps:
+        for e in (st.unit, st.contribution, st.local if st.local is not None else st.unit):
+            assert rep(e) == e.xreplace(named)
+    x = sympy.Symbol("x")
+    rule = {sympy.sin(x): sympy.Symbol("s")}
+    e = sympy.sin(x) * sympy.cos(sympy.sin(x)) + x
+    assert derive_mod.Replacer(rule)(e) == e.xreplace(rule)
+
+
 # --- the renaming memo itself -----------------------------------------------------------------
 
 def test_up_to_renaming_gives_the_direct_answer():
