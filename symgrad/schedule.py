@@ -264,7 +264,7 @@ def predict(derivation):
     holders = ag.holders() + [v for v in named if v.requires_grad and not v.is_leaf]
     wanted = {syms[h.name] for h in holders}
     freed = {}                 # GradNode -> index of the step that freed it
-    parts = {}                 # holder TensorVal -> [adjoints since the last zero_grad]
+    parts = {}                 # holder TensorVal -> (how many, sum) of adjoints since the last zero_grad
     sweeps, totals = {}, {}
     steps = []
     stopped = False
@@ -306,7 +306,8 @@ def predict(derivation):
         adj = sweeps[key].adjoints
         for h in ag.reached(v, res.executed, retaining, inputs):
             c = adj.get(syms[h.name], S.Zero)
-            parts.setdefault(h, []).append(c)
+            k_, acc = parts.get(h, (0, S.Zero))
+            parts[h] = (k_ + 1, c if not k_ else sympy.Add(acc, c))
             res.added[h.name] = materialize_for(c, syms[h.name])
         res.grad = _state(ag, prob, parts, totals)
     for s in reversed(steps):
@@ -344,18 +345,19 @@ def _runs_raiser(n, partial):
 
 
 def _state(ag, prob, parts, cache):
-    """name -> closed form (or None) for every tensor, from the accumulated parts."""
+    """name -> closed form (or None) for every tensor, from the accumulated parts: their sum
+    is kept as it grows (SymPy's sum of a sum and a part is the sum of all the parts), so a
+    long schedule costs the same per step."""
     syms = prob.tensors
     out = {}
     for name, v in ag.values.items():
-        ps = parts.get(v)
-        if not ps:
+        if v not in parts:
             out[name] = None
             continue
-        key = (name, tuple(ps))
+        k, acc = parts[v]
+        key = (name, k > 1, acc)
         if key not in cache:
-            total = tidy(sympy.Add(*ps)) if len(ps) > 1 else ps[0]
-            cache[key] = materialize_for(total, syms[name])
+            cache[key] = materialize_for(tidy(acc) if k > 1 else acc, syms[name])
         out[name] = cache[key]
     return out
 

@@ -201,3 +201,30 @@ def test_closed_form_is_a_product_of_n_local_partials(n):
     d = symgrad.derive(symgrad.loads(chain(n, backward=False)))
     g = d.gradient("loss", "x").expr
     assert isinstance(g, sympy.Mul) and len(g.args) >= n // 2
+
+
+def test_a_long_schedule_costs_the_same_per_step(monkeypatch):
+    # the .grad of each tensor is kept as a growing sum, not rebuilt from all the parts
+    # (and hashed as a tuple of them) at every step
+    import os
+    from sympy.core.basic import Basic
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "examples", "multi_loss.yaml")) as f:
+        head = f.read().split("backward:")[0]
+    count = [0]
+    real = Basic.__hash__
+
+    def counting(self):
+        count[0] += 1
+        return real(self)
+    costs = []
+    for n in (100, 400):
+        text = head + "backward:\n" + "".join("  - %s.backward(retain_graph=True)\n" % "de"[k % 2] for k in range(n))
+        d = symgrad.derive(symgrad.loads(text))
+        monkeypatch.setattr(Basic, "__hash__", counting)
+        count[0] = 0
+        s = d.schedule
+        monkeypatch.setattr(Basic, "__hash__", real)
+        costs.append(count[0])
+        assert s.text("a") == "%d*a" % (5 * n // 2)
+    assert costs[1] <= 6 * costs[0], costs           # linear: 4x; quadratic: 16x
