@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, List, Optional
 
 from .parser import parse_tree, err, Builder, suggest
+from .tensor import shape_of, fmt_shape
 
 BACKWARD_PARAMS = ("gradient", "retain_graph", "create_graph", "inputs")
 
@@ -117,8 +118,21 @@ def parse_step(text, prob, env, mark):
     g = bc.gradient_node
     # a Python bool is no number SymPy can build; PyTorch refuses it when the step runs
     if g is not None and not (isinstance(g, ast.Constant) and isinstance(g.value, bool)):
-        gradient = Builder(env).build(g)
+        b = Builder(env)
+        gradient = b.build(g)
+        got, want = tuple(shape_of(gradient)), tuple(prob.tensors[name].tshape)
+        if b.kind(g) != "number" and got != want and _may_coincide(got, want):
+            raise err(g, "gradient has shape %s but '%s' has shape %s: they agree only for some "
+                         "values of the dims (PyTorch needs exactly the output's shape); write it "
+                         "with the same dims, e.g. gradient=ones_like(%s)"
+                      % (fmt_shape(got), name, fmt_shape(want), name))
     return BackwardStep(text.strip(), "backward", name, bc.retain_graph, gradient, mark)
+
+
+def _may_coincide(a, b):
+    """Whether two different symbolic shapes are equal for some values of their dims (a
+    shape that surely differs -- another rank, other sizes -- is PyTorch's runtime error)."""
+    return len(a) == len(b) and all(x == y or not (x.is_Integer and y.is_Integer) for x, y in zip(a, b))
 
 
 def backward_call(step, prob):

@@ -184,6 +184,9 @@ def test_positional_and_keyword_twice_is_a_spec_error():
         symgrad.loads(spec(["d.backward(inputs=[x * 2])"]))
     with pytest.raises(symgrad.SpecError, match="'zz' in inputs= is not a tensor"):
         symgrad.loads(spec(["d.backward(inputs=[zz])"]))
+    # [3] and [n] agree only when n is 3: symbolic, as the loader treats x + ones(3) for x of [n]
+    with pytest.raises(symgrad.SpecError, match=r"gradient has shape \[3\] but 'y' has shape \[n\]"):
+        symgrad.loads(spec(["y.backward(gradient=ones(3))"]))
 
 
 # --- inputs= ------------------------------------------------------------------------------
