@@ -4,11 +4,11 @@ A `Derivation` is the hub of the library API: ``gradient(o, x)``, ``compile()``,
 ``check()``, ``schedule``, ``render(fmt)`` and ``to_json()`` -- each delegating to the
 module that owns that stage.
 """
-from typing import Any, Optional, Tuple
+
 
 from sympy import S
 
-from .diff.adjoints import AdjointNames
+from .diff.adjoints import AdjointNames, tree_size
 from .diff.sweep import sweep, seed_for, materialize_for
 from .errors import SymgradError
 from .diff.graph import Graph
@@ -53,6 +53,8 @@ class Gradient:
     def inline_text(self):
         if not self.uses:
             return self.text
+        if tree_size(self.expr, MAX_INLINE_TEXT + 1) > MAX_INLINE_TEXT:
+            return None                  # printing a tree of that size is already too long
         t = to_text(self.expr)
         return t if len(t) <= MAX_INLINE_TEXT else None
 
@@ -120,6 +122,9 @@ class Derivation:
             sw = sweep(self.graph, sym, seed, wanted, adjoints)
             self.sweeps[o] = sw
             self.named[o] = adjoints
+            if sw.expand is not None:            # adjoints the sweep hid while it went on
+                for a in adjoints.defs:
+                    a.value = sw.expand(a.value)
             forms = adjoints.finish({x: materialize_for(sw.adjoints.get(names[x], S.Zero), names[x])
                                      for x in problem.wrt})
             for x in problem.wrt:

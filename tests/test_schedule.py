@@ -19,7 +19,7 @@ import symgrad
 from symgrad.cli import main
 from symgrad.ops.shape import OnesLikeOp
 from symgrad.autograd.proof import prove
-from symgrad.autograd.schedule import with_retain_graph, error_kind, FREED_MESSAGE, IMPLICIT_MESSAGE, NO_GRAD_MESSAGE
+from symgrad.autograd.refusals import with_retain_graph, error_kind, FREED_MESSAGE, IMPLICIT_MESSAGE, NO_GRAD_MESSAGE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
@@ -286,7 +286,8 @@ def test_backward_on_a_leaf_and_on_a_retained_root():
 
 
 def test_explicit_scalar_gradient_scales_the_seed():
-    d = derive_text(spec({"d": "sum(x**2)"}, ["d.backward(gradient=3)"]))
+    # a 0-d tensor: PyTorch refuses a plain number (test_schedule_calls.py)
+    d = derive_text(spec({"d": "sum(x**2)"}, ["d.backward(gradient=3*ones_like(d))"]))
     assert grads(d)["x"] == "6*x"
     proven(d)
 

@@ -3,7 +3,9 @@
 Hypothesis draws a few nodes over inputs that do and do not require grad (elementwise
 ops that save tensors and ops that do not, detach, comparisons, shared sub-graphs),
 then a schedule of ``backward()`` calls with and without ``retain_graph=True``, with an
-explicit ``gradient=``, ``zero_grad()``, and the occasional non-scalar ``backward()``.
+explicit ``gradient=`` (a tensor, a bool mask, a Python number, one of another shape),
+``create_graph=True``, ``inputs=`` (leaves, non-leaves, tensors that do not require grad),
+positional arguments, ``zero_grad()``, and the occasional non-scalar ``backward()``.
 `symgrad.autograd.proof.prove` compares each step's outcome and every ``.grad`` with PyTorch.
 Nodes such as ``x - x`` (which cancels to 0 but keeps x's shape) are drawn too.
 """
@@ -45,16 +47,31 @@ def problems(draw):
         scalars.append(name)
     steps = []
     for _ in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["plain", "retain", "retain", "zero", "vector"]))
+        kind = draw(st.sampled_from(["plain", "retain", "retain", "zero", "vector", "args", "inputs"]))
         if kind == "zero":
             steps.append("zero_grad()")
         elif kind == "vector":
             v = draw(st.sampled_from(vectors[2:] or ["a"]))
-            grad = draw(st.sampled_from(["", "gradient=ones_like(%s)" % v, "gradient=b"]))
+            grad = draw(st.sampled_from(["", "gradient=ones_like(%s)" % v, "gradient=b", "gradient=%s > 0" % v,
+                                         "gradient=2.5", "gradient=c", "gradient=sum(b)"]))
             steps.append("%s.backward(%s)" % (v, grad))
-        else:
+        elif kind == "args":
             o = draw(st.sampled_from(scalars))
-            steps.append("%s.backward(%s)" % (o, "retain_graph=True" if kind == "retain" else ""))
+            args = draw(st.sampled_from(["gradient=2.5", "gradient=2*ones_like(c)", "gradient=a", "None, True",
+                                         "create_graph=True", "create_graph=True, retain_graph=False",
+                                         "retain_graph=False", "None, None, True"]))
+            steps.append("%s.backward(%s)" % (o, args))
+        else:
+            o = draw(st.sampled_from(scalars if kind != "inputs" or draw(st.booleans()) else vectors))
+            args = "retain_graph=True" if kind == "retain" else ""
+            if kind == "inputs":
+                names = draw(st.lists(st.sampled_from(vectors + ["c"]), min_size=0, max_size=2, unique=True))
+                args = "inputs=[%s]" % ", ".join(names)
+                if o in vectors:
+                    args = "gradient=ones_like(%s), " % o + args
+                if draw(st.booleans()):
+                    args += ", retain_graph=True"
+            steps.append("%s.backward(%s)" % (o, args))
     retain = [n for n in vectors[2:] if draw(st.booleans())]
     text = HEAD % ("true" if b_rg else "false") + "nodes:\n"
     text += "".join("  %s: %s\n" % kv for kv in nodes.items())
@@ -65,7 +82,7 @@ def problems(draw):
     return text
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
+@settings(max_examples=60, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(problems())
 def test_random_schedules_are_proven(text):

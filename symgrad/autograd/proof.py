@@ -14,7 +14,8 @@ from typing import Optional
 import sympy
 
 from ..printing import to_text
-from .schedule import ERROR_KINDS, NO_GRAD_MESSAGE, error_kind, _txt
+from .refusals import ERROR_KINDS, error_kind
+from .schedule import _txt
 
 @dataclass
 class ProofRow:
@@ -87,14 +88,14 @@ def prove(derivation, seed=0, dtype="float64", device="cpu", dims=None):
     for s in sched.steps:
         if not s.ran:
             break
-        got_err = error[1] if error is not None and error[0] == s.index else None
+        got_err = error[1:] if error is not None and error[0] == s.index else None
         if s.error or got_err:
-            exp = "raises %s" % ERROR_KINDS[s.error.kind] if s.error else "completes"
-            got_kind = error_kind(got_err) if got_err else None
-            got = ("raises: %s" % got_err.split(". ")[0][:120]) if got_err else "completes"
-            ok = bool(s.error and got_err and got_kind == s.error.kind)
+            exp = "raises %s (%s)" % (s.error.type, ERROR_KINDS[s.error.kind]) if s.error else "completes"
+            got = ("raises %s: %s" % (got_err[0], got_err[1].split(". ")[0][:120])) if got_err else "completes"
+            ok = bool(s.error and got_err and got_err[0] == s.error.type
+                      and error_kind(got_err[1]) == s.error.kind)
             row("step", s.index, s.call, None, exp, got, ok,
-                msg="raises RuntimeError (%s), as predicted" % ERROR_KINDS[s.error.kind] if ok else "")
+                msg="raises %s (%s), as predicted" % (s.error.type, ERROR_KINDS[s.error.kind]) if ok else "")
             break
         if s.index > len(actual):
             break
@@ -139,10 +140,10 @@ def _run_forward(prob, inputs, dims, dtype, device):
 
 
 def _run_steps(prob, env, dims, dtype, device):
-    """Each step in PyTorch: (snapshots of every .grad after each completed step, error)."""
+    """Each step in PyTorch, exactly as written: (snapshots of every .grad after each
+    completed step, (step, error type, message) of the step that raised, or None)."""
     import torch
     from ..spec.parse import parse_tree
-    from ..numeric.reference import TorchEval
     snaps, error = [], None
     tensors = [t for t in env.values() if isinstance(t, torch.Tensor)]
     with warnings.catch_warnings():
@@ -152,32 +153,25 @@ def _run_steps(prob, env, dims, dtype, device):
                 for t in tensors:
                     t.grad = None
             else:
-                out = env[st.output]
-                grad = None
-                if st.gradient is not None:
-                    g_node = _gradient_node(parse_tree(st.call).body)
-                    with torch.no_grad():
-                        grad = TorchEval(env, dims, dtype, device).eval(g_node)
-                    # a fresh tensor: PyTorch may make a leaf's .grad the very tensor passed
-                    # here, and later accumulations would then write into an input
-                    grad = torch.as_tensor(grad, dtype=dtype, device=device).detach().clone()
                 try:
-                    if not isinstance(out, torch.Tensor):
-                        raise RuntimeError(NO_GRAD_MESSAGE)
-                    out.backward(gradient=grad, retain_graph=st.retain_graph)
-                except RuntimeError as e:
-                    error = (k, str(e))
+                    _call(parse_tree(st.call).body, env, dims, dtype, device)
+                except Exception as e:          # what PyTorch raises is the result
+                    error = (k, type(e).__name__, str(e))
                     break
             snaps.append({name: (None if not isinstance(t, torch.Tensor) or t.grad is None
                                  else t.grad.detach().clone()) for name, t in env.items()})
     return snaps, error
 
 
-def _gradient_node(call):
-    for kw in call.keywords:
-        if kw.arg == "gradient":
-            return kw.value
-    return call.args[0]
+def _call(call, env, dims, dtype, device):
+    """``o.backward(...)`` with the very arguments the text gives: each evaluated as PyTorch
+    evaluates it (a number stays a Python number, a list of tensors a sequence of them)."""
+    from ..spec.steps import call_arguments
+    from ..numeric.reference import TorchEval
+    ev = TorchEval(env, dims, dtype, device)
+    method = getattr(env[call.func.value.id], "backward")     # a plain number has none
+    args, kwargs = call_arguments(call)
+    method(*[ev.eval(a) for a in args], **{k: ev.eval(v) for k, v in kwargs})
 
 
 def _compare(want, got, env, dims, dtype, device, rtol, atol, values):

@@ -31,6 +31,7 @@ from ..spec.expr import Builder
 from ..spec.parse import parse_tree, call_parts, int_literal
 from ..spec.subscripts import index_entries
 from ..tensor import shape_of
+from ..spec.steps import value_type
 
 
 @dataclass(eq=False)
@@ -44,6 +45,8 @@ class TensorVal:
     contiguous: bool = True
     retains_grad: bool = False          # t.retain_grad() was called (non-leaves only)
     strides: Any = None                 # a view's strides, when known (its contiguity follows)
+    number: Optional[str] = None        # for a spec name that is a plain Python number, not a
+                                        # tensor (``c: 2``, ``c: n/2``): its type, "int" or "float"
 
     @property
     def is_leaf(self):
@@ -108,17 +111,46 @@ class AutogradGraph:
             stack.extend(t.grad_fn for t in n.inputs if t.grad_fn is not None)
         return sorted(seen, key=lambda n: -n.seq)
 
-    def reached(self, root, executed=None):
+    def needed(self, root, inputs=None):
+        """Nodes a ``root.backward(inputs=...)`` runs, in the engine's order, and those of them
+        that run only their first backward node.
+
+        Without ``inputs`` every reachable node runs.  With ``inputs`` the engine runs only the
+        nodes on a path from the root to an input -- to a leaf input's accumulator, or to a
+        non-leaf input's own ``grad_fn``, which runs even when nothing below it is needed
+        (for a composite op, only the first node of its chain then runs).
+        """
+        full = self.executed(root)
+        if inputs is None:
+            return full, set()
+        own = {t.grad_fn for t in inputs if not t.is_leaf}
+        leaves = {t for t in inputs if t.is_leaf}
+        below = {}                      # node -> whether a node below it leads to an input
+        for n in sorted(full, key=lambda n: n.seq):          # inputs of a node are older
+            below[n] = any(t in leaves or (t.grad_fn is not None and
+                                           (t.grad_fn in own or below.get(t.grad_fn)))
+                           for t in n.inputs)
+        run = [n for n in full if below[n] or n in own]
+        partial = {n for n in run if not below[n] and len(n.chain) > 1}
+        return run, partial
+
+    def reached(self, root, executed=None, retaining=None, inputs=None):
         """Tensors whose ``.grad`` a ``root.backward()`` writes: the leaves requiring grad
-        that it reaches, and the reached non-leaves that retain their grad."""
+        that it reaches (only those in ``inputs``, when given), and the non-leaves that
+        retain their grad (``retaining``: by default those with ``retain_grad()``) whose
+        ``grad_fn`` runs -- or that are the root: the engine starts at the root's ``grad_fn``
+        and fires its retain_grad hook even when ``inputs`` leave that node nothing to run."""
         executed = self.executed(root) if executed is None else executed
+        retaining = {v for v in self.values.values() if v.retains_grad} if retaining is None else retaining
         out = []
         cands = [root] + [t for n in executed for t in n.inputs]
         run = set(executed)
         for t in cands:
             if t in out or not t.requires_grad:
                 continue
-            if t.is_leaf or (t.retains_grad and t.grad_fn in run):
+            if t.is_leaf and (inputs is None or t in inputs):
+                out.append(t)
+            elif not t.is_leaf and t in retaining and (t.grad_fn in run or t is root):
                 out.append(t)
         return out
 
@@ -132,18 +164,37 @@ class AutogradGraph:
 
 
 def autograd_graph(prob):
-    """The autograd graph PyTorch records when it runs the spec's node texts."""
+    """The autograd graph PyTorch records when it runs the spec's node texts.
+
+    Built once per problem (the loader's flags, the derivation's `Graph` and the schedule's
+    prediction all ask for it) and kept on the problem, with the identities of what it was
+    built from; nobody changes it after it is built.
+    """
+    key = (tuple(map(id, prob.inputs)), tuple(map(id, prob.nodes)), tuple(prob.retain_grad), id(prob.dims))
+    have = prob.__dict__.get("_autograd_graph")
+    if have is not None and have[0] == key:
+        return have[1]
+    g = _build(prob)
+    prob.__dict__["_autograd_graph"] = (key, g)
+    return g
+
+
+def _build(prob):
     g = AutogradGraph(prob)
     env = {name: sym for name, (sym, _) in prob.dims.items()}
     for d in prob.inputs:
         v = TensorVal(d.requires_grad, tuple(d.shape), origin="input %s" % d.name, names=[d.name])
         g.values[d.name] = v
         env[d.name] = d.symbol
+    types = dict.fromkeys(prob.dims, "int")
+    types.update(dict.fromkeys(g.values, "tensor"))
     for n in prob.nodes:
         w = _Walker(g, n.name, n.text, env)
         v = w.value(w.tree.body)
         if not isinstance(v, TensorVal):          # a node that is a plain number
-            v = TensorVal(False, tuple(n.symbol.tshape), origin="a constant")
+            v = TensorVal(False, tuple(n.symbol.tshape), origin="a constant",
+                          number=value_type(w.tree.body, types))
+        types[n.name] = v.number or "tensor"
         v.names.append(n.name)
         g.values[n.name] = v
         env[n.name] = n.symbol
@@ -152,6 +203,58 @@ def autograd_graph(prob):
         if not v.is_leaf:
             v.retains_grad = True
     return g
+
+
+_SHAPES = {}            # the structure of a node's text (names as their shapes) -> its shapes
+
+
+def _shapes(body, env):
+    """id(AST node) -> shape of what it computes, for every node of one text.
+
+    Building the SymPy expression of a text is what costs; texts that differ only in
+    names of the same shapes (a chain built from a few templates) are built once: the
+    shapes are kept by the text's structure, in the order `ast.walk` visits it.
+    """
+    key = _structure(body, env)
+    order = list(ast.walk(body))
+    have = _SHAPES.get(key)
+    if have is None:
+        rec = _Recorder(env)
+        try:
+            rec.build(body)
+        except SpecError:
+            pass
+        have = []
+        for k, node in enumerate(order):
+            e = rec.seen.get(id(node))
+            if e is not None:
+                try:
+                    have.append((k, tuple(shape_of(e))))
+                except Exception:
+                    pass
+        if len(_SHAPES) > 10_000:
+            _SHAPES.clear()
+        _SHAPES[key] = have
+    return {id(order[k]): shape for k, shape in have}
+
+
+def _structure(node, env):
+    """A hashable picture of an AST in which a name stands for what it is: a tensor by its
+    class, shape and domain, a dim by itself, anything else (a function, pi) by its text."""
+    if isinstance(node, list):
+        return tuple(_structure(v, env) for v in node)
+    if not isinstance(node, ast.AST):
+        return (type(node).__name__, node)
+    out = [type(node).__name__]
+    for name, value in ast.iter_fields(node):
+        if name == "ctx":
+            continue
+        if isinstance(node, ast.Name) and name == "id":
+            v = env.get(value)
+            value = (type(v).__name__, v.tshape, v.domain) if hasattr(v, "tshape") else \
+                (value if v is None else v)
+        out.append(_structure(value, env))
+    return tuple(out)
 
 
 class _Recorder(Builder):
@@ -174,24 +277,15 @@ class _Walker:
         self.g, self.owner = g, owner
         self.src = text.strip()
         self.tree = parse_tree(self.src)
-        self.rec = _Recorder(env)
-        try:
-            self.rec.build(self.tree.body)
-        except SpecError:
-            pass
+        self.shapes = _shapes(self.tree.body, env)
 
     # --- helpers --------------------------------------------------------------------------
     def text(self, node):
         return ast.get_source_segment(self.src, node) or ast.unparse(node)
 
     def shape(self, node, default=()):
-        e = self.rec.seen.get(id(node))
-        if e is None:
-            return tuple(default)
-        try:
-            return tuple(shape_of(e))
-        except Exception:
-            return tuple(default)
+        s = self.shapes.get(id(node))
+        return tuple(default) if s is None else s
 
     def record(self, node, name, args, raiser=None, saved=(), chain=None, shape=None,
                contiguous=True, not_implemented=None, diff=None):
@@ -254,8 +348,9 @@ class _Walker:
             a, b = self.value(n.left), self.value(n.right)
             return self.binop(n, type(n.op), a, b, n.left, n.right)
         if t is ast.Compare:
-            self.value(n.left)
-            self.value(n.comparators[0])
+            sides = (self.value(n.left), self.value(n.comparators[0]))
+            if not any(isinstance(x, TensorVal) for x in sides):
+                return None                   # two numbers: a Python bool
             return TensorVal(False, self.shape(n), origin="a comparison")
         if t is ast.Attribute:                # .T, .mT, a field of a result (eigh(A).eigenvectors)
             v = self.value(n.value)

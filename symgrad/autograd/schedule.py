@@ -9,12 +9,22 @@
   ``retain_graph=True`` it then frees their saved tensors, and a later backward that runs
   a freed node that had saved tensors raises -- ``sum``, ``mean`` and ``x + 1`` save none,
   so ``sum(x)`` can be backpropagated twice;
-* PyTorch's other two refusals are checked first: an implicit gradient for an output of
-  more than one element, and an output that does not require grad (and a node with no
-  derivative, ``heaviside``, raises when it runs);
-* each completed step adds, to every leaf that requires grad and every ``retain_grad()``
-  non-leaf it reaches, that tensor's adjoint from a reverse sweep (`symgrad.diff.sweep.sweep`,
-  seeded with 1 or the step's ``gradient=``); ``zero_grad()`` sets them back to None.  A
+* PyTorch's refusals of the call itself are checked first, in PyTorch's order and with
+  its exception type: ``.backward`` of a name that is a plain Python number
+  (``AttributeError``); ``inputs=`` and then ``gradient=`` given a plain number
+  (``TypeError``: ``gradient=2.5`` is refused even for a scalar output); an empty
+  ``inputs=``; a gradient of another shape than the output (PyTorch does not broadcast
+  it); an implicit gradient for an output of more than one element; an output that does
+  not require grad; a tensor of ``inputs=`` that does not require grad (and a node with
+  no derivative, ``heaviside``, raises when it runs).  The arguments are PyTorch's
+  (`symgrad.spec.steps`): ``retain_graph`` defaults to ``create_graph``;
+* with ``inputs=`` only the nodes on a path to an input run (and only they are freed),
+  a non-leaf input's own ``grad_fn`` runs, and it retains its grad from then on
+  (`AutogradGraph.needed`);
+* each completed step adds, to every leaf that requires grad (of ``inputs=``, when given)
+  and every retaining non-leaf whose ``grad_fn`` ran, that tensor's adjoint from a
+  reverse sweep (`symgrad.diff.sweep.sweep`, seeded with 1 or the step's ``gradient=``, the
+  derivation's own sweep when it is the same); ``zero_grad()`` sets them back to None.  A
   ``.grad`` is the tidied sum since the last ``zero_grad()`` (the notebook's ``5*a``), or
   None -- with the reason PyTorch has.  A raising step ends the schedule; the ``.grad``
   reported is the state after the last step that completed (PyTorch may already have
@@ -22,9 +32,11 @@
   depends on the engine's threads and is neither predicted nor compared).
 
 `prove(derivation, ...)` then runs the same schedule for real in PyTorch, on the values
-the numeric check uses, and compares every step's outcome (completes, or raises with the
-predicted kind of error), the ``.grad`` of every tensor after every step (values through
-the closed forms' torch code, and every None), and ``requires_grad`` / ``is_leaf`` of
+the numeric check uses -- each call exactly as written, its arguments evaluated as PyTorch
+evaluates them -- and compares every step's outcome (completes, or raises the predicted
+exception type with the predicted kind of error), the ``.grad`` of every tensor after
+every step (values through the closed forms' torch code, and every None), and
+``requires_grad`` / ``is_leaf`` of
 every tensor -- the schedule's own and the report's ``tensors``.  Each `ProofRow` has
 ``to_dict()`` and a one-line ``line()``.
 
@@ -42,7 +54,6 @@ The `Schedule` object (what the report and the notes renderer use):
 * ``raised_at`` -- the 1-based index of the raising step, or None; ``error`` -- its error;
 * ``text(name)``, ``latex(name)``, ``to_dict()`` (SPEC section 5) and ``summary_lines()``.
 """
-import ast
 from dataclasses import dataclass, field
 from typing import List, Optional
 
@@ -52,59 +63,10 @@ from sympy import S
 from ..diff.sweep import sweep, seed_for, materialize_for
 from ..printing import to_text, to_latex
 from .recorded import autograd_graph
+from ..spec.steps import backward_call
 from ..diff.simplify import tidy
-from ..tensor import numel, fmt_shape
-
-FREED_MESSAGE = (
-    "Trying to backward through the graph a second time (or directly access saved tensors after "
-    "they have already been freed). Saved intermediate values of the graph are freed when you call "
-    ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
-    "graph a second time or if you need to access saved tensors after calling backward.")
-IMPLICIT_MESSAGE = "grad can be implicitly created only for scalar outputs"
-NO_GRAD_MESSAGE = "element 0 of tensors does not require grad and does not have a grad_fn"
-
-ERROR_KINDS = {
-    "freed": "saved tensors freed by an earlier backward",
-    "implicit_grad": "implicit gradient for a non-scalar output",
-    "no_grad": "the output does not require grad",
-    "not_implemented": "a node without a derivative",
-}
-
-
-def error_kind(message):
-    """Classify one of PyTorch's messages (what `prove` compares)."""
-    if "backward through the graph a second time" in message:
-        return "freed"
-    if "implicitly created only for scalar outputs" in message:
-        return "implicit_grad"
-    if "does not require grad" in message:
-        return "no_grad"
-    if "not implemented" in message:
-        return "not_implemented"
-    return "other"
-
-
-@dataclass
-class ScheduleError:
-    kind: str                   # a key of ERROR_KINDS
-    message: str                # PyTorch's own text
-    explanation: str            # why, in terms of this spec
-    fix: str
-    node: Optional[str] = None  # the backward node that raises
-    saved: tuple = ()           # (field, what) it had saved
-    freed_by: Optional[int] = None
-    type: str = "RuntimeError"
-
-    def to_dict(self):
-        d = {"type": self.type, "message": self.message, "kind": self.kind,
-             "explanation": self.explanation, "fix": self.fix}
-        if self.node:
-            d["node"] = self.node
-        if self.saved:
-            d["saved"] = [f for f, _ in self.saved]
-        if self.freed_by is not None:
-            d["freed_by"] = self.freed_by
-        return d
+from ..tensor import shape_of
+from .refusals import ScheduleError, FREED_MESSAGE, with_retain_graph, _refusal
 
 
 @dataclass
@@ -214,10 +176,17 @@ def predict(derivation):
     prob = derivation.problem
     ag = autograd_graph(prob)
     syms = prob.tensors
-    holders = ag.holders()
+    calls = {k: backward_call(st, prob) for k, st in enumerate(prob.backward or [], 1)
+             if st.kind == "backward"}
+    types = dict.fromkeys(prob.dims, "int")
+    types.update({n: v.number or "tensor" for n, v in ag.values.items()})
+    retaining = {v for v in ag.values.values() if v.retains_grad}
+    # inputs= makes a non-leaf retain its grad: such tensors may hold a .grad too
+    named = [ag.values[n] for c in calls.values() for n in (c.inputs or ())]
+    holders = ag.holders() + [v for v in named if v.requires_grad and not v.is_leaf]
     wanted = {syms[h.name] for h in holders}
     freed = {}                 # GradNode -> index of the step that freed it
-    parts = {}                 # holder TensorVal -> [adjoints since the last zero_grad]
+    parts = {}                 # holder TensorVal -> (how many, sum) of adjoints since the last zero_grad
     sweeps, totals = {}, {}
     steps = []
     stopped = False
@@ -231,30 +200,36 @@ def predict(derivation):
             parts = {}
             res.grad = _state(ag, prob, parts, totals)
             continue
+        bc = calls[k]
         v = ag.values[st.output]
-        err = _refusal(ag, prob, st, v)
+        inputs = None if bc.inputs is None else [ag.values[n] for n in bc.inputs]
+        err = _refusal(ag, prob, st, bc, v, types)
         if err is None:
-            order = ag.executed(v)
+            for t in inputs or ():
+                if not t.is_leaf:
+                    retaining.add(t)          # PyTorch calls retain_grad() on every input
+            order, partial = ag.needed(v, inputs)
             res.executed = order
-            err = _rerun(prob, st, k, order, freed, steps)
+            err = _rerun(prob, st, k, order, partial, freed, steps)
         if err is not None:
             res.error = err
             stopped = True
             continue
         if not st.retain_graph:
             for n in res.executed:
-                if n not in freed:
+                if n not in freed and _runs_raiser(n, partial):
                     freed[n] = k
                     res.frees.append(n)
         out_sym = syms[st.output]
-        seed = st.gradient if st.gradient is not None else seed_for(out_sym)
+        seed = seed_for(out_sym) if st.gradient is None else _broadcast_form(st.gradient)
         key = (st.output, sympy.srepr(seed))
         if key not in sweeps:
-            sweeps[key] = sweep(derivation.graph, out_sym, seed, wanted)
+            sweeps[key] = _sweep(derivation, out_sym, seed, wanted)
         adj = sweeps[key].adjoints
-        for h in ag.reached(v, res.executed):
+        for h in ag.reached(v, res.executed, retaining, inputs):
             c = adj.get(syms[h.name], S.Zero)
-            parts.setdefault(h, []).append(c)
+            k_, acc = parts.get(h, (0, S.Zero))
+            parts[h] = (k_ + 1, c if not k_ else sympy.Add(acc, c))
             res.added[h.name] = materialize_for(c, syms[h.name])
         res.grad = _state(ag, prob, parts, totals)
     for s in reversed(steps):
@@ -263,36 +238,65 @@ def predict(derivation):
             break
     else:
         final = {n: None for n in list(ag.values)}
-    why = {n: _why_none(ag, n, steps) for n in ag.values}
+    why = {n: _why_none(ag, n, steps, retaining) for n in ag.values}
     return Schedule(derivation, ag, steps, final, why)
 
 
+def _sweep(derivation, out_sym, seed, wanted):
+    """The reverse sweep from an output: the derivation's own when it already has it."""
+    have = derivation.sweeps.get(out_sym.name)
+    named = getattr(derivation, "named", {}).get(out_sym.name)
+    if have is not None and have.seed == seed and have.wanted == frozenset(wanted) \
+            and (named is None or not named.made):       # values, not named adjoints
+        return have
+    return sweep(derivation.graph, out_sym, seed, wanted)
+
+
+def _broadcast_form(g):
+    """A given gradient with its 0-d ones and zeros as plain 1 and 0 (a 0-d tensor of ones
+    broadcasts like the number 1): ``3*ones_like(d)`` for a scalar ``d`` seeds with 3."""
+    from ..ops.shape import OnesLikeOp, ZerosLikeOp, OnesOp, ZerosOp
+    rule = {}
+    for e in g.atoms(OnesLikeOp, OnesOp, ZerosOp):
+        if not shape_of(e):
+            rule[e] = S.Zero if isinstance(e, (ZerosLikeOp, ZerosOp)) else S.One
+    return g.xreplace(rule) if rule else g
+
+
+def _runs_raiser(n, partial):
+    """Whether running n runs the node of its chain that saved tensors."""
+    return n.saves and (n not in partial or n.raiser == n.chain[0])
+
+
 def _state(ag, prob, parts, cache):
-    """name -> closed form (or None) for every tensor, from the accumulated parts."""
+    """name -> closed form (or None) for every tensor, from the accumulated parts: their sum
+    is kept as it grows (SymPy's sum of a sum and a part is the sum of all the parts), so a
+    long schedule costs the same per step."""
     syms = prob.tensors
     out = {}
     for name, v in ag.values.items():
-        ps = parts.get(v)
-        if not ps:
+        if v not in parts:
             out[name] = None
             continue
-        key = (name, tuple(ps))
+        k, acc = parts[v]
+        key = (name, k > 1, acc)
         if key not in cache:
-            total = tidy(sympy.Add(*ps)) if len(ps) > 1 else ps[0]
-            cache[key] = materialize_for(total, syms[name])
+            cache[key] = materialize_for(tidy(acc) if k > 1 else acc, syms[name])
         out[name] = cache[key]
     return out
 
 
-def _why_none(ag, name, steps):
+def _why_none(ag, name, steps, retaining):
     v = ag.values[name]
+    if v.number:
+        return "a plain Python %s, not a tensor" % v.number
     if not v.requires_grad:
         if v.origin.startswith("input"):
             return "an input with requires_grad: false"
         if "stop-gradient" in v.origin:
             return "%s: a leaf that does not require grad" % v.origin
         return "does not require grad (nothing it depends on differentiably requires grad)"
-    if not v.is_leaf and not v.retains_grad:
+    if not v.is_leaf and v not in retaining:
         return "a non-leaf without retain_grad(); PyTorch warns when it is read"
     if any(s.kind == "zero_grad" and s.ran for s in steps):
         return "no backward reached it since the last zero_grad()"
@@ -301,35 +305,7 @@ def _why_none(ag, name, steps):
     return "no backward reached it"
 
 
-def _refusal(ag, prob, st, v):
-    """PyTorch's checks before the engine runs: no grad at all, or an implicit gradient."""
-    sym = prob.tensors[st.output]
-    o = st.output
-    if not v.requires_grad:
-        if v.origin.startswith("input"):
-            reason = "'%s' is an input with requires_grad: false" % o
-            fix = "set requires_grad: true on input '%s'" % o
-        elif "stop-gradient" in v.origin:
-            reason = "'%s' is %s, a leaf that does not require grad" % (o, v.origin.split(" (")[0])
-            fix = "backpropagate through the tensor before detach(), or drop detach()"
-        else:
-            reason = ("nothing '%s' is computed from requires grad along a differentiable path "
-                      "(inputs with requires_grad: false, detach(), comparisons and constants cut the graph)" % o)
-            fix = "set requires_grad: true on an input that '%s' depends on differentiably" % o
-        return ScheduleError("no_grad", NO_GRAD_MESSAGE,
-                             "%s runs backward from '%s', but %s, so it has no grad_fn to start from."
-                             % (st.call, o, reason), fix)
-    if st.gradient is None and numel(sym.tshape) != 1:
-        return ScheduleError(
-            "implicit_grad", IMPLICIT_MESSAGE,
-            "%s gives no gradient, and PyTorch creates the implicit gradient 1 only for an output of "
-            "one element; '%s' has shape %s." % (st.call, o, fmt_shape(sym.tshape)),
-            "%s.backward(gradient=ones_like(%s)) (a vector-Jacobian product), or backpropagate "
-            "from a scalar such as sum(%s)" % (o, o, o))
-    return None
-
-
-def _rerun(prob, st, k, order, freed, steps):
+def _rerun(prob, st, k, order, partial, freed, steps):
     """The first node the engine runs that raises: freed saved tensors, or no derivative."""
     for n in order:
         if n.not_implemented:
@@ -338,7 +314,7 @@ def _rerun(prob, st, k, order, freed, steps):
                 "%s runs %s, and PyTorch defines no derivative for it." % (st.call, n.where()),
                 "cut the gradient before it (detach(...)) or use a differentiable function",
                 node=n.name)
-        if n in freed and n.saves:
+        if n in freed and _runs_raiser(n, partial):
             j = freed[n]
             earlier = steps[j - 1]
             saved = ", ".join("`%s`%s" % (f, " (%s)" % what if what else "") for f, what in n.saved) \
@@ -353,16 +329,4 @@ def _rerun(prob, st, k, order, freed, steps):
                 node=n.raiser, saved=n.saved, freed_by=j)
     return None
 
-
-def with_retain_graph(call):
-    """``d.backward()`` -> ``d.backward(retain_graph=True)``, keeping other arguments."""
-    try:
-        tree = ast.parse(call.strip(), mode="eval").body
-        kws = [k for k in tree.keywords if k.arg != "retain_graph"]
-        args = tree.args[:1]
-        kws.append(ast.keyword(arg="retain_graph", value=ast.Constant(True)))
-        tree.args, tree.keywords = args, kws
-        return ast.unparse(tree)
-    except Exception:            # a display nicety only
-        return call.rstrip(")") + ", retain_graph=True)"
 

@@ -19,6 +19,7 @@ from ..tensor import Tensor, shape_of
 from .simplify import tidy
 
 SHORT = 16          # a definition this short is always inlined (characters of its text)
+INLINE_TIDY = 400   # an inline closed form is simplified while its tree is at most this big
 INLINE_ONCE = 60    # a definition used once is inlined up to this length
 LONG = 400          # an adjoint leading to one gradient is named only when longer than this
 
@@ -49,6 +50,7 @@ class AdjointNames:
         self.pre = graph.pre_activations  # pre-activation expression -> its node
         self.defs = []                   # Adjoints, in the order the sweep made them
         self.by_symbol = {}
+        self.made = 0                    # symbols the sweep went on with (some may be inlined later)
 
     def offer(self, u, G, consumers, targets):
         """The adjoint the sweep goes on with for unit ``u``: a new symbol, or ``G`` itself.
@@ -66,6 +68,7 @@ class AdjointNames:
         name = self.fresh(self.prefix + stem)
         sym = Tensor(name, shape_of(u), real=True)
         adj = Adjoint(sym, stem, G)
+        self.made += 1
         self.defs.append(adj)
         self.by_symbol[sym] = adj
         return sym
@@ -146,11 +149,71 @@ class AdjointNames:
         return [a.name for a in self.defs if a.symbol in need]
 
     def inline(self, expr):
-        """``expr`` with every adjoint substituted (latest first), simplified."""
-        for adj in reversed(self.defs):
-            if expr.has(adj.symbol):
-                expr = tidy(self.graph.reuse(expr.xreplace({adj.symbol: adj.value})))
-        return expr
+        """``expr`` with every adjoint substituted, simplified while it stays small.
+
+        Each adjoint's own inline form is made once (`_inlined`, in definition order), so
+        inlining the gradients of an L-layer network costs O(L), not O(L^2).  The inline
+        form of an adjoint used on many paths is a DAG whose tree may be exponential
+        (``h_k = tanh(h_{k-1}) + h_{k-2}/2``): it is built by a memoised walk and left as it
+        is once its tree outgrows ``INLINE_TIDY``."""
+        return self._substitute(expr, self._inlined())
+
+    def _inlined(self):
+        key = tuple((a.symbol, id(a.value)) for a in self.defs)
+        memo = getattr(self, "_inline_memo", None)
+        if memo is None or memo[0] != key:
+            forms = {}
+            for adj in self.defs:
+                forms[adj.symbol] = self._substitute(adj.value, forms)
+            memo = self._inline_memo = (key, forms)
+        return memo[1]
+
+    def _substitute(self, expr, forms):
+        rule = {s: forms[s] for s in expr.free_symbols if s in forms}
+        if not rule:
+            return expr
+        if tree_size(expr) <= INLINE_TIDY and all(tree_size(v) <= INLINE_TIDY for v in rule.values()):
+            return tidy(self.graph.reuse(expr.xreplace(rule)))
+        return replace_shared(expr, rule)
+
+
+def tree_size(e, limit=10 ** 6):
+    """Nodes of ``e`` as a tree (shared subtrees counted each time), computed over the DAG."""
+    memo, stack = {}, [e]
+    while stack:
+        x = stack[-1]
+        if id(x) in memo:
+            stack.pop()
+            continue
+        todo = [a for a in x.args if id(a) not in memo]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        memo[id(x)] = min(limit, 1 + sum(memo[id(a)] for a in x.args))
+    return memo[id(e)]
+
+
+def replace_shared(e, rule):
+    """``e.xreplace(rule)`` that rebuilds each shared subexpression once."""
+    memo, stack = {}, [e]
+    while stack:
+        x = stack[-1]
+        if id(x) in memo:
+            stack.pop()
+            continue
+        if x in rule:
+            memo[id(x)] = rule[x]
+            stack.pop()
+            continue
+        todo = [a for a in x.args if id(a) not in memo]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        new = [memo[id(a)] for a in x.args]
+        memo[id(x)] = x if all(a is b for a, b in zip(new, x.args)) else x.func(*new)
+    return memo[id(e)]
 
 
 def _occurrences(e, symbols):

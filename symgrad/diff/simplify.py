@@ -15,6 +15,7 @@ from ..ops.reduce import SumOp, MeanOp
 from ..tensor import shape_of, identity_cache
 from ..ops.base import TensorOp, split_scalar, symmetric
 from ..ops.join import cat_of_pieces, without_zeros
+from .canon import up_to_renaming
 
 MAX_CANCEL_OPS = 60
 
@@ -46,6 +47,15 @@ def tidy(e):
     if not isinstance(e, (Add, Mul, sympy.Pow)):
         return e
     flat, back = opaque(e)         # work on this level only: cost independent of depth
+    best = _simplest(flat)
+    if back:
+        best = best.xreplace(back)
+    return as_means(sign_normal(collect_matmul(combine_chains(best))))
+
+
+@up_to_renaming
+def _simplest(flat):
+    """The smallest of flat, its factored form and (when small) its cancelled form."""
     best = flat
     best_size = size(flat)
     cands = []
@@ -66,9 +76,7 @@ def tidy(e):
         factored = isinstance(c, Mul) and not isinstance(best, Mul)
         if s < best_size or (factored and s <= best_size + 2):
             best, best_size = c, s
-    if back:
-        best = best.xreplace(back)
-    return as_means(sign_normal(collect_matmul(combine_chains(best))))
+    return best
 
 
 class unconstrained:
@@ -169,7 +177,12 @@ def as_means(e):
 
 @identity_cache
 def _factor_sum(f):
-    return factor_terms(f) if isinstance(f, Add) else f
+    return _factor_terms(f) if isinstance(f, Add) else f
+
+
+@up_to_renaming
+def _factor_terms(f):
+    return factor_terms(f)
 
 
 def opaque(e):

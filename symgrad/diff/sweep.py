@@ -13,7 +13,15 @@ Adjoints are kept in broadcast form (a scalar stands for a constant tensor) and
 simplified where they are made, so nothing is expanded and the cost is independent of
 tensor sizes.  Closed forms mention the spec's nodes by name (forward results are
 reused: ``1 - h**2`` for a ``tanh`` node ``h``), which keeps deep networks linear in size.
+
+The cost of a step is bounded too, so a chain of N nodes derives in time linear in N: an
+adjoint that grows long (the product of every local partial along a chain) is named by
+`symgrad.diff.adjoints` and enters later steps as that name; forward values are put back by
+name with a memo (`symgrad.diff.reuse`); and SymPy's calculus and simplification answer
+each distinct local question once (`symgrad.canon`).
 """
+import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, List
 
@@ -26,8 +34,15 @@ from ..ops.base import flag
 from ..ops.elementwise import masks_on_inputs
 from ..ops.reduce import SumOp
 from ..ops.shape import OnesLikeOp, ZerosLikeOp
+from .canon import up_to_renaming, RENAMEABLE
 from .simplify import tidy
 from ..tensor import Tensor, shape_of, numel
+
+
+# An adjoint whose arithmetic (Add/Mul/Pow nodes down to the first function or tensor op)
+# has more nodes than this enters later steps as one `Hidden` symbol.  Beyond this size
+# `tidy` no longer tries cancel() either: it works factor by factor, so hiding costs little.
+HIDE_ABOVE = 60
 
 
 def unbroadcast(g, from_shape, to_shape):
@@ -77,16 +92,26 @@ def partial(expr, leaf, leaves):
             subs[L] = d
             back[d] = L
     e = expr.xreplace(subs) if subs else expr
-    var = subs.get(leaf, leaf)
+    d = _derivative(e, subs.get(leaf, leaf))
+    if d is None:
+        raise SymgradError("no derivative rule for %s" % expr)
+    return d.xreplace(back) if back else d
+
+
+@up_to_renaming
+def _derivative(e, var):
+    """d e / d var by SymPy's calculus, with PyTorch's zero gradient for sign and at the
+    kinks DiracDelta stands for; None when SymPy has no rule."""
+    back = {}
     if e.has(sympy.sign):              # PyTorch's sign has gradient 0 everywhere
         signs = {x: Dummy(real=True) for x in e.atoms(sympy.sign) if x.has(var)}
-        back.update({v: k for k, v in signs.items()})
+        back = {v: k for k, v in signs.items()}
         e = e.xreplace(signs)
     d = sympy.diff(e, var)
     if d.has(DiracDelta):
         d = d.replace(lambda x: isinstance(x, DiracDelta), lambda x: S.Zero)
     if d.has(sympy.Derivative) or d.has(sympy.Subs):
-        raise SymgradError("no derivative rule for %s" % expr)
+        return None
     return d.xreplace(back) if back else d
 
 
@@ -108,13 +133,118 @@ class Step:
     unit: Any            # the expression whose adjoint flows back
     arg: Any             # the argument that receives a contribution
     local: Any           # elementwise partial (None for a TensorOp rule)
-    contribution: Any    # what arg received (simplified)
+    raw: Any             # what arg received (simplified; possibly with `Hidden` symbols)
     index: Any = None    # which tensor argument of a TensorOp unit
     reuse: Any = None    # forward values by name (`Reuse`), as the sweep used them
+    expand: Any = None   # the sweep's `Expander`, when it hid adjoints
+
+    @property
+    def contribution(self):
+        return self.expand(self.raw) if self.expand is not None else self.raw
 
     def rule(self, G):
         """The same step for another adjoint ``G`` (the notes use a name such as \\bar{c})."""
-        return contribution(self.unit, self.arg, G, self.reuse, self.index, self.local)
+        c = contribution(self.unit, self.arg, G, self.reuse, self.index, self.local)
+        return self.expand(c) if self.expand is not None else c
+
+
+class Hidden(Tensor):
+    """An adjoint that later steps of a sweep see as one symbol (of the adjoint's shape)."""
+    _count = itertools.count(1)
+
+    def __new__(cls, shape):
+        return Tensor.__new__(cls, "\u0002adjoint%d" % next(cls._count), shape, real=True)
+
+
+RENAMEABLE.add(Hidden)
+
+
+def _too_big(e, limit=HIDE_ABOVE):
+    """Whether the arithmetic of e (what `tidy` and a product walk) has more than limit nodes."""
+    if not isinstance(e, (sympy.Add, sympy.Mul, sympy.Pow)):
+        return False
+    seen, stack, n = set(), [e], 0
+    while stack:
+        x = stack.pop()
+        if id(x) in seen or x.is_Number:
+            continue
+        seen.add(id(x))
+        n += 1
+        if n > limit:
+            return True
+        if isinstance(x, (sympy.Add, sympy.Mul, sympy.Pow)):
+            stack.extend(x.args)
+    return False
+
+
+class Expander:
+    """Replaces every `Hidden` symbol of an expression by the adjoint it stands for.
+
+    Each symbol and each shared subexpression is rebuilt once (an iterative walk over the
+    expression as a DAG, memoised by identity), and a product whose factor is a hidden
+    product is built once from all the factors, so unhiding the product of N local
+    partials costs O(N), not O(N^2).
+    """
+
+    def __init__(self, hidden):
+        self.hidden = hidden            # Hidden symbol -> what it stands for
+        self.memo = {}                  # id(expression) -> (expression, expanded)
+
+    def __call__(self, root):
+        memo = self.memo
+        stack = [(root, None)]
+        while stack:
+            x, kids = stack.pop()
+            if id(x) in memo:
+                continue
+            if kids is None:
+                kids = self._kids(x)
+                todo = [k for k in kids if id(k) not in memo]
+                if todo:
+                    stack.append((x, kids))
+                    stack.extend((k, None) for k in todo)
+                    continue
+            new = [memo[id(k)][1] for k in kids]
+            if isinstance(x, Hidden):
+                out = new[0]
+            elif all(a is b for a, b in zip(new, x.args)) and len(new) == len(x.args):
+                out = x
+            else:
+                out = x.func(*new)
+            memo[id(x)] = (x, out)
+        return memo[id(root)][1]
+
+    def _kids(self, x):
+        if isinstance(x, Hidden):
+            return [self.hidden[x]]
+        if not isinstance(x, sympy.Mul):
+            return list(x.args)
+        out, todo = [], list(reversed(x.args))
+        while todo:                        # a hidden product's factors join this product
+            a = todo.pop()
+            if isinstance(a, Hidden) and isinstance(self.hidden[a], sympy.Mul):
+                todo.extend(reversed(self.hidden[a].args))
+            else:
+                out.append(a)
+        return out
+
+
+class Adjoints(Mapping):
+    """Tensor symbol -> adjoint, each expanded (no `Hidden` symbol left) when first read."""
+
+    def __init__(self, raw, expand):
+        self.raw, self.expand, self.done = raw, expand, {}
+
+    def __getitem__(self, k):
+        if k not in self.done:
+            self.done[k] = self.expand(self.raw[k])
+        return self.done[k]
+
+    def __iter__(self):
+        return iter(self.raw)
+
+    def __len__(self):
+        return len(self.raw)
 
 
 @dataclass
@@ -125,6 +255,8 @@ class Sweep:
     adjoints: dict = field(default_factory=dict)     # Tensor symbol -> adjoint (broadcast form)
     order: List = field(default_factory=list)        # spec nodes in the order they were processed
     steps: List[Step] = field(default_factory=list)
+    wanted: frozenset = frozenset()                  # the symbols it was asked for
+    expand: Any = None                               # the `Expander` of its hidden adjoints
 
 
 def sweep(graph, out_sym, seed, wanted, names=None):
@@ -185,7 +317,7 @@ def sweep(graph, out_sym, seed, wanted, names=None):
             return len(children(kids[0]))
         return len(kids)
 
-    res = Sweep(out_sym.name, seed)
+    res = Sweep(out_sym.name, seed, wanted=frozenset(wanted))
     if not reaches(out_sym):
         return res
     order, visited = [], set()
@@ -211,6 +343,7 @@ def sweep(graph, out_sym, seed, wanted, names=None):
             below[u] = frozenset(got)
     order.reverse()
     contrib = {out_sym: [seed]}
+    hidden = {}                           # Hidden symbol -> the adjoint it stands for
     for u in order:
         parts = contrib.pop(u, None)
         if not parts:
@@ -229,6 +362,10 @@ def sweep(graph, out_sym, seed, wanted, names=None):
             if d is not None and reaches(d):
                 contrib.setdefault(d, []).append(G)
             continue
+        if _too_big(G):
+            H = Hidden(shape_of(G))
+            hidden[H] = G
+            G = H
         if isinstance(u, TensorOp):
             for i, a in enumerate(u.tensors):
                 if reaches(a):
@@ -247,6 +384,11 @@ def sweep(graph, out_sym, seed, wanted, names=None):
             res.steps.append(Step(u, L, d, c, reuse=reuse))
             if c != 0:
                 contrib.setdefault(L, []).append(c)
+    if hidden:
+        res.expand = expand = Expander(hidden)
+        res.adjoints = Adjoints(res.adjoints, expand)
+        for st in res.steps:
+            st.expand = expand
     return res
 
 

@@ -270,7 +270,7 @@ def _raise_without_retain(sched, k, freed_at):
     if not steps or k >= len(steps):
         return None
     try:
-        from ..autograd.schedule import FREED_MESSAGE
+        from ..autograd.refusals import FREED_MESSAGE
         if not steps[k].ran or steps[k].error:     # it raises anyway: so would the schedule
             j = next(i for i in range(k + 1) if steps[i].error)
             return j, steps[j].error.message
