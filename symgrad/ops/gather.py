@@ -16,6 +16,7 @@ from .base import TensorOp
 from .kinds import index_high
 from .index import dim_of, tensor_of
 from .registry import register, P, Param
+from .pickbatch import full_batch, expand_index, pick_rows
 from .scatter import ScatterAddOp, IndexAddOp
 from .shape import ZerosOp, ReshapeOp, materialize
 
@@ -32,6 +33,11 @@ class GatherOp(TensorOp):
     def vjp(self, i, g):
         x, idx, d = self.args
         return ScatterAddOp(ZerosOp(Tuple(*shape_of(x))), idx, tensor_of(g, self.out_shape()), d)
+
+    def batch(self, args, lifted, bshape):
+        """Each member of the batch gathers with the same index (expanded over the batch)."""
+        (a,), bb = full_batch(args[:1], lifted[:1], [shape_of(self.args[0])])
+        return GatherOp(a, expand_index(self.args[1], bb), Integer(len(bb) + int(self.args[2])))
 
     def text(self, p):
         return "gather(%s, %s, %s)" % (p._print(self.args[0]), self.args[2], p._print(self.args[1]))
@@ -86,6 +92,10 @@ class IndexSelectOp(TensorOp):
         if not shape_of(idx):
             idx = ReshapeOp(idx, Tuple(S.One))
         return IndexAddOp(ZerosOp(Tuple(*shape_of(x))), idx, materialize(g, self.out_shape()), d)
+
+    def batch(self, args, lifted, bshape):
+        a, d = pick_rows(self, args[0], int(self.args[2]), 1)
+        return IndexSelectOp(a, self.args[1], d)
 
     def text(self, p):
         return "index_select(%s, %s, %s)" % (p._print(self.args[0]), self.args[2], p._print(self.args[1]))

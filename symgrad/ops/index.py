@@ -21,6 +21,7 @@ from .base import TensorOp, split_scalar, norm_dim
 from .elementwise import Where, Lt
 from .kinds import value_dtype, index_high
 from .layout import view_result, strides_of
+from .pickbatch import pick_select, pick_slice, pick_rows
 from .registry import operator, build
 from .shape import UnsqueezeOp, ZerosOp, OnesOp, ReshapeOp, materialize
 
@@ -129,6 +130,9 @@ class SelectOp(TensorOp):
         return build("select_scatter", input=ZerosOp(Tuple(*shape_of(self.args[0]))),
                      src=tensor_of(g, self.out_shape()), dim=self.args[1], index=self.args[2])
 
+    def batch(self, args, lifted, bshape):
+        return pick_select(self, args[0], int(self.args[1]), self.args[2])
+
     def items(self, p):
         d, k = int(self.args[1]), self.args[2]
         r = len(shape_of(self.args[0]))
@@ -175,6 +179,9 @@ class SliceOp(TensorOp):
         return build("slice_scatter", input=ZerosOp(Tuple(*shape_of(self.args[0]))),
                      src=materialize(g, self.out_shape()), dim=self.args[1], start=self.args[2],
                      end=self.args[3], step=self.args[4])
+
+    def batch(self, args, lifted, bshape):
+        return pick_slice(self, args[0], self.dim, self.args[2:])
 
     def items(self, p):
         return slice_items(shape_of(self.args[0]), *self.args[1:])
@@ -249,6 +256,10 @@ class IndexOp(TensorOp):
             return build("index_add", input=zeros, dim=d, index=ReshapeOp(_wrapped(idx[0], size), Tuple(S.One)),
                          source=UnsqueezeOp(g, Integer(d)))
         return build("index_put", input=zeros, indices=tuple(idx), values=g, accumulate=True)
+
+    def batch(self, args, lifted, bshape):
+        a, d = pick_rows(self, args[0], self.dim, len(self.args) - 2)
+        return IndexOp(a, *self.args[1:-1], d)
 
     def items(self, p):
         d = self.dim

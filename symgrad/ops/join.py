@@ -20,6 +20,7 @@ from ..tensor import shape_of, fmt_shape
 from .base import TensorOp, norm_dim, split_scalar
 from .index import SelectOp, SliceOp, dim_of
 from .layout import view_result, strides_of
+from .pickbatch import full_batch
 from .registry import register, P, Param
 from .scatter import SliceScatterOp
 from .shape import ZerosOp, materialize
@@ -67,6 +68,11 @@ class CatOp(TensorOp):
         d = self.dim
         start = sum((shape_of(t)[d] for t in self.tensors[:i]), S.Zero)
         return narrow_of(g, d, start, shape_of(self.tensors[i])[d])
+
+    def batch(self, args, lifted, bshape):
+        """Every piece a full batch (cat broadcasts none): joined at the dim past the batch dims."""
+        pieces, bb = full_batch(args, lifted, [shape_of(t) for t in self.tensors])
+        return type(self)(*pieces, Integer(len(bb) + self.dim))
 
     def text(self, p):
         items = [p._print(t) for t in self.tensors]
@@ -120,6 +126,8 @@ class StackOp(TensorOp):
         if shape_of(g) == ():
             return g
         return SelectOp(materialize(g, self.out_shape()), Integer(self.dim), Integer(i))
+
+    batch = CatOp.batch
 
     def text(self, p):
         items = [p._print(t) for t in self.tensors]

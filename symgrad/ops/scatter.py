@@ -15,6 +15,7 @@ from ..tensor import shape_of, fmt_shape
 from .base import TensorOp, flag
 from .index import SelectOp, SliceOp, IndexOp, slice_bounds, slice_items, dim_of
 from .kinds import value_dtype
+from .pickbatch import full_batch, expand_index, batch_indices
 from .registry import register, P, Param, build
 from .shape import ZerosOp, materialize
 
@@ -34,6 +35,11 @@ class Scatter(TensorOp):
     def eval(cls, *args):
         if isinstance(args[0], ZerosOp) and isinstance(args[1], ZerosOp):
             return args[0]
+
+    def batch(self, args, lifted, bshape):
+        """input and src as full batches; the op at its dim past the batch dims."""
+        (a, b), bb = full_batch(args, lifted, [shape_of(t) for t in self.tensors])
+        return type(self)(a, b, Integer(len(bb) + int(self.args[2])), *self.args[3:])
 
 
 class SelectScatterOp(Scatter):
@@ -112,6 +118,11 @@ def _slice_scatter(input, src, dim, start, end, step):
     return SliceScatterOp(input, src, Integer(d), a, b, step)
 
 
+def _full_values(op, args, lifted):
+    """index_add's and scatter_add's input and values (tensors 0 and 2) as full batches."""
+    return full_batch([args[0], args[2]], [lifted[0], lifted[2]], [shape_of(op.args[0]), shape_of(op.args[2])])
+
+
 class IndexAddOp(TensorOp):
     """index_add(input, dim, index, source): rows of source added at the indexed rows."""
     spec_name = "index_add"
@@ -131,6 +142,10 @@ class IndexAddOp(TensorOp):
     def vjp(self, i, g):
         g = materialize(g, self.out_shape())
         return g if i == 0 else build("index_select", input=g, dim=self.args[3], index=self.args[1])
+
+    def batch(self, args, lifted, bshape):
+        (a, s), bb = _full_values(self, args, lifted)
+        return IndexAddOp(a, self.args[1], s, Integer(len(bb) + int(self.args[3])))
 
     def text(self, p):
         x, idx, src, d = self.args
@@ -178,6 +193,10 @@ class ScatterAddOp(TensorOp):
     def vjp(self, i, g):
         g = materialize(g, self.out_shape())
         return g if i == 0 else build("gather", input=g, dim=self.args[3], index=self.args[1], sparse_grad=False)
+
+    def batch(self, args, lifted, bshape):
+        (a, s), bb = _full_values(self, args, lifted)
+        return ScatterAddOp(a, expand_index(self.args[1], bb), s, Integer(len(bb) + int(self.args[3])))
 
     def text(self, p):
         x, idx, src, d = self.args
@@ -231,6 +250,12 @@ class IndexPutOp(TensorOp):
         if i == 0:
             return g if bool(self.args[-1]) else IndexPutOp(g, _zeros_like_shape(self.args[1]), *idx, S.false)
         return IndexOp(g, *idx, Integer(0))
+
+    def batch(self, args, lifted, bshape):
+        """Entry b of the batch is written at [b, y...]: an arange index per batch dim."""
+        (a, v), bb = full_batch(args[:2], lifted[:2], [shape_of(t) for t in self.args[:2]])
+        idx = self.args[2:-1]
+        return IndexPutOp(a, v, *batch_indices(bb, idx), *idx, self.args[-1])
 
     def text(self, p):
         idx = [p._print(y) for y in self.args[2:-1]]
