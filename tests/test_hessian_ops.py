@@ -12,15 +12,16 @@ import yaml
 
 import symgrad
 from op_cases import CASES
+from test_ops import input_fields
 
 
 def second_spec(expr, inputs):
     spec = {"inputs": {}, "nodes": {"y": expr, "f": "sum(sin(y))"}, "outputs": ["f"]}
     for name, v in inputs.items():
-        spec["inputs"][name] = {"shape": v[0], "domain": v[1], "requires_grad": not name.startswith("c")}
+        spec["inputs"][name] = input_fields(v[0], v[1], not name.startswith("c"))
         if len(v) > 2:
             spec["inputs"][name]["value"] = v[2]
-    xs = [n for n in inputs if not n.startswith("c")]
+    xs = [n for n in inputs if not n.startswith("c") and "dtype" not in spec["inputs"][n]]
     spec["hessians"] = [["f", x] for x in xs] + ([["f", xs[0], xs[1]]] if len(xs) > 1 else [])
     return yaml.safe_dump(spec, sort_keys=False)
 
@@ -29,8 +30,11 @@ ALL = [(name, i, expr, inputs) for name, cases in CASES.items() for i, (expr, in
 
 
 def _loads(expr, inputs):
+    text = second_spec(expr, inputs)
+    if "hessians: []" in text:
+        pytest.skip("no float input to differentiate twice")
     try:
-        return symgrad.loads(second_spec(expr, inputs))
+        return symgrad.loads(text)
     except symgrad.SpecError as e:          # y is not a float tensor (a comparison, an index)
         pytest.skip("sin(y) is not defined for this case: %s" % e)
 
