@@ -278,10 +278,23 @@ class _Walker:
         self.src = text.strip()
         self.tree = parse_tree(self.src)
         self.shapes = _shapes(self.tree.body, env)
+        self.env, self._seen = env, None
 
     # --- helpers --------------------------------------------------------------------------
     def text(self, node):
         return ast.get_source_segment(self.src, node) or ast.unparse(node)
+
+    def built(self, node):
+        """The SymPy expression built for an AST node (the pieces of a split, the op a call
+        became): built on demand, for the few blocks that need more than its shape."""
+        if self._seen is None:
+            rec = _Recorder(self.env)
+            try:
+                rec.build(self.tree.body)
+            except SpecError:
+                pass
+            self._seen = rec.seen
+        return self._seen.get(id(node))
 
     def shape(self, node, default=()):
         s = self.shapes.get(id(node))

@@ -171,14 +171,14 @@ def _error(d, s, num):
     err = s.error
     real = None
     if num and num.error is not None and num.error[0] == s.index:
-        real = num.error[1]
+        real = num.error[-1]
     return {"type": err.type, "message": err.message, "real": real,
             "why": _error_why(d, s, err), "fix": err.fix,
             "agrees": None if real is None else _kind(real) == err.kind}
 
 
 def _kind(message):
-    from ..autograd.schedule import error_kind
+    from ..autograd.refusals import error_kind
     return error_kind(message)
 
 

@@ -222,16 +222,20 @@ def check_section(check, d=None):
     rows = []
     for r in check.rows:
         kind = getattr(r, "kind", "autograd")
-        if seeded.get((r.output, r.wrt)):        # a vector-Jacobian product, not a d/dx
-            what = "%s-bar (VJP with %s)" % (r.wrt, seeded[(r.output, r.wrt)])
+        wrt = r.wrt if isinstance(r.wrt, str) else tuple(r.wrt)
+        if kind == "gradcheck":
+            what = "gradcheck %s wrt %s" % (r.output, r.wrt)
+        elif kind in ("hessian", "hvp"):            # second order: wrt is (x, y)
+            what = "%s of %s wrt %s" % ("Hessian" if kind == "hessian" else "HVP", r.output, ", ".join(wrt))
+        elif seeded.get((r.output, wrt)):          # a vector-Jacobian product, not a d/dx
+            what = "%s-bar (VJP with %s)" % (r.wrt, seeded[(r.output, wrt)])
         else:
             what = "d%s/d%s" % (r.output, r.wrt)
-        if kind != "autograd":
-            what = "gradcheck %s wrt %s" % (r.output, r.wrt)
+        numeric = kind != "gradcheck"
         rows.append({
             "what": what, "output": r.output, "wrt": r.wrt, "device": r.device, "dtype": r.dtype, "kind": kind,
-            "abs_err": "—" if kind != "autograd" else "%.2e" % r.max_abs_err,
-            "rel_err": "—" if kind != "autograd" else "%.2e" % r.max_rel_err,
+            "abs_err": "—" if not numeric else "%.2e" % r.max_abs_err,
+            "rel_err": "—" if not numeric else "%.2e" % r.max_rel_err,
             "passed": r.passed, "message": ellipsize(r.message or "", CELL_MAX),
         })
     sched = []

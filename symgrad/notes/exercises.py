@@ -60,7 +60,7 @@ def _raising(d, sched, num):
         ": %s. Fix: " % s.error.message.split(". ")[0].rstrip(".")).c(s.error.fix).t(".")
     ok = None
     if num:
-        ok = num.error is not None and num.error[0] == s.index and _kind(num.error[1]) == s.error.kind
+        ok = num.error is not None and num.error[0] == s.index and _kind(num.error[-1]) == s.error.kind
     return [_ex(q, a, _replayed(ok), ok)]
 
 
@@ -72,7 +72,7 @@ def _raises(e):
 
 
 def _kind(msg):
-    from ..autograd.schedule import error_kind
+    from ..autograd.refusals import error_kind
     return error_kind(msg)
 
 
@@ -143,7 +143,7 @@ def _what_if(d, num, steps):
             ok = err is None and all(
                 num.agrees(alt.steps[-1].grad.get(n), snaps[-1].get(n))[0] for n in alt.names) if snaps else err is None
         else:
-            ok = err is not None and err[0] == alt.raised_at and _kind(err[1]) == alt.error.kind
+            ok = err is not None and err[0] == alt.raised_at and _kind(err[-1]) == alt.error.kind
     return alt, ok
 
 
@@ -190,6 +190,7 @@ def _twice(d, num):
     from ..autograd import schedule as sc
     from ..autograd.recorded import autograd_graph
     from ..spec.problem import BackwardStep, Mark
+    from ..spec.steps import backward_call
     prob = d.problem
     o = next((o for o in prob.outputs if not prob.tensors[o].tshape or
               all(str(s) == "1" for s in prob.tensors[o].tshape)), None)
@@ -198,10 +199,13 @@ def _twice(d, num):
     step = BackwardStep("%s.backward()" % o, "backward", o, False, None, Mark(0, 0))
     ag = autograd_graph(prob)
     v = ag.values[o]
-    if sc._refusal(ag, prob, step, v) is not None:
+    types = dict.fromkeys(prob.dims, "int")
+    types.update({n: w.number or "tensor" for n, w in ag.values.items()})
+    if sc._refusal(ag, prob, step, backward_call(step, prob), v, types) is not None:
         return []
-    order = ag.executed(v)
-    err = sc._rerun(prob, step, 2, order, {n: 1 for n in order}, [step])
+    order, partial = ag.needed(v, None)
+    freed = {n: 1 for n in order if sc._runs_raiser(n, partial)}   # what the first call frees
+    err = sc._rerun(prob, step, 2, order, partial, freed, [step])
     q = Rich().t("Call ").c("%s.backward()" % o).t(" twice in a row, without ").c("retain_graph=True").t(
         ". Does the second call raise?")
     if err is not None:
@@ -213,7 +217,7 @@ def _twice(d, num):
     ok = None
     if num:
         snaps, got = num.replay([step, step])
-        ok = (got is None) if err is None else (got is not None and got[0] == 2 and _kind(got[1]) == err.kind)
+        ok = (got is None) if err is None else (got is not None and got[0] == 2 and _kind(got[-1]) == err.kind)
     return [_ex(q, a, _replayed(ok, "replaying both calls in PyTorch"), ok)]
 
 

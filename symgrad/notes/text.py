@@ -319,13 +319,13 @@ def tex_pdfstring(s, n=200):
 
 def tex_code(s):
     """Inline code: typewriter text with every special character escaped; longer code may
-    break after ``(``, ``,`` and ``=`` (typewriter text has no other break points)."""
+    break after ``(``, ``,``, ``=`` and ``/`` (typewriter text has no other break points)."""
     s = plain(s)
     brk = len(s) > 24
 
     def unit(ch):
         out = '"' if ch == '"' else tex_char(ch)
-        return out + r"\allowbreak{}" if brk and ch in "(,=" else out
+        return out + r"\allowbreak{}" if brk and ch in "(,=/" else out
     return r"\texttt{%s}" % _tex_units(s, unit)
 
 

@@ -276,7 +276,7 @@ def _smoothing(e):
 
 def _built(w, node):
     """The SymPy expression the walker built for an AST node (what PyTorch holds there)."""
-    return w.rec.seen.get(id(node))
+    return w.built(node)
 
 
 def _record_by_index(w, n, fn, vals, nodes, smoothing):

@@ -172,7 +172,7 @@ def _record_pieces(w, n, fn, vals, nodes):
     if not w.is_tensor(x):
         return x
     node = "SplitWithSizesBackward0" if isinstance(vals.get("split_size_or_sections"), tuple) else "SplitBackward0"
-    pieces = w.rec.seen.get(id(n))
+    pieces = w.built(n)
     out = []
     for piece in pieces if isinstance(pieces, tuple) else ():
         shape = shape_of(piece)
