@@ -11,12 +11,20 @@ from sympy import Integer, S, Tuple
 
 from ..errors import ShapeError
 from ..tensor import shape_of
-from .base import TensorOp, norm_dim, flag, shape_text
+from .base import TensorOp, norm_dim, flag, shape_text, rank
 from .layout import view_result, strides_of
-from .constants import sizes
+from .constants import sizes, OnesOp
 from .reduce import SumOp
 from .registry import register, P, Param
 from .shape import ReshapeOp, TransposeOp, materialize, full_rank
+
+
+def lifted_rank(a, r):
+    """A lifted argument of logical rank ``r`` with at least ``r`` dims (unit dims in front
+    of a lower-rank one, which broadcasts the same), so that its last ``r`` dims are logical."""
+    if rank(a) >= r:
+        return a
+    return full_rank(a, (S.One,) * r) if rank(a) else a * OnesOp(Tuple(*(S.One,) * r))
 
 
 class ExpandOp(TensorOp):
@@ -157,6 +165,15 @@ class PermuteOp(TensorOp):
         inverse = [perm.index(k) for k in range(len(perm))]
         return PermuteOp(full_rank(g, self.out_shape()), Tuple(*map(Integer, inverse)))
 
+    def batch(self, args, lifted, bshape):
+        """The batch dims stay in front; the logical dims are permuted as before."""
+        a = lifted_rank(args[0], rank(self.args[0]))
+        if rank(a) == 0:
+            return a
+        off = rank(a) - rank(self.args[0])
+        perm = list(range(off)) + [off + int(d) for d in self.args[1]]
+        return PermuteOp(a, Tuple(*map(Integer, perm)))
+
     def text_kwargs(self, p):
         return [shape_text(self.args[1])]
 
@@ -266,6 +283,14 @@ class FlipOp(TensorOp):
         if shape_of(g) == ():
             return g
         return FlipOp(full_rank(g, self.out_shape()), self.args[1])
+
+    def batch(self, args, lifted, bshape):
+        """The same flip of each member (a dim along which the batch is constant stays)."""
+        a = lifted_rank(args[0], rank(self.args[0]))
+        if rank(a) == 0:
+            return a
+        off = rank(a) - rank(self.args[0])
+        return FlipOp(a, Tuple(*[Integer(off + int(d)) for d in self.args[1]]))
 
     def text_kwargs(self, p):
         return [shape_text(self.args[1])]

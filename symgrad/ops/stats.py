@@ -21,7 +21,8 @@ from .elementwise import Ge, Le, Gt, Where, Mask
 from .reduce import Reduction, MeanOp
 from .registry import register, P, Param
 from .shape import materialize, full_rank, unsqueeze_dims, OnesLikeOp
-from .move import FlipOp
+from .move import FlipOp, lifted_rank
+from .batching import full_along, pdim
 
 
 def positive_part(y, num, den=None):
@@ -353,6 +354,12 @@ class CumsumOp(TensorOp):
             if not _varies_along(g, int(d), self.out_shape()) else full_rank(g, self.out_shape())
         back = Tuple(d)
         return FlipOp(CumsumOp(FlipOp(g, back), d), back)
+
+    def batch(self, args, lifted, bshape):
+        """The cumulative sum of each member along the logical dim (made full along it)."""
+        shape, d = self.out_shape(), int(self.args[1])
+        a = full_along(lifted_rank(args[0], len(shape)), shape, [d])
+        return CumsumOp(a, Integer(pdim(a, len(shape), d)))
 
     def text_kwargs(self, p):
         return ["dim=%s" % self.args[1]]
