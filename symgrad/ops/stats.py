@@ -18,7 +18,7 @@ from ..errors import SpecError
 from ..tensor import shape_of
 from .base import TensorOp, count, flag, rank, dims_of, norm_dim
 from .elementwise import Ge, Le, Gt, Where, Mask
-from .reduce import Reduction, MeanOp
+from .reduce import Reduction, MeanOp, SumOp
 from .registry import register, P, Param
 from .shape import materialize, full_rank, unsqueeze_dims, OnesLikeOp
 from .move import FlipOp, lifted_rank
@@ -63,6 +63,13 @@ class VarOp(Reduction):
 
     def vjp(self, i, g):
         return 2 * self.g_back(g) * self.centred() / self.dof()
+
+    def batch(self, args, lifted, bshape):
+        """The moment of each member over the same logical dims (made full along them)."""
+        shape = shape_of(self.args[0])
+        r = len(shape)
+        a = full_along(lifted_rank(args[0], r), shape, self.dims)
+        return type(self)(a, Tuple(*[Integer(pdim(a, r, d)) for d in self.dims]), self.args[2], self.correction)
 
     def text_kwargs(self, p):
         out = Reduction.text_kwargs(self, p)
@@ -302,13 +309,31 @@ class ProdOp(Reduction):
         return [] if self.args[3] else Reduction.text_kwargs(self, p)
 
     def others(self):
-        """The product of the other entries along the dims, exactly (never 0/0): y/x where x
-        is not 0; at a 0, the product of the nonzero others when it is the only 0."""
+        """The product of the other entries along the dims, exactly and differentiably again
+        (PyTorch's double backward differentiates the product of the others, not y/x):
+        ``y/x`` where x is not 0, with a 0-free denominator so that its derivative is finite
+        at the zeros too; at a 0, the product of the nonzero entries times the product of
+        the other zeros: 1 when it is the only 0, the other zero entry (``sum`` of the zero
+        entries minus itself: 0, with derivative 1 along that entry) when there are two, 0
+        (a product of two zeros, derivative 0) beyond."""
         x, dims = self.args[0], self.args[1]
         nonzero = Gt(Abs(x), S.Zero)
-        rest = ProdOp(Where(nonzero, x, S.One), dims, flag(False), self.args[3])
-        alone = Ge(CountNonzeroOp(x, dims, flag(False)), self.n_reduced() - 1)
-        return Where(nonzero, self.g_back(self) / x, self.g_back(rest * alone))
+        safe = Where(nonzero, x, S.One)
+
+        def back(t):
+            return unsqueeze_dims(t, self.dims)
+        rest = ProdOp(safe, dims, flag(False), self.args[3])
+        nz, n = CountNonzeroOp(x, dims, flag(False)), self.n_reduced()
+        zeros = SumOp(Where(nonzero, S.Zero, x), dims, flag(False))
+        at_zero = back(rest * Ge(nz, n - 1)) + back(rest * Ge(nz, n - 2)) * (back(zeros) - x)
+        return Where(nonzero, self.g_back(self) / safe, at_zero)
+
+    def batch(self, args, lifted, bshape):
+        """The product of each member over the same logical dims (made full along them)."""
+        shape = shape_of(self.args[0])
+        r = len(shape)
+        a = full_along(lifted_rank(args[0], r), shape, self.dims)
+        return ProdOp(a, Tuple(*[Integer(pdim(a, r, d)) for d in self.dims]), self.args[2], flag(False))
 
     def vjp(self, i, g):
         return self.g_back(g) * self.others()
