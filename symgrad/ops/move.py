@@ -15,6 +15,7 @@ from .base import TensorOp, norm_dim, flag, shape_text, rank
 from .layout import view_result, strides_of
 from .constants import sizes, OnesOp
 from .reduce import SumOp
+from .batching import align, full_along
 from .registry import register, P, Param
 from .shape import ReshapeOp, TransposeOp, materialize, full_rank
 
@@ -37,6 +38,12 @@ class ExpandOp(TensorOp):
 
     def vjp(self, i, g):
         return materialize(g, self.out_shape())      # summed back to x's shape by the sweep
+
+    def batch(self, args, lifted, bshape):
+        """Each member expanded the same way: the logical dims grown, the batch dims kept."""
+        r, out = rank(self.args[0]), self.out_shape()
+        a = align(lifted_rank(args[0], r), r, len(out))
+        return ExpandOp(a, Tuple(*(shape_of(a)[:rank(a) - len(out)] + tuple(out))))
 
     def text(self, p):
         from sympy.printing.precedence import PRECEDENCE
@@ -111,6 +118,15 @@ class RepeatOp(TensorOp):
         if axes:
             g = SumOp(ReshapeOp(g, Tuple(*split)), Tuple(*map(Integer, axes)), flag(False))
         return ReshapeOp(g, Tuple(*shape_of(self.args[0])))
+
+    def batch(self, args, lifted, bshape):
+        """Each member tiled the same way (made full along the tiled dims first); the batch
+        dims are repeated once."""
+        shape, reps = shape_of(self.args[0]), tuple(self.args[1])
+        r, R = len(shape), len(reps)
+        tiled = [d for d in range(r) if reps[R - r + d] != 1]
+        a = align(full_along(lifted_rank(args[0], r), shape, tiled), r, R)
+        return RepeatOp(a, Tuple(*((S.One,) * (rank(a) - R) + reps)))
 
     def text(self, p):
         from sympy.printing.precedence import PRECEDENCE
