@@ -9,8 +9,9 @@ Every rule is PyTorch's at its ties and kinks, in closed form:
 * ``max(x, dim)`` means the values, and PyTorch sends all of the adjoint to the one index
   it returns -- the first maximum on the CPU: ``(x >= y)*(cumsum(x >= y, dim) <= 1)``;
 * ``std`` has gradient 0 where it is 0 (``where(y > 0, g/y, 0)``), ``var`` never divides;
-* ``prod``: ``g*y/x`` away from zeros; at a zero entry the product of the others, which is
-  0 as soon as a second entry is 0 -- never NaN.
+* ``prod``: ``g*y/x`` away from zeros (over a 0-free denominator); at a zero entry the
+  product of the others, which is 0 as soon as a second entry is 0 -- never NaN, and
+  differentiable again as PyTorch's double backward is (the other zero of a pair counts).
 """
 from sympy import S, Tuple, Integer, Abs
 
