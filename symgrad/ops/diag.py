@@ -6,14 +6,17 @@ vector builds the matrix with v on a diagonal (its adjoint reads that diagonal b
 ``diag(X)`` of a matrix is ``diagonal(X)``.  ``triu``/``tril`` keep a triangle: the adjoint
 keeps the same triangle.
 """
-from sympy import Integer, Min, Tuple
+from sympy import Add, Integer, Min, Tuple
 
 from ..errors import ShapeError
 from ..tensor import shape_of, fmt_shape
-from .base import TensorOp, norm_dim
+from .base import TensorOp, norm_dim, rank
+from .batching import full_along, pdim
+from .constants import EyeOp
+from .move import lifted_rank
 from .layout import view_result, strides_of
 from .registry import register, P, Param
-from .shape import ZerosOp, materialize
+from .shape import ZerosOp, UnsqueezeOp, materialize
 
 
 def diagonal_length(a, b, k):
@@ -41,6 +44,14 @@ class DiagonalOp(TensorOp):
     def vjp(self, i, g):
         zeros = ZerosOp(Tuple(*shape_of(self.args[0])))
         return DiagonalScatterOp(zeros, materialize(g, self.out_shape()), *self.args[1:])
+
+    def batch(self, args, lifted, bshape):
+        """The same diagonal of each member: the batch dims stay in front (made full along
+        the two dims of the diagonal, which a broadcast member would not have)."""
+        shape = shape_of(self.args[0])
+        r, (d1, d2) = len(shape), (int(a) for a in self.args[2:])
+        a = full_along(lifted_rank(args[0], r), shape, [d1, d2])
+        return DiagonalOp(a, self.args[1], Integer(pdim(a, r, d1)), Integer(pdim(a, r, d2)))
 
     def text_kwargs(self, p):
         k, d1, d2 = (int(a) for a in self.args[1:])
@@ -116,6 +127,31 @@ class DiagonalScatterOp(TensorOp):
             return DiagonalScatterOp(g, ZerosOp(Tuple(*shape_of(self.args[1]))), *self.args[2:])
         return DiagonalOp(g, *self.args[2:])
 
+    def batch(self, args, lifted, bshape):
+        """``diagonal_scatter(x, s)`` is ``diagonal_scatter(x, 0) + diagonal_scatter(0, s)``:
+        each part batched on its own (an unlifted part is the same for every member)."""
+        x, src = self.args[:2]
+        k, d1, d2 = self.args[2], int(self.args[3]), int(self.args[4])
+        shape, r = shape_of(x), rank(x)
+        terms = []
+        if lifted[0]:
+            a = full_along(lifted_rank(args[0], r), shape, [d1, d2])
+            p1, p2 = Integer(pdim(a, r, d1)), Integer(pdim(a, r, d2))
+            zeros = ZerosOp(Tuple(*DiagonalOp(a, k, p1, p2).out_shape()))
+            terms.append(DiagonalScatterOp(a, zeros, k, p1, p2))
+        elif not isinstance(x, ZerosOp):
+            terms.append(DiagonalScatterOp(x, ZerosOp(Tuple(*shape_of(src))), *self.args[2:]))
+        if lifted[1]:
+            b = full_along(lifted_rank(args[1], r - 1), shape_of(src), [r - 2])
+            nb = rank(b) - (r - 1)
+            bs = shape_of(b)
+            others = iter(bs[nb:nb + r - 2])
+            zs = bs[:nb] + tuple(shape[j] if j in (d1, d2) else next(others) for j in range(r))
+            terms.append(DiagonalScatterOp(ZerosOp(Tuple(*zs)), b, k, Integer(nb + d1), Integer(nb + d2)))
+        elif not isinstance(src, ZerosOp):
+            terms.append(DiagonalScatterOp(ZerosOp(Tuple(*shape)), src, *self.args[2:]))
+        return Add(*terms)
+
     def text_kwargs(self, p):
         return [str(a) for a in self.args[2:]]
 
@@ -150,6 +186,20 @@ class DiagOp(TensorOp):
         if shape_of(g) == ():
             return g
         return DiagonalOp(materialize(g, self.out_shape()), self.args[1], Integer(0), Integer(1))
+
+    def batch(self, args, lifted, bshape):
+        """Each member's vector on the diagonal of a matrix: ``v[..., :, None] * eye(n)`` on
+        the main diagonal, a scatter onto zeros of the batch's shape off it."""
+        n, k = shape_of(self.args[0])[0], int(self.args[1])
+        a = full_along(lifted_rank(args[0], 1), (n,), [0])
+        r = rank(a)
+        if r == 1:
+            return DiagOp(a, self.args[1])
+        if k == 0:
+            return UnsqueezeOp(a, Integer(r)) * EyeOp(n)
+        N = self.out_shape()[0]
+        zeros = ZerosOp(Tuple(*(shape_of(a)[:-1] + (N, N))))
+        return DiagonalScatterOp(zeros, a, self.args[1], Integer(r - 1), Integer(r))
 
     def text_kwargs(self, p):
         return [] if self.args[1] == 0 else [str(self.args[1])]
@@ -194,6 +244,12 @@ class TriangleOp(TensorOp):
 
     def vjp(self, i, g):
         return type(self)(materialize(g, self.out_shape()), self.args[1])
+
+    def batch(self, args, lifted, bshape):
+        """The same triangle of each member (the last two dims, made full)."""
+        shape = shape_of(self.args[0])
+        r = len(shape)
+        return type(self)(full_along(lifted_rank(args[0], r), shape, [r - 2, r - 1]), self.args[1])
 
     def text_kwargs(self, p):
         return [] if self.args[1] == 0 else [str(self.args[1])]

@@ -17,9 +17,10 @@ from sympy.core.symbol import Str
 
 from ..errors import ShapeError
 from ..tensor import shape_of
-from .base import TensorOp
+from .base import TensorOp, rank
+from .batching import full_along
 from .constants import EyeOp
-from .move import PermuteOp
+from .move import PermuteOp, lifted_rank
 from .nodes import CROSS
 from .registry import register, P, Param
 from .shape import UnsqueezeOp, materialize
@@ -147,6 +148,37 @@ class EinsumOp(TensorOp):
                 if c not in have:
                     r = UnsqueezeOp(r, Integer(pos))         # summed away: broadcasts back
         return r
+
+    def batch(self, args, lifted, bshape):
+        """One einsum over the batch: the batch dims of each lifted operand get spare
+        letters (right-aligned, size-1 ones broadcast as einsum allows) kept in the output.
+        A lifted operand broadcast along a letter it sums alone, or repeats, is made full
+        along it first."""
+        subs, out = self.parts()
+        sizes = self.sizes()
+        ops, have = [], []
+        for t, a, up, sub in zip(self.tensors, args, lifted, subs):
+            r = rank(t)
+            a = lifted_rank(a, r) if up else a
+            ops.append(a)
+            have.append(list(shape_of(a)[rank(a) - r:]))
+        for k, (a, up, sub) in enumerate(zip(ops, lifted, subs)):
+            if not up:
+                continue
+            need = [d for d, c in enumerate(sub) if have[k][d] == 1 and sizes[c] != 1 and (
+                sub.count(c) > 1 or (c not in out and not any(
+                    c in subs[j] and have[j][subs[j].index(c)] != 1 for j in range(len(subs)) if j != k)))]
+            if need:
+                ops[k] = full_along(a, tuple(shape_of(self.tensors[k])), need)
+                have[k] = list(shape_of(ops[k])[rank(ops[k]) - len(sub):])
+        nbs = [rank(a) - len(sub) if up else 0 for a, up, sub in zip(ops, lifted, subs)]
+        spare = [c for c in LETTERS if c not in self.equation]
+        nb = max(nbs)
+        if nb > len(spare):
+            raise ShapeError("einsum: no letters left for %d batch dims" % nb)
+        lead = spare[:nb]
+        ins = ["".join(lead[nb - n:]) + sub for sub, n in zip(subs, nbs)]
+        return EinsumOp(*ops, Str("%s->%s" % (",".join(ins), "".join(lead) + out)))
 
     def text(self, p):
         return "einsum(%r, %s)" % (self.equation, ", ".join(p._print(t) for t in self.tensors))

@@ -11,12 +11,21 @@ from sympy import Integer, S, Tuple
 
 from ..errors import ShapeError
 from ..tensor import shape_of
-from .base import TensorOp, norm_dim, flag, shape_text
+from .base import TensorOp, norm_dim, flag, shape_text, rank
 from .layout import view_result, strides_of
-from .constants import sizes
+from .constants import sizes, OnesOp
 from .reduce import SumOp
+from .batching import align, full_along
 from .registry import register, P, Param
 from .shape import ReshapeOp, TransposeOp, materialize, full_rank
+
+
+def lifted_rank(a, r):
+    """A lifted argument of logical rank ``r`` with at least ``r`` dims (unit dims in front
+    of a lower-rank one, which broadcasts the same), so that its last ``r`` dims are logical."""
+    if rank(a) >= r:
+        return a
+    return full_rank(a, (S.One,) * r) if rank(a) else a * OnesOp(Tuple(*(S.One,) * r))
 
 
 class ExpandOp(TensorOp):
@@ -29,6 +38,12 @@ class ExpandOp(TensorOp):
 
     def vjp(self, i, g):
         return materialize(g, self.out_shape())      # summed back to x's shape by the sweep
+
+    def batch(self, args, lifted, bshape):
+        """Each member expanded the same way: the logical dims grown, the batch dims kept."""
+        r, out = rank(self.args[0]), self.out_shape()
+        a = align(lifted_rank(args[0], r), r, len(out))
+        return ExpandOp(a, Tuple(*(shape_of(a)[:rank(a) - len(out)] + tuple(out))))
 
     def text(self, p):
         from sympy.printing.precedence import PRECEDENCE
@@ -104,6 +119,15 @@ class RepeatOp(TensorOp):
             g = SumOp(ReshapeOp(g, Tuple(*split)), Tuple(*map(Integer, axes)), flag(False))
         return ReshapeOp(g, Tuple(*shape_of(self.args[0])))
 
+    def batch(self, args, lifted, bshape):
+        """Each member tiled the same way (made full along the tiled dims first); the batch
+        dims are repeated once."""
+        shape, reps = shape_of(self.args[0]), tuple(self.args[1])
+        r, R = len(shape), len(reps)
+        tiled = [d for d in range(r) if reps[R - r + d] != 1]
+        a = align(full_along(lifted_rank(args[0], r), shape, tiled), r, R)
+        return RepeatOp(a, Tuple(*((S.One,) * (rank(a) - R) + reps)))
+
     def text(self, p):
         from sympy.printing.precedence import PRECEDENCE
         return "%s.repeat(%s)" % (p.parenthesize(self.args[0], PRECEDENCE["Func"], strict=True),
@@ -156,6 +180,15 @@ class PermuteOp(TensorOp):
         perm = [int(d) for d in self.args[1]]
         inverse = [perm.index(k) for k in range(len(perm))]
         return PermuteOp(full_rank(g, self.out_shape()), Tuple(*map(Integer, inverse)))
+
+    def batch(self, args, lifted, bshape):
+        """The batch dims stay in front; the logical dims are permuted as before."""
+        a = lifted_rank(args[0], rank(self.args[0]))
+        if rank(a) == 0:
+            return a
+        off = rank(a) - rank(self.args[0])
+        perm = list(range(off)) + [off + int(d) for d in self.args[1]]
+        return PermuteOp(a, Tuple(*map(Integer, perm)))
 
     def text_kwargs(self, p):
         return [shape_text(self.args[1])]
@@ -266,6 +299,14 @@ class FlipOp(TensorOp):
         if shape_of(g) == ():
             return g
         return FlipOp(full_rank(g, self.out_shape()), self.args[1])
+
+    def batch(self, args, lifted, bshape):
+        """The same flip of each member (a dim along which the batch is constant stays)."""
+        a = lifted_rank(args[0], rank(self.args[0]))
+        if rank(a) == 0:
+            return a
+        off = rank(a) - rank(self.args[0])
+        return FlipOp(a, Tuple(*[Integer(off + int(d)) for d in self.args[1]]))
 
     def text_kwargs(self, p):
         return [shape_text(self.args[1])]

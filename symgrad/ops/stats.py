@@ -9,8 +9,9 @@ Every rule is PyTorch's at its ties and kinks, in closed form:
 * ``max(x, dim)`` means the values, and PyTorch sends all of the adjoint to the one index
   it returns -- the first maximum on the CPU: ``(x >= y)*(cumsum(x >= y, dim) <= 1)``;
 * ``std`` has gradient 0 where it is 0 (``where(y > 0, g/y, 0)``), ``var`` never divides;
-* ``prod``: ``g*y/x`` away from zeros; at a zero entry the product of the others, which is
-  0 as soon as a second entry is 0 -- never NaN.
+* ``prod``: ``g*y/x`` away from zeros (over a 0-free denominator); at a zero entry the
+  product of the others, which is 0 as soon as a second entry is 0 -- never NaN, and
+  differentiable again as PyTorch's double backward is (the other zero of a pair counts).
 """
 from sympy import S, Tuple, Integer, Abs
 
@@ -18,10 +19,11 @@ from ..errors import SpecError
 from ..tensor import shape_of
 from .base import TensorOp, count, flag, rank, dims_of, norm_dim
 from .elementwise import Ge, Le, Gt, Where, Mask
-from .reduce import Reduction, MeanOp
+from .reduce import Reduction, MeanOp, SumOp
 from .registry import register, P, Param
 from .shape import materialize, full_rank, unsqueeze_dims, OnesLikeOp
-from .move import FlipOp
+from .move import FlipOp, lifted_rank
+from .batching import full_along, pdim
 
 
 def positive_part(y, num, den=None):
@@ -62,6 +64,13 @@ class VarOp(Reduction):
 
     def vjp(self, i, g):
         return 2 * self.g_back(g) * self.centred() / self.dof()
+
+    def batch(self, args, lifted, bshape):
+        """The moment of each member over the same logical dims (made full along them)."""
+        shape = shape_of(self.args[0])
+        r = len(shape)
+        a = full_along(lifted_rank(args[0], r), shape, self.dims)
+        return type(self)(a, Tuple(*[Integer(pdim(a, r, d)) for d in self.dims]), self.args[2], self.correction)
 
     def text_kwargs(self, p):
         out = Reduction.text_kwargs(self, p)
@@ -301,13 +310,31 @@ class ProdOp(Reduction):
         return [] if self.args[3] else Reduction.text_kwargs(self, p)
 
     def others(self):
-        """The product of the other entries along the dims, exactly (never 0/0): y/x where x
-        is not 0; at a 0, the product of the nonzero others when it is the only 0."""
+        """The product of the other entries along the dims, exactly and differentiably again
+        (PyTorch's double backward differentiates the product of the others, not y/x):
+        ``y/x`` where x is not 0, with a 0-free denominator so that its derivative is finite
+        at the zeros too; at a 0, the product of the nonzero entries times the product of
+        the other zeros: 1 when it is the only 0, the other zero entry (``sum`` of the zero
+        entries minus itself: 0, with derivative 1 along that entry) when there are two, 0
+        (a product of two zeros, derivative 0) beyond."""
         x, dims = self.args[0], self.args[1]
         nonzero = Gt(Abs(x), S.Zero)
-        rest = ProdOp(Where(nonzero, x, S.One), dims, flag(False), self.args[3])
-        alone = Ge(CountNonzeroOp(x, dims, flag(False)), self.n_reduced() - 1)
-        return Where(nonzero, self.g_back(self) / x, self.g_back(rest * alone))
+        safe = Where(nonzero, x, S.One)
+
+        def back(t):
+            return unsqueeze_dims(t, self.dims)
+        rest = ProdOp(safe, dims, flag(False), self.args[3])
+        nz, n = CountNonzeroOp(x, dims, flag(False)), self.n_reduced()
+        zeros = SumOp(Where(nonzero, S.Zero, x), dims, flag(False))
+        at_zero = back(rest * Ge(nz, n - 1)) + back(rest * Ge(nz, n - 2)) * (back(zeros) - x)
+        return Where(nonzero, self.g_back(self) / safe, at_zero)
+
+    def batch(self, args, lifted, bshape):
+        """The product of each member over the same logical dims (made full along them)."""
+        shape = shape_of(self.args[0])
+        r = len(shape)
+        a = full_along(lifted_rank(args[0], r), shape, self.dims)
+        return ProdOp(a, Tuple(*[Integer(pdim(a, r, d)) for d in self.dims]), self.args[2], flag(False))
 
     def vjp(self, i, g):
         return self.g_back(g) * self.others()
@@ -353,6 +380,12 @@ class CumsumOp(TensorOp):
             if not _varies_along(g, int(d), self.out_shape()) else full_rank(g, self.out_shape())
         back = Tuple(d)
         return FlipOp(CumsumOp(FlipOp(g, back), d), back)
+
+    def batch(self, args, lifted, bshape):
+        """The cumulative sum of each member along the logical dim (made full along it)."""
+        shape, d = self.out_shape(), int(self.args[1])
+        a = full_along(lifted_rank(args[0], len(shape)), shape, [d])
+        return CumsumOp(a, Integer(pdim(a, len(shape), d)))
 
     def text_kwargs(self, p):
         return ["dim=%s" % self.args[1]]
