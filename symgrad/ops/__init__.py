@@ -19,7 +19,7 @@ from .base import TensorOp, ElementwiseFn
 from .registry import FUNCTIONS, OPERATORS, Function, Param, REQUIRED, NOT_IMPLEMENTED, MissingFact, check_facts
 from . import (elementwise, activations, special, constants, shape, reduce, linalg, layers, operators, stats, norms,  # noqa: F401
                normlayers, index, scatter, gather, losses, binary, crossent, attention,  # (registers the blocks)
-               join, move, diag, einsum, cast, decomp, products)
+               join, move, diag, einsum, cast, decomp, products, pairwise)
 from .elementwise import NATIVE, Mask
 
 check_facts()
