@@ -25,7 +25,7 @@ from .linalg import MatmulOp, InverseOp
 from .nodes import cross_saved
 from .reduce import SumOp
 from .registry import register, P, Param, Cross
-from .shape import OnesOp, ReshapeOp, UnsqueezeOp, T, materialize
+from .shape import OnesOp, ReshapeOp, T, materialize
 
 
 def sum_over(x, dims, keepdim=False):
