@@ -12,8 +12,8 @@ factorisation's own output reused by name (``X = solve(A, B)``, ``L = cholesky(A
 
 Every op takes a batch of matrices (leading dims) where PyTorch does, and so a batch of
 directions (second order, ``batch``) is one more batch of matrices (`lift_core`).  A closed
-form that is differentiated again transposes what it transposes, spd or not (`transposed`).  ``eigh`` is the
-name the eigenvalue rule needs for the eigenvectors: PyTorch returns the named tuple
+form is differentiated again, so it transposes an spd matrix too (`transposed`).  ``eigh``
+is the name the eigenvalue rule needs for the eigenvectors: PyTorch returns the named tuple
 (eigenvalues, eigenvectors), spelled ``eigh(A).eigenvectors`` (the ``fields`` fact).
 """
 from sympy import S, Integer, Tuple
