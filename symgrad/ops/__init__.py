@@ -3,7 +3,7 @@
 Importing this package registers every block: ``elementwise`` (scalar functions and
 masks), ``activations`` (and routing: maximum, clamp), ``special`` (lgamma, xlogy),
 ``constants``, ``shape`` (views), ``reduce``, ``linalg``, ``decomp`` (solves and
-factorisations), ``products`` (matrix functions, kron, cross, cdist, pad), ``layers``, ``operators``,
+factorisations), ``products`` (matrix functions, kron, pad), ``pairwise`` (cross, cdist), ``layers``, ``operators``,
 ``stats`` (statistics along dims), ``norms``, ``normlayers`` (normalisation layers),
 ``losses`` (regression and likelihood losses), ``binary`` and ``crossent`` (classification losses),
 ``attention``; ``index`` (subscripts), ``scatter``, ``gather`` (integer indices), ``join``
@@ -19,7 +19,7 @@ from .base import TensorOp, ElementwiseFn
 from .registry import FUNCTIONS, OPERATORS, Function, Param, REQUIRED, NOT_IMPLEMENTED, MissingFact, check_facts
 from . import (elementwise, activations, special, constants, shape, reduce, linalg, layers, operators, stats, norms,  # noqa: F401
                normlayers, index, scatter, gather, losses, binary, crossent, attention,  # (registers the blocks)
-               join, move, diag, einsum, cast, decomp, products, pickbatch)
+               join, move, diag, einsum, cast, decomp, products, pairwise, pickbatch)
 from .elementwise import NATIVE, Mask
 
 check_facts()

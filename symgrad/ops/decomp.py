@@ -10,20 +10,23 @@ factorisation's own output reused by name (``X = solve(A, B)``, ``L = cholesky(A
 * ``d log|det A| = tr(A^{-1} dA)``; ``d lambda_k = v_k^T dA v_k``; the eigenvectors' rule
   divides by eigenvalue gaps; the pseudo-inverse's is Golub and Pereyra's (constant rank).
 
-Every op takes a batch of matrices (leading dims) where PyTorch does.  ``eigh`` is the
-name the eigenvalue rule needs for the eigenvectors: PyTorch returns the named tuple
+Every op takes a batch of matrices (leading dims) where PyTorch does, and so a batch of
+directions (second order, ``batch``) is one more batch of matrices (`lift_core`).  A closed
+form is differentiated again, so it transposes an spd matrix too (`transposed`).  ``eigh``
+is the name the eigenvalue rule needs for the eigenvectors: PyTorch returns the named tuple
 (eigenvalues, eigenvectors), spelled ``eigh(A).eigenvectors`` (the ``fields`` fact).
 """
-from sympy import S, Integer
+from sympy import S, Integer, Tuple
 from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError, SpecError
 from ..tensor import shape_of, broadcast, fmt_shape
-from .base import TensorOp, split_scalar, rank, flag, symmetric
+from .base import TensorOp, split_scalar, rank, flag
 from .diag import TrilOp, _triangle
 from .linalg import MatmulOp, OuterOp, InverseOp
 from .registry import register, P, Param
-from .shape import EyeOp, UnsqueezeOp, T, materialize
+from .batching import align, full_along
+from .shape import EyeOp, UnsqueezeOp, SqueezeOp, T, materialize
 
 
 def tril(x, diagonal=0):
@@ -40,9 +43,42 @@ def square(name, x):
 
 
 def transposed(x):
-    """x^T, or x itself when it is known to be symmetric (an spd input): so that the closed
-    form names a forward value (``solve(S, r)`` is the node ``a``), not just equals it."""
-    return x if symmetric(x) else T(x)
+    """x^T, also for an x known to be symmetric (an spd input): a gradient that is
+    differentiated again must hold in every direction, as PyTorch's double backward, and
+    d(S^T) = dS^T is not dS.  First order drops the transpose where it may (``tidy``), so
+    the closed form still names a forward value (``solve(S, r)`` is the node ``a``)."""
+    return T(x)
+
+
+# --- batches of matrices (second order) ----------------------------------------------------
+def lift_core(x, shape, core, nbatch):
+    """Lifted ``x`` (logical ``shape``) as a batch for an op on its last ``core`` dims: full
+    along them (no op broadcasts inside one matrix) and with ``nbatch`` logical batch dims,
+    unit dims put in, so that the directions' batch dims stay in front of the op's own."""
+    r = len(shape)
+    x = full_along(x, shape, list(range(r - core, r)))
+    return align(x, r, nbatch + core)
+
+
+def same_rank(*xs):
+    """The tensors with unit dims in front up to the same rank: a batched op then reads each
+    as the batch it is (a column is never taken for a batch of vectors)."""
+    n = max(rank(x) for x in xs)
+    out = []
+    for x in xs:
+        for _ in range(n - rank(x)):
+            x = UnsqueezeOp(x, Integer(0))
+        out.append(x)
+    return out
+
+
+class MatrixBatch:
+    """``batch`` of an op of one (batch of) matrices and attributes, which PyTorch
+    applies matrix by matrix: the op over the batch, made full along the matrix dims."""
+
+    def batch(self, args, lifted, bshape):
+        s = shape_of(self.args[0])
+        return self.func(lift_core(args[0], s, 2, len(s) - 2), *self.args[1:])
 
 
 def unsqueeze_last(g, times):
@@ -94,6 +130,21 @@ class SolveOp(TensorOp):
             return -OuterOp(gb, x)
         return -UnsqueezeOp(gb, Integer(rank(gb))) * UnsqueezeOp(x, Integer(rank(x) - 1))
 
+    def batch(self, args, lifted, bshape):
+        """A batch of solves (PyTorch broadcasts their batch dims); a vector right-hand side
+        as a column, so that no batch of vectors is read as one matrix."""
+        vec = self.vector_rhs()
+        nb = len(self.out_shape()) - (1 if vec else 2)
+        a, b = args
+        if lifted[0]:
+            a = lift_core(a, shape_of(self.args[0]), 2, nb)
+        if lifted[1]:
+            b = lift_core(b, shape_of(self.args[1]), 1 if vec else 2, nb)
+        if vec:
+            b = UnsqueezeOp(b, Integer(rank(b)))
+        x = SolveOp(*same_rank(a, b))
+        return SqueezeOp(x, Tuple(Integer(rank(x) - 1))) if vec else x
+
     def torch(self, p):
         return "torch.linalg.solve(%s, %s)" % (p._print(self.args[0]), p._print(self.args[1]))
 
@@ -114,7 +165,7 @@ def _solve(A, B, left):
 
 
 # --- cholesky --------------------------------------------------------------------------------
-class CholeskyOp(TensorOp):
+class CholeskyOp(MatrixBatch, TensorOp):
     """The lower Cholesky factor L (A = L L^T), from A's lower triangle."""
     spec_name = "cholesky"
 
@@ -147,7 +198,7 @@ def _cholesky(A, upper):
 
 
 # --- slogdet -------------------------------------------------------------------------------
-class SlogdetOp(TensorOp):
+class SlogdetOp(MatrixBatch, TensorOp):
     """log|det A| (PyTorch's ``slogdet(A).logabsdet``)."""
     spec_name = "slogdet"
 
@@ -175,7 +226,7 @@ def _slogdet(A):
 
 
 # --- eigvalsh, eigh --------------------------------------------------------------------------
-class EigvalshOp(TensorOp):
+class EigvalshOp(MatrixBatch, TensorOp):
     """The eigenvalues of a symmetric matrix, ascending, from its lower (with ``upper``, its
     upper) triangle."""
     spec_name = "eigvalsh"
@@ -201,7 +252,7 @@ class EigvalshOp(TensorOp):
         return r"\lambda\left(%s\right)" % p._print(self.args[0])
 
 
-class EighVectorsOp(TensorOp):
+class EighVectorsOp(MatrixBatch, TensorOp):
     """The orthonormal eigenvectors (columns) of a symmetric matrix, in eigvalsh's order, from
     its lower (or, with ``upper``, upper) triangle -- which LAPACK's signs depend on."""
     spec_name = "eigh"
@@ -261,7 +312,7 @@ def _uplo(op):
 
 
 # --- pinv ----------------------------------------------------------------------------------
-class PinvOp(TensorOp):
+class PinvOp(MatrixBatch, TensorOp):
     """The Moore-Penrose pseudo-inverse of a (batch of) m x n matrices: n x m."""
     spec_name = "pinv"
 
