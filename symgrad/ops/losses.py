@@ -24,6 +24,7 @@ from .base import TensorOp, flag, rank
 from .norms import ClampMin
 from .reduce import SumOp, MeanOp, _reduction
 from .registry import register, P, Param
+from .constants import DetachOp
 from .shape import OnesOp, ZerosOp, OnesLikeOp, UnsqueezeOp
 
 REDUCTION = Param("reduction", "str", "mean")
@@ -360,18 +361,27 @@ class GaussianNllOp(PointwiseLoss):
         return bool(self.args[4])
 
     def var(self):
+        """max(var, eps) as PyTorch has it: clamped in place under no_grad, so the clamp is
+        invisible to autograd -- ``var + detach(clamp_min(var, eps) - var)``, whose value is the
+        clamp and whose derivative is 1 (the vector-Jacobian rule differentiated again, as
+        PyTorch's double backward, keeps the gradient below eps too)."""
+        v = self.args[2]
+        return v + DetachOp(ClampMin(v, self.eps) - v)
+
+    def clamped(self):
+        """max(var, eps), the value (for the formula the notes show)."""
         return ClampMin(self.args[2], self.eps)
 
     def formula(self):
         x, t, _ = self.tensors
-        v = self.var()
+        v = self.clamped()
         out = (sympy.log(v) + (x - t) ** 2 / v) / 2
         return out + sympy.log(2 * sympy.pi) / 2 if self.full else out
 
     def vjp(self, i, g):
         x, t, _ = self.tensors
         v = self.var()
-        if i == 2:               # the in-place clamp is invisible to autograd: no mask
+        if i == 2:               # the in-place clamp is invisible to autograd: no mask (`var`)
             return g * (1 / v - (x - t) ** 2 / v ** 2) / 2
         return (g if i == 0 else -g) * (x - t) / v
 
