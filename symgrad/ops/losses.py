@@ -21,10 +21,9 @@ from ..errors import SpecError, ShapeError
 from ..tensor import shape_of, fmt_shape, broadcast
 from . import elementwise as ew
 from .base import TensorOp, flag, rank
-from .norms import ClampMin
+from .norms import ClampMin, clamp_unrecorded
 from .reduce import SumOp, MeanOp, _reduction
 from .registry import register, P, Param
-from .constants import DetachOp
 from .shape import OnesOp, ZerosOp, OnesLikeOp, UnsqueezeOp
 
 REDUCTION = Param("reduction", "str", "mean")
@@ -361,12 +360,9 @@ class GaussianNllOp(PointwiseLoss):
         return bool(self.args[4])
 
     def var(self):
-        """max(var, eps) as PyTorch has it: clamped in place under no_grad, so the clamp is
-        invisible to autograd -- ``var + detach(clamp_min(var, eps) - var)``, whose value is the
-        clamp and whose derivative is 1 (the vector-Jacobian rule differentiated again, as
-        PyTorch's double backward, keeps the gradient below eps too)."""
-        v = self.args[2]
-        return v + DetachOp(ClampMin(v, self.eps) - v)
+        """max(var, eps) as PyTorch has it: clamped in place under no_grad, invisible to
+        autograd (derivative 1, below eps too, in the gradient differentiated again)."""
+        return clamp_unrecorded(self.args[2], self.eps)
 
     def clamped(self):
         """max(var, eps), the value (for the formula the notes show)."""
