@@ -3,7 +3,7 @@ softsign, tanhshrink, maximum, minimum and clamp/clip.
 
 Each block gives PyTorch's subgradient at the kinks exactly as ``torch.autograd`` does
 (measured in torch 2.13): the elu family takes the negative branch at 0 (``elu'(0) =
-alpha``); ``maximum``/``minimum`` give 1/2 to each side of a tie (``(1 + sign(a - b))/2``);
+alpha``) while its second derivative there is 0 (PyTorch's double backward masks by x < 0); ``maximum``/``minimum`` give 1/2 to each side of a tie (``(1 + sign(a - b))/2``);
 ``clamp`` passes the gradient at its bounds while ``hardtanh`` and ``relu6`` do not.
 Branches that may overflow (``alpha e^x`` for large x) are `Where` branches, never a
 product with a mask, so the unused branch cannot turn into ``inf * 0``.
@@ -39,6 +39,14 @@ def _is_tensor(v):
 
 # --- the elu family: at 0 the negative branch --------------------------------------------
 
+def _neg_branch(e, x):
+    """The negative branch's factor ``e`` (``e^x``, 1 at x = 0) of an elu derivative, as
+    ``where(x < 0, e, 1)``: its value at 0 is the negative branch's (PyTorch's ``elu'(0) =
+    alpha``) while its own derivative is masked by ``x < 0`` -- PyTorch's double backward
+    (``elu_double_backward``: ``elu_backward(...) * (x < 0)``) gives 0 at 0."""
+    return Where(Lt(x, S.Zero), e, S.One)
+
+
 @custom(P("input", Param("alpha", "number", S.One), INPLACE), grad_fn="EluBackward0", saved=("self",),
         on_bool="fail", build=lambda input, alpha, inplace: _no_inplace(inplace, "elu") or Elu(input, alpha),
         reason="d elu(x) = dx for x > 0, alpha e^x dx for x <= 0 (at 0 the negative branch, as PyTorch)")
@@ -52,7 +60,7 @@ class Elu(ElementwiseFn):
 
     def fdiff(self, argindex=1):
         x, alpha = self.args
-        return Where(Gt(x, S.Zero), S.One, alpha * exp(x)) if argindex == 1 else S.Zero
+        return Where(Gt(x, S.Zero), S.One, alpha * _neg_branch(exp(x), x)) if argindex == 1 else S.Zero
 
     def text(self, p):
         x, alpha = self.args
@@ -86,7 +94,7 @@ class Selu(ElementwiseFn):
         # scale*where(x > 0, 1, alpha*e^x), with the constants outside where(): a decimal
         # constant parses back exactly only as a coefficient
         x = self.args[0]
-        return SELU_SCALE * Gt(x, S.Zero) + SELU_SA * Where(Le(x, S.Zero), exp(x), S.Zero)
+        return SELU_SCALE * Gt(x, S.Zero) + SELU_SA * Le(x, S.Zero) * _neg_branch(exp(x), x)
 
 
 def _celu(input, alpha, inplace):
@@ -109,7 +117,7 @@ class Celu(ElementwiseFn):
 
     def fdiff(self, argindex=1):
         x, alpha = self.args
-        return Where(Gt(x, S.Zero), S.One, exp(x / alpha)) if argindex == 1 else S.Zero
+        return Where(Gt(x, S.Zero), S.One, _neg_branch(exp(x / alpha), x)) if argindex == 1 else S.Zero
 
     def text(self, p):
         x, alpha = self.args

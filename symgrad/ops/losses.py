@@ -21,7 +21,7 @@ from ..errors import SpecError, ShapeError
 from ..tensor import shape_of, fmt_shape, broadcast
 from . import elementwise as ew
 from .base import TensorOp, flag, rank
-from .norms import ClampMin
+from .norms import ClampMin, clamp_unrecorded
 from .reduce import SumOp, MeanOp, _reduction
 from .registry import register, P, Param
 from .shape import OnesOp, ZerosOp, OnesLikeOp, UnsqueezeOp
@@ -360,18 +360,24 @@ class GaussianNllOp(PointwiseLoss):
         return bool(self.args[4])
 
     def var(self):
+        """max(var, eps) as PyTorch has it: clamped in place under no_grad, invisible to
+        autograd (derivative 1, below eps too, in the gradient differentiated again)."""
+        return clamp_unrecorded(self.args[2], self.eps)
+
+    def clamped(self):
+        """max(var, eps), the value (for the formula the notes show)."""
         return ClampMin(self.args[2], self.eps)
 
     def formula(self):
         x, t, _ = self.tensors
-        v = self.var()
+        v = self.clamped()
         out = (sympy.log(v) + (x - t) ** 2 / v) / 2
         return out + sympy.log(2 * sympy.pi) / 2 if self.full else out
 
     def vjp(self, i, g):
         x, t, _ = self.tensors
         v = self.var()
-        if i == 2:               # the in-place clamp is invisible to autograd: no mask
+        if i == 2:               # the in-place clamp is invisible to autograd: no mask (`var`)
             return g * (1 / v - (x - t) ** 2 / v ** 2) / 2
         return (g if i == 0 else -g) * (x - t) / v
 

@@ -7,7 +7,8 @@ Each rule is PyTorch's at a zero vector, in closed form and never NaN:
 * ``normalize(x) = x/clamp_min(norm(x), eps)``: at a zero vector the gradient is ``g/eps``
   (the clamp, which passes the gradient only where ``norm(x) >= eps``);
 * ``cosine_similarity`` clamps each norm in place without recording it, so the clamp has no
-  mask there: a zero vector gets ``g*normalize(x2)/eps``.
+  mask there (`clamp_unrecorded`): a zero vector gets ``g*x2/max(|x2|, eps)/eps``, and below
+  eps the second derivative passes the clamp too, as PyTorch's double backward.
 """
 import sympy
 from sympy import S, Tuple, Integer
@@ -15,6 +16,7 @@ from sympy import S, Tuple, Integer
 from ..errors import SpecError, ShapeError
 from ..tensor import shape_of, broadcast, fmt_shape
 from .base import TensorOp, ElementwiseFn, flag, rank, norm_dim
+from .constants import DetachOp
 from .elementwise import Ge, custom
 from .nodes import CROSS, cross_saved
 from .reduce import Reduction, sum_along
@@ -101,6 +103,14 @@ class ClampMin(ElementwiseFn):
         return r"\max\left(%s, %s\right)" % (p._print(self.args[0]), p._print(self.args[1]))
 
 
+def clamp_unrecorded(x, eps):
+    """max(x, eps) clamped in place under ``no_grad`` (cosine_similarity's norms,
+    gaussian_nll_loss's var): autograd sees ``x`` itself, so the clamp passes the gradient
+    everywhere -- ``x + detach(clamp_min(x, eps) - x)``: the clamp's value, derivative 1, and a
+    vector-Jacobian rule built on it differentiates again as PyTorch's double backward."""
+    return x + DetachOp(ClampMin(x, eps) - x)
+
+
 # --- normalize -----------------------------------------------------------------------------------
 class NormalizeOp(TensorOp):
     """normalize(x, p, dim, eps) = x/clamp_min(norm(x, p, dim, keepdim=True), eps)."""
@@ -179,10 +189,10 @@ class CosineSimilarityOp(TensorOp):
         x, dx = _spread(self.args[i], shape, d)
         other, do = _spread(self.args[1 - i], shape, d)
         n = vector_norm(x, dx)
-        unit = NormalizeOp(other, S(2), Integer(do), eps)
+        unit = other / clamp_unrecorded(vector_norm(other, do), eps)
         back = [t if shape_of(t) == () else UnsqueezeOp(full_rank(t, self.out_shape()), Integer(d))
                 for t in (g, self)]
-        return back[0] * (unit - back[1] * positive_part(n, x)) / ClampMin(n, eps)
+        return back[0] * (unit - back[1] * positive_part(n, x)) / clamp_unrecorded(n, eps)
 
     def text_kwargs(self, p):
         return ["dim=%s" % self.args[2]] + ([] if self.args[3] == COSINE_EPS else ["eps=%s" % p._print(self.args[3])])
