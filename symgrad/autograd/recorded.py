@@ -27,11 +27,10 @@ from ..ops import REQUIRED, FUNCTIONS, OPERATORS, NOT_IMPLEMENTED
 from ..ops.layout import strides_of, view_strides, is_contiguous, view_result
 from ..ops.nodes import FIELD_ARG, cross_saved
 from ..ops.registry import Cross
-from ..spec.expr import Builder
 from ..spec.parse import parse_tree, call_parts, int_literal
 from ..spec.subscripts import index_entries
-from ..tensor import shape_of
 from ..spec.steps import value_type
+from .shapes import shapes_of, Recorder
 
 
 @dataclass(eq=False)
@@ -205,71 +204,6 @@ def _build(prob):
     return g
 
 
-_SHAPES = {}            # the structure of a node's text (names as their shapes) -> its shapes
-
-
-def _shapes(body, env):
-    """id(AST node) -> shape of what it computes, for every node of one text.
-
-    Building the SymPy expression of a text is what costs; texts that differ only in
-    names of the same shapes (a chain built from a few templates) are built once: the
-    shapes are kept by the text's structure, in the order `ast.walk` visits it.
-    """
-    key = _structure(body, env)
-    order = list(ast.walk(body))
-    have = _SHAPES.get(key)
-    if have is None:
-        rec = _Recorder(env)
-        try:
-            rec.build(body)
-        except SpecError:
-            pass
-        have = []
-        for k, node in enumerate(order):
-            e = rec.seen.get(id(node))
-            if e is not None:
-                try:
-                    have.append((k, tuple(shape_of(e))))
-                except Exception:
-                    pass
-        if len(_SHAPES) > 10_000:
-            _SHAPES.clear()
-        _SHAPES[key] = have
-    return {id(order[k]): shape for k, shape in have}
-
-
-def _structure(node, env):
-    """A hashable picture of an AST in which a name stands for what it is: a tensor by its
-    class, shape and domain, a dim by itself, anything else (a function, pi) by its text."""
-    if isinstance(node, list):
-        return tuple(_structure(v, env) for v in node)
-    if not isinstance(node, ast.AST):
-        return (type(node).__name__, node)
-    out = [type(node).__name__]
-    for name, value in ast.iter_fields(node):
-        if name == "ctx":
-            continue
-        if isinstance(node, ast.Name) and name == "id":
-            v = env.get(value)
-            value = (type(v).__name__, v.tshape, v.domain) if hasattr(v, "tshape") else \
-                (value if v is None else v)
-        out.append(_structure(value, env))
-    return tuple(out)
-
-
-class _Recorder(Builder):
-    """The SymPy builder, remembering the expression (hence the shape) of every tensor node."""
-
-    def __init__(self, env):
-        super().__init__(env)
-        self.seen = {}
-
-    def build(self, node, depth=0):
-        out = super().build(node, depth)
-        self.seen[id(node)] = out
-        return out
-
-
 class _Walker:
     """Walks one node's AST in Python's evaluation order, recording PyTorch's nodes."""
 
@@ -277,7 +211,7 @@ class _Walker:
         self.g, self.owner = g, owner
         self.src = text.strip()
         self.tree = parse_tree(self.src)
-        self.shapes = _shapes(self.tree.body, env)
+        self.shapes = shapes_of(self.tree.body, env)
         self.env, self._seen = env, None
 
     # --- helpers --------------------------------------------------------------------------
@@ -288,7 +222,7 @@ class _Walker:
         """The SymPy expression built for an AST node (the pieces of a split, the op a call
         became): built on demand, for the few blocks that need more than its shape."""
         if self._seen is None:
-            rec = _Recorder(self.env)
+            rec = Recorder(self.env)
             try:
                 rec.build(self.tree.body)
             except SpecError:
