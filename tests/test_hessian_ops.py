@@ -39,6 +39,22 @@ def _loads(expr, inputs):
         pytest.skip("sin(y) is not defined for this case: %s" % e)
 
 
+# Cases at which PyTorch itself has no finite second derivative to compare with: its double
+# backward is NaN (norm and normalize at a zero vector, atan2 at the origin, mish at x = 800
+# where PyTorch's exp(x).log1p() overflows, cosine_similarity at a zero vector) or it cannot
+# differentiate twice at all (cdist's _cdist_backward; the CPU flash kernel of attention).
+# For these the check must fail for exactly that reason -- never because of the closed form.
+REFERENCE_GAPS = {
+    "norm-6": "nan", "norm-7": "nan", "normalize-3": "nan", "atan2-2": "nan", "mish-2": "nan",
+    "cosine_similarity-3": "nan",
+    **{"cdist-%d" % k: "twice" for k in (0, 1, 2, 3, 4, 6, 7, 8, 9)},
+    **{"scaled_dot_product_attention-%d" % k: "twice" for k in (0, 2, 7, 9)},
+}
+GAP_MESSAGES = {"nan": ("double backward's gradient has NaN", "torch.func.hessian's gradient has NaN",
+                        "double backward's gradient has NaN or inf"),
+                "twice": ("PyTorch cannot differentiate",)}
+
+
 @pytest.mark.parametrize("name,i,expr,inputs", ALL, ids=["%s-%d" % (a[0], a[1]) for a in ALL])
 def test_second_order_matches_pytorch(name, i, expr, inputs):
     d = symgrad.derive(_loads(expr, inputs))
@@ -46,6 +62,11 @@ def test_second_order_matches_pytorch(name, i, expr, inputs):
     kinds = {r.kind for r in report.rows}
     assert {"hessian", "hvp"} <= kinds
     bad = [r for r in report.rows if not r.passed]
+    gap = REFERENCE_GAPS.get("%s-%d" % (name, i))
+    if gap is not None:
+        assert bad and all(r.message.startswith(GAP_MESSAGES[gap]) for r in bad), \
+            [(r.kind, r.message) for r in bad]
+        pytest.xfail("PyTorch has no finite second derivative here (%s)" % gap)
     assert not bad, "\n".join("%s %s: %s abs=%g rel=%g\n  H: %s\n  HVP: %s" % (
         r.kind, r.wrt, r.message, r.max_abs_err, r.max_rel_err, d.hessian(r.output, *r.wrt).text,
         d.hessian(r.output, *r.wrt).hvp_text) if r.kind != "autograd" else "%s: %s" % (r.wrt, r.message)

@@ -76,7 +76,8 @@ TEXTBOOK = [
     ("logistic", ("L", "w"), "((1 - p)*p*X.T) @ X/n", "X.T @ ((1 - p)*(X @ v_w)*p)/n"),
     ("logsumexp", ("f", "x"), "eye(5)*s - outer(s, s)", None),
     ("exp_sum", ("f", "x"), "eye(3)*exp(x)", "v_x*exp(x)"),
-    ("norm", ("f", "x"), "(eye(4) - outer(x, x)/f**2)/f", None),
+    # PyTorch: the norm of a zero vector has gradient 0 (its backward masks by f > 0)
+    ("norm", ("f", "x"), "where(f > 0, 1/f, 0)*eye(4) + outer(where(f > 0, -x/f**3, 0), x)", None),
     ("logdet_spd", ("L", "X"), "-reshape(inverse(X), (1, n, n, 1))*reshape(inverse(X), (n, 1, 1, n))",
      "-inverse(X) @ v_X.T @ inverse(X)"),
     ("matrix_factorisation", ("f", "U"), "2*reshape(eye(4), (4, 1, 4, 1))*reshape(V.T @ V, (1, 2, 1, 2))",

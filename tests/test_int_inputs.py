@@ -119,9 +119,10 @@ def test_report_and_notes_show_the_dtype():
     assert info["m"]["dtype"] == "bool" and "high" not in info["m"] and "dtype" not in info["x"]
     md = d.render("md")
     assert "dtype: long, values in" in md and "dtype: bool" in md
-    from symgrad.notes.autograd import pytorch_listing
-    listing = pytorch_listing(d)
-    assert "y = torch.randint(C, (6,))" in listing and "m = torch.rand(6, C) < 0.5" in listing
+    from symgrad.notes.listing import pytorch_listing
+    listing = pytorch_listing(d)            # drawn as the check draws them (integer dtypes kept)
+    assert "y = torch.randint(0, C, (6,), generator=gen, dtype=torch.long)" in listing
+    assert "m = torch.rand((6, C), generator=gen, dtype=torch.float64) < 0.5" in listing
     assert d.gradient("L", "W").text.startswith("index_add(zeros((C, C)), 0, y, ")
 
 

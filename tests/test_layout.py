@@ -117,7 +117,7 @@ def test_few_modules_at_the_top():
     assert len(top) <= MAX_TOP_MODULES, sorted(top)
 
 
-DTYPE_NAMES = {"float", "long", "bool"}     # the spec's dtypes (SPEC section 10), and also casts: x.float()
+DTYPE_NAMES = {"float", "long", "bool", "double"}   # dtypes (SPEC section 10) and casts: x.float(), x.double()
 
 
 def test_an_op_is_named_in_at_most_one_file_outside_the_op_package():

@@ -56,7 +56,7 @@ def text(expr, inputs, wrt):
     ("kron(a, b)", {"a": ([2, 3], R), "b": ([4, 5], R)}, "a",
      "sum(reshape(b, (1, 4, 1, 5))*reshape(grad_y, (2, 4, 3, 5)), dim=(1, 3))"),
     ("cdist(a, b)", {"a": ([3, 2], R), "b": ([4, 2], R)}, "a",
-     "sum(where((y > 0), grad_y/y, 0), dim=1, keepdim=True)*a - where((y > 0), grad_y/y, 0) @ b"),
+     "sum(where(y > 0, grad_y/y, 0), dim=1, keepdim=True)*a - where(y > 0, grad_y/y, 0) @ b"),
     ("matrix_exp(A)", {"A": ([3, 3], R)}, "A",
      "pad(matrix_exp(pad(grad_y, (3, 0, 0, 3)) + pad(A.T, (0, 3, 0, 3)) + pad(A.T, (3, 0, 3, 0))), (-3, 0, 0, -3))"),
     ("cholesky(A)", {"A": ([3, 3], SPD)}, "A",

@@ -91,8 +91,12 @@ TEXTBOOK = [
     ("std(x, dim=1)", {"x": [3, 4]}, "(x - mean(x, dim=1, keepdim=True))*unsqueeze(where(y > 0, grad_y/y, 0), 1)/3"),
     ("norm(x, dim=1)", {"x": [3, 4]}, "x*unsqueeze(where(y > 0, grad_y/y, 0), 1)"),
     ("cumsum(x, 1)", {"x": [3, 4]}, "flip(cumsum(flip(grad_y, (1,)), dim=1), (1,))"),
-    ("prod(x, 1)", {"x": [3, 4]}, "unsqueeze(grad_y, 1)*where(abs(x) > 0, unsqueeze(y, 1)/x, "
-                                  "unsqueeze(prod(where(abs(x) > 0, x, 1), dim=1)*(count_nonzero(x, dim=1) >= 3), 1))"),
+    # at a zero entry: the product of the nonzero entries times that of the other zeros (one
+    # other zero: it, sum(zeros) - x; none: 1), so that a second derivative is finite and exact
+    ("prod(x, 1)", {"x": [3, 4]}, "unsqueeze(grad_y, 1)*where(abs(x) > 0, unsqueeze(y, 1)/where(abs(x) > 0, x, 1), "
+                                  "(unsqueeze(sum(where(abs(x) > 0, 0, x), dim=1), 1) - x)*unsqueeze(prod(where("
+                                  "abs(x) > 0, x, 1), dim=1)*(count_nonzero(x, dim=1) >= 2), 1) + unsqueeze(prod("
+                                  "where(abs(x) > 0, x, 1), dim=1)*(count_nonzero(x, dim=1) >= 3), 1))"),
     ("layer_norm(x, (4,))", {"x": [3, 4]}, "(grad_y - mean(grad_y, dim=1, keepdim=True) - mean(grad_y*y, dim=1, "
                                            "keepdim=True)*y)/sqrt(var(x, dim=1, keepdim=True, correction=0) + 1/100000)"),
     ("rms_norm(x, (4,))", {"x": [3, 4]}, "(grad_y - mean(grad_y*y, dim=1, keepdim=True)*y)/sqrt(mean(x**2, dim=1, "
@@ -189,7 +193,7 @@ def test_dropout_in_eval_is_the_tensor_itself():
 
 # --- spec errors where PyTorch raises ------------------------------------------------------------
 ERRORS = [
-    ("var(x, 1, True, False, 0)", "correction: keyword-only"),
+    ("var(x, 1, True, False, 0)", "correction only by keyword"),
     ("var(x, 1, True, correction=0)", "either unbiased or correction"),
     ("var(x, (0, 1), correction=12)", "no degrees of freedom"),
     ("layer_norm(x, 3)", "normalized_shape must be a tuple or list"),

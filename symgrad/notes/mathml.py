@@ -346,7 +346,7 @@ class Converter:
                 break
         if cells:
             rows.append(cells)
-        aligned = env in ("aligned", "align", "align*", "split")
+        aligned = env in "aligned align align* split".split()     # LaTeX environments
         out = []
         for r in rows:
             tds = []

@@ -221,6 +221,7 @@ _NOT_OT1 = set("ÐÞðþĄąĐđĘęĦħĮįĸĿŀŉŊŋŦŧŲųſ")
 # every BREAK_EVERY characters; a .tex source line is continued (with %) after SOURCE_LINE.
 LONG_WORD = 40
 BREAK_EVERY = 20
+CODE_WORD = 16         # a word this long may also break after ( and .
 SOURCE_LINE = 1000
 
 
@@ -253,6 +254,7 @@ def _tex_units(s, unit, breaks=True):
             col += len(word)
             continue
         long_word = breaks and len(word) >= LONG_WORD
+        code_word = breaks and len(word) >= CODE_WORD     # f(x.transpose(1, ...: break after ( and .
         for k, ch in enumerate(word):
             if col > SOURCE_LINE:
                 out.append("%\n")
@@ -262,6 +264,8 @@ def _tex_units(s, unit, breaks=True):
             u = unit(ch)
             out.append(u)
             col += len(u)
+            if code_word and ch in "(." and 0 < k < len(word) - 1:
+                out.append(r"\allowbreak{}")
     return "".join(out)
 
 

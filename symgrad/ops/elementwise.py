@@ -342,6 +342,12 @@ class Where(ElementwiseFn):
     def eval(cls, c, x, y):
         if c.is_Number:                       # a decided condition (the parser keeps shapes)
             return x if c != 0 else y
+        if isinstance(c, Mask) and (x.has(c) or y.has(c)):
+            # where(f > 0, -x/f**3*(f > 0), 0): the branch taken where c holds sees c as 1 --
+            # entry by entry only, never inside a reduction or a view (prod(where(c, x, 1)))
+            x2, y2 = _entrywise_replace(x, c, S.One), _entrywise_replace(y, c, S.Zero)
+            if x2 is not x or y2 is not y:
+                return cls(c, x2, y2)
 
     def fdiff(self, argindex=1):
         c = self.args[0]
@@ -364,6 +370,20 @@ class Where(ElementwiseFn):
     def latex(self, p):
         c, x, y = (p._print(a) for a in self.args)
         return r"\begin{cases} %s & \text{if } %s \\ %s & \text{otherwise}\end{cases}" % (x, c, y)
+
+
+def _entrywise_replace(e, old, new):
+    """``e`` with ``old`` replaced by ``new`` where it stands entry for entry with e as a
+    factor or term -- not below a tensor op, whose entries mix or move, nor inside another
+    where, whose guard (``y/where(x != 0, x, 1)``) keeps a second derivative finite;
+    ``e`` itself when nothing changed."""
+    from .base import TensorOp
+    if e == old:
+        return new
+    if isinstance(e, (TensorOp, Where)) or not e.args or not e.has(old):
+        return e
+    args = [_entrywise_replace(a, old, new) for a in e.args]
+    return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
 
 
 def masks_on_inputs(e):

@@ -208,11 +208,8 @@ class Builder(Calls, Subscripts):
 
     def tensor(self, node, depth):
         x = self.build(node, depth + 1)
-        if isinstance(x, tuple) and isinstance(node, ast.Call) and call_parts(node)[1].fields:
-            name, spec, _ = call_parts(node)
-            raise err(node, "%s() returns a named tuple (%s): take one of its fields, as %s(...).%s"
-                      % (name, ", ".join(spec.fields), name, spec.fields[-1]))
         if isinstance(x, tuple):
+            _named_tuple(node)
             raise err(node, "%s() gives a tuple of tensors: pick one, as %s(...)[0]"
                       % ((_callee(node)[0],) * 2) if isinstance(node, ast.Call) else
                       "a tuple is not a tensor: pick one piece, as [0]")
@@ -295,6 +292,15 @@ class Builder(Calls, Subscripts):
                       % (_short(str(b)), MAX_EXPONENT_DIGITS))
         return a ** b
 
+def _named_tuple(node):
+    """A call of a function that answers with a named tuple (eigh) used as a tensor: its fields."""
+    if isinstance(node, ast.Call):
+        name, spec, _ = call_parts(node)
+        if spec is not None and spec.fields:
+            raise err(node, "%s() returns a named tuple (%s): take one of its fields, as %s(...).%s"
+                      % (name, ", ".join(spec.fields), name, spec.fields[-1]))
+
+
 def _callee(node):
     """(function name, positional argument nodes) of a call; a method's object comes first."""
     f = node.func
@@ -354,6 +360,7 @@ def parse_expr_kind(text, env):
     except RecursionError:
         raise SpecError("expression is too deeply nested (at most %d levels)" % MAX_DEPTH)
     if isinstance(out, tuple):
+        _named_tuple(tree.body)
         raise err(tree.body, "%s gives a tuple of tensors: pick one, as [0]"
                   % ("%s()" % _callee(tree.body)[0] if isinstance(tree.body, ast.Call) else "this"))
     if isinstance(out, sympy.Basic):
