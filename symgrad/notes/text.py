@@ -243,7 +243,7 @@ def tex_char(ch):
     return r"\textsf{[U+%04X]}" % ord(ch)
 
 
-def _tex_units(s, unit, breaks=True):
+def _tex_units(s, unit, breaks=True, code_words=True):
     """The LaTeX of s, character by character: words of LONG_WORD characters or more get
     break points, and a source line is continued (with %) before it grows past SOURCE_LINE."""
     out, col = [], 0
@@ -254,7 +254,7 @@ def _tex_units(s, unit, breaks=True):
             col += len(word)
             continue
         long_word = breaks and len(word) >= LONG_WORD
-        code_word = breaks and len(word) >= CODE_WORD     # f(x.transpose(1, ...: break after ( and .
+        code_word = breaks and code_words and len(word) >= CODE_WORD   # f(x.transpose(1, ...: after ( and .
         for k, ch in enumerate(word):
             if col > SOURCE_LINE:
                 out.append("%\n")
@@ -330,7 +330,7 @@ def tex_code(s):
     def unit(ch):
         out = '"' if ch == '"' else tex_char(ch)
         return out + r"\allowbreak{}" if brk and ch in "(,=/" else out
-    return r"\texttt{%s}" % _tex_units(s, unit)
+    return r"\texttt{%s}" % _tex_units(s, unit, code_words=False)
 
 
 VERBATIM_WIDTH = 92
