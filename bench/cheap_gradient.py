@@ -146,8 +146,8 @@ def measure(label, prob):
     fwd = fn.forward(**ins)
     seeds = {}
     for g in d.gradients:
-        if g.seed and g.seed not in seeds:
-            seeds[g.seed] = torch.ones_like(fwd[g.output])
+        if g.upstream and g.upstream not in seeds:
+            seeds[g.upstream] = torch.ones_like(fwd[g.output])
     f_tot, f_mm, f_ops, _ = count(lambda: fn.forward(**ins))
     g_tot, g_mm, g_ops, g_by = count(lambda: fn(**ins, **seeds))
     try:

@@ -9,7 +9,7 @@ module that owns that stage.
 from sympy import S
 
 from .diff.adjoints import AdjointNames, tree_size
-from .diff.sweep import sweep, seed_for, materialize_for
+from .diff.sweep import sweep, upstream_for, materialize_for
 from .errors import SymgradError
 from .diff.graph import Graph
 from .printing import to_text, to_latex, to_index_latex, index_letters
@@ -27,9 +27,9 @@ class Gradient:
     substituted (what the check compares).  Setting ``expr`` replaces the closed form: the
     named one is dropped with it."""
 
-    def __init__(self, output, wrt, shape, expr, seed, connected, named=None, uses=()):
+    def __init__(self, output, wrt, shape, expr, upstream, connected, named=None, uses=()):
         self.output, self.wrt, self.shape = output, wrt, shape
-        self.seed = seed                # "grad_<o>" for a non-scalar output, else None
+        self.upstream = upstream        # "grad_<o>" for a non-scalar output, else None
         self.connected = connected      # False when the output does not depend on wrt
         self._expr, self.named, self.uses = expr, named, tuple(uses)
 
@@ -69,7 +69,7 @@ class Gradient:
         from .printing.latex import _P as latex_printer
         xi = latex_printer.subscripted(x, "".join(idx)) if idx else x
         o = to_latex(Tensor(self.output, ()))
-        if self.seed:
+        if self.upstream:
             lhs = (r"{\overline{%s}}_{%s}" % (x, "".join(idx))) if idx else r"\overline{%s}" % x
         else:
             lhs = r"\frac{\partial %s}{\partial %s}" % (o, xi)
@@ -82,7 +82,7 @@ class Gradient:
         return {"output": self.output, "wrt": self.wrt, "shape": shape_json(self.shape),
                 "text": self.text, "latex": self.latex, "index_latex": self.index_latex,
                 "uses": list(self.uses), "inline_text": self.inline_text,
-                "upstream": self.seed, "connected": self.connected}
+                "upstream": self.upstream, "connected": self.connected}
 
 
 class AdjointForm:
@@ -117,9 +117,9 @@ class Derivation:
         taken = set(names) | set(problem.dims) | {"grad_" + o for o in problem.outputs}
         for o in problem.outputs:
             sym = names[o]
-            seed = seed_for(sym)
+            upstream = upstream_for(sym)
             adjoints = AdjointNames(self.graph, taken)
-            sw = sweep(self.graph, sym, seed, wanted, adjoints)
+            sw = sweep(self.graph, sym, upstream, wanted, adjoints)
             self.sweeps[o] = sw
             self.named[o] = adjoints
             if sw.expand is not None:            # adjoints the sweep hid while it went on
@@ -131,7 +131,7 @@ class Derivation:
                 xs = names[x]
                 uses = tuple(adjoints.uses_of(forms[x]))
                 self.gradients.append(Gradient(
-                    o, x, plain_shape(xs.tshape), adjoints.inline(forms[x]), None if seed == 1 else seed.name,
+                    o, x, plain_shape(xs.tshape), adjoints.inline(forms[x]), None if upstream == 1 else upstream.name,
                     xs in sw.adjoints, forms[x] if uses else None, uses))
         self._check = None
         self._schedule = None

@@ -63,7 +63,7 @@ def summary(d, check=None):
         for name, a in adjoints.items():
             lines.append("  %-*s = %s   # %s" % (width, name, a.text, "[" + ", ".join(map(str, a.shape)) + "]"))
     for g in d.gradients:
-        tag = "" if not g.seed else "   (vector-Jacobian product with %s)" % g.seed
+        tag = "" if not g.upstream else "   (vector-Jacobian product with %s)" % g.upstream
         lines.append("  d%s/d%s = %s%s" % (g.output, g.wrt, g.text, tag))
     if d.hessians:
         lines += ["", "hessians:"]

@@ -52,7 +52,7 @@ def test_unused_input_gets_zeros():
 
 def test_one_element_output_is_a_scalar_output():
     g = symgrad.derive(symgrad.loads(SPECS["one-element-output"])).gradient("q", "x")
-    assert g.seed is None and g.text == "(B + B.T) @ x"
+    assert g.upstream is None and g.text == "(B + B.T) @ x"
 
 
 def test_a_300_node_elementwise_chain_derives_and_checks():

@@ -29,7 +29,7 @@ def compiled_vs_autograd(expr, values, wrt):
     m = compile_module(d)
     xs = {k: torch.tensor(v, dtype=torch.float64) for k, v in values.items()}
     seed = torch.ones(len(next(iter(values.values()))), dtype=torch.float64)
-    got = m.gradients(*[xs[k] for k in values], **({"grad_y": seed} if d.gradients[0].seed else {}))["y"]
+    got = m.gradients(*[xs[k] for k in values], **({"grad_y": seed} if d.gradients[0].upstream else {}))["y"]
     leaves = {k: t.clone().requires_grad_(k in wrt) for k, t in xs.items()}
     from symgrad.numeric.reference import TorchEval
     y = TorchEval(leaves, {}, torch.float64, "cpu").eval_text(expr)

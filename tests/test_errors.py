@@ -232,7 +232,7 @@ def test_a_value_outside_its_domain(tmp_path, domain, shape, value, fragment):
     is a for a positive a), so a value outside it would make the check blame them."""
     spec = "inputs:\n  a:\n    shape: %s\n    domain: %s\n    value: %s\nnodes:\n  b: sum(a*a)\n" % (
         shape, domain, value)
-    msg = expect(tmp_path, spec, 5, 12, fragment)
+    expect(tmp_path, spec, 5, 12, fragment)
     result, path, out = run(tmp_path, spec, command="check")
     assert result.exit_code == 2 and "FAIL" not in result.stdout
 

@@ -60,9 +60,9 @@ def test_closed_form_text_round_trips(name, i, expr, inputs):
     env = dict(d.problem.tensors)
     env.update({name: sym for name, (sym, _) in d.problem.dims.items()})
     for g in d.gradients:
-        if g.seed:
+        if g.upstream:
             from symgrad.tensor import Tensor
-            env[g.seed] = Tensor(g.seed, d.problem.tensors[g.output].tshape, real=True)
+            env[g.upstream] = Tensor(g.upstream, d.problem.tensors[g.output].tshape, real=True)
         back = parse_back(d, g, env)
         assert (back - g.expr).expand() == 0 or symgrad_equal(back, g.expr), (g.text, back, g.expr)
 

@@ -726,8 +726,8 @@ def check_spec(spec, seed=0):
     env = dict(d.problem.tensors)
     env.update({name: sym for name, (sym, _) in d.problem.dims.items()})
     for g in d.gradients:
-        if g.seed:
-            env[g.seed] = Tensor(g.seed, d.problem.tensors[g.output].tshape, real=True)
+        if g.upstream:
+            env[g.upstream] = Tensor(g.upstream, d.problem.tensors[g.output].tshape, real=True)
         try:
             back = _no_ones(parse_back(d, g, env))
             want = _no_ones(g.expr)     # ones_like(e)*(mask) is how a mask prints as a number

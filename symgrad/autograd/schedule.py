@@ -23,7 +23,7 @@
   (`AutogradGraph.needed`);
 * each completed step adds, to every leaf that requires grad (of ``inputs=``, when given)
   and every retaining non-leaf whose ``grad_fn`` ran, that tensor's adjoint from a
-  reverse sweep (`symgrad.diff.sweep.sweep`, seeded with 1 or the step's ``gradient=``, the
+  reverse sweep (`symgrad.diff.sweep.sweep`, started from 1 or the step's ``gradient=``, the
   derivation's own sweep when it is the same); ``zero_grad()`` sets them back to None.  A
   ``.grad`` is the tidied sum since the last ``zero_grad()`` (the notebook's ``5*a``), or
   None -- with the reason PyTorch has.  A raising step ends the schedule; the ``.grad``
@@ -60,7 +60,7 @@ from typing import List, Optional
 import sympy
 from sympy import S
 
-from ..diff.sweep import sweep, seed_for, materialize_for
+from ..diff.sweep import sweep, upstream_for, materialize_for
 from ..printing import to_text, to_latex
 from .recorded import autograd_graph
 from ..spec.steps import backward_call
@@ -221,10 +221,10 @@ def predict(derivation):
                     freed[n] = k
                     res.frees.append(n)
         out_sym = syms[st.output]
-        seed = seed_for(out_sym) if st.gradient is None else _broadcast_form(st.gradient)
-        key = (st.output, sympy.srepr(seed))
+        upstream = upstream_for(out_sym) if st.gradient is None else _broadcast_form(st.gradient)
+        key = (st.output, sympy.srepr(upstream))
         if key not in sweeps:
-            sweeps[key] = _sweep(derivation, out_sym, seed, wanted)
+            sweeps[key] = _sweep(derivation, out_sym, upstream, wanted)
         adj = sweeps[key].adjoints
         for h in ag.reached(v, res.executed, retaining, inputs):
             c = adj.get(syms[h.name], S.Zero)
@@ -242,19 +242,19 @@ def predict(derivation):
     return Schedule(derivation, ag, steps, final, why)
 
 
-def _sweep(derivation, out_sym, seed, wanted):
+def _sweep(derivation, out_sym, upstream, wanted):
     """The reverse sweep from an output: the derivation's own when it already has it."""
     have = derivation.sweeps.get(out_sym.name)
     named = getattr(derivation, "named", {}).get(out_sym.name)
-    if have is not None and have.seed == seed and have.wanted == frozenset(wanted) \
+    if have is not None and have.upstream == upstream and have.wanted == frozenset(wanted) \
             and (named is None or not named.made):       # values, not named adjoints
         return have
-    return sweep(derivation.graph, out_sym, seed, wanted)
+    return sweep(derivation.graph, out_sym, upstream, wanted)
 
 
 def _broadcast_form(g):
     """A given gradient with its 0-d ones and zeros as plain 1 and 0 (a 0-d tensor of ones
-    broadcasts like the number 1): ``3*ones_like(d)`` for a scalar ``d`` seeds with 3."""
+    broadcasts like the number 1): ``3*ones_like(d)`` for a scalar ``d`` starts from 3."""
     from ..ops.shape import OnesLikeOp, ZerosLikeOp, OnesOp, ZerosOp
     rule = {}
     for e in g.atoms(OnesLikeOp, OnesOp, ZerosOp):

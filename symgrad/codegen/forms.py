@@ -1,7 +1,7 @@
 """The forms the code plan works with: forward reuse, coefficients and primitive parts.
 
 `Prepare` rewrites a closed form to reuse the forward pass (a node's definition becomes
-the node); `Norm` splits an expression into a scalar coefficient and the part that carries
+the node); `CoeffSplit` splits an expression into a scalar coefficient and the part that carries
 tensors, so that ``(p - y)/4`` and ``y - p`` are computed once.  The tree helpers
 (`children`, `rebuild`, `is_coeff`) treat a tensor op's static attributes as fixed.
 """
@@ -155,7 +155,7 @@ def hoist_transpose(e):
 
 
 # --- 2. coefficients and primitive parts ---------------------------------------------------
-class Norm:
+class CoeffSplit:
     """e -> (c, P) with e == c*P: c a scalar coefficient, P the part that carries tensors.
 
     Two subexpressions with the same P are computed once.  Sums are made primitive and given
@@ -168,11 +168,11 @@ class Norm:
     def __call__(self, e):
         r = self.memo.get(e)
         if r is None:
-            r = self._norm(e)
+            r = self._split(e)
             self.memo[e] = r
         return r
 
-    def _norm(self, e):
+    def _split(self, e):
         if is_coeff(e):
             return e, S.One
         if isinstance(e, Tensor):
@@ -188,7 +188,7 @@ class Norm:
             c2, p = split_coeff(p)
             return c * c2, p
         if isinstance(e, Add):
-            return self._norm_add(e)
+            return self._split_add(e)
         if isinstance(e, Pow) and e.exp.is_Integer:
             cb, pb = self(e.base)
             if pb != 1:
@@ -202,7 +202,7 @@ class Norm:
                 return c * c2, p
         return S.One, e
 
-    def _norm_add(self, e):
+    def _split_add(self, e):
         terms = [self(a) for a in e.args]
         k = next((c for c, p in terms if p != 1), S.One)
         ratios = [c / k for c, _ in terms]

@@ -18,7 +18,7 @@ from ..ops.linalg import MatmulOp, TransposeOp
 from ..ops.shape import OnesLikeOp
 from ..printing.torchcode import TorchPrinter
 from ..tensor import Tensor, shape_of
-from .forms import Norm, children, is_coeff, rebuild, split_coeff
+from .forms import CoeffSplit, children, is_coeff, rebuild, split_coeff
 
 
 # --- 4. lowering ---------------------------------------------------------------------------
@@ -116,7 +116,7 @@ class CodePrinter(TorchPrinter):
     def __init__(self, bools=(), fuse=True, renamed=None, dims=None):
         super().__init__({"order": "none"})
         self.bools = set(bools)
-        self.norm = Norm()
+        self.split = CoeffSplit()
         self.fuse = fuse
         self.renamed = renamed or {}
         self.dims = dims or {}
@@ -179,7 +179,7 @@ class CodePrinter(TorchPrinter):
         """x/4 - y/4 -> (x - y)/4: one scaling instead of one per term."""
         if is_coeff(e):
             return None
-        k, a = self.norm._norm_add(e)
+        k, a = self.split._split_add(e)
         if k == 1 or k == -1 or not isinstance(a, Add) or \
                 any(split_coeff(t)[0] not in (1, -1) for t in a.args):
             return None

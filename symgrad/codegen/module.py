@@ -14,7 +14,7 @@ How the code is made (one `Plan` per derivation):
 1. *Forward reuse* (`Prepare`): any subexpression equal to a spec node's definition becomes
    the node's name, a relu mask ``(x @ W.T + b > 0)`` becomes ``(h > 0)`` for the node
    ``h = relu(x @ W.T + b)``, and a sum of transposes ``a.T - b.T`` is kept as ``(a - b).T``.
-2. *Common subexpressions* (`Norm`, `Plan`): every subexpression is split into a scalar
+2. *Common subexpressions* (`CoeffSplit`, `Plan`): every subexpression is split into a scalar
    coefficient and a primitive part (``(y - p)/B`` and ``(p - y)`` share ``p - y``), the
    primitive parts that occur more than once are computed once, into temporaries named after
    what they are: ``grad_h`` for the adjoint of a node ``h`` (``derivation.sweeps``),
@@ -74,7 +74,7 @@ def _doc_forms(d):
     for o in d.problem.outputs:
         out += ["%s = %s" % (name, a.text) for name, a in d.adjoints(o).items()]
     return out + ["d%s/d%s = %s%s" % (g.output, g.wrt, g.text,
-                                      "   (upstream gradient %s)" % g.seed if g.seed else "")
+                                      "   (upstream gradient %s)" % g.upstream if g.upstream else "")
                   for g in d.gradients]
 
 
@@ -95,7 +95,7 @@ def module_source(d, plan=None):
           "",
           "    forward(%s)    -> {output: tensor}" % ", ".join(names),
           "    gradients(%s%s) -> {output: {input: tensor}}" % (
-              ", ".join(names), "".join(", %s=..." % s for s in plan.seeds)),
+              ", ".join(names), "".join(", %s=..." % s for s in plan.upstreams)),
           "    SymgradFunction.apply(%s) -> %s   # autograd.Function, backward = closed forms" % (
               ", ".join(names), ", ".join(prob.outputs)),
           ] + ([] if not d.hessians else [
@@ -132,21 +132,21 @@ def module_source(d, plan=None):
             L += ["def %s(%s):" % (name, body[0]),
                   '    """%s"""' % doc,
                   "    return %s" % body[1], "", ""]
-    def define(fname, doc, seeds=()):
-        """``def fname(inputs, seeds):`` and its docstring.  When an input has another name
+    def define(fname, doc, upstreams=()):
+        """``def fname(inputs, upstreams):`` and its docstring.  When an input has another name
         in the code (torch, ctx ...), the public function takes the spec's name and hands it
         on to an implementation (``_forward``) whose parameters are the new names."""
         if args == names:
-            L.append("def %s(%s):" % (fname, ", ".join(args + list(seeds))))
+            L.append("def %s(%s):" % (fname, ", ".join(args + list(upstreams))))
             L.extend(doc)
             return
         impl = plan.fresh("_%s" % fname)
-        L.append("def %s(%s):" % (fname, ", ".join(names + list(seeds))))
+        L.append("def %s(%s):" % (fname, ", ".join(names + list(upstreams))))
         L.extend(doc)
-        L.append("    return %s(%s)" % (impl, ", ".join(names + ["%s=%s" % (s, s) for s in plan.seeds
-                                                                   if seeds])))
+        L.append("    return %s(%s)" % (impl, ", ".join(names + ["%s=%s" % (s, s) for s in plan.upstreams
+                                                                   if upstreams])))
         L.extend(["", ""])
-        L.append("def %s(%s):" % (impl, ", ".join(args + list(seeds))))
+        L.append("def %s(%s):" % (impl, ", ".join(args + list(upstreams))))
 
     # forward()
     fwd = plan.forward_stmts()
@@ -171,24 +171,24 @@ def module_source(d, plan=None):
     iface = [py(x) for x in names if x in bwd_refs] + [py(st.name) for st in head if st.name in bwd_refs]
     bdims = [py(n) for n in prob.dims if n in bwd_refs]
     bdt = any("_dt" in st.code or "_dev" in st.code for st in tail + plan.results)
-    seeds = ["%s=None" % s for s in plan.seeds]
+    upstreams = ["%s=None" % s for s in plan.upstreams]
     define("gradients", ['    """Closed-form gradients; returns {output: {input: tensor}}.', ""] + forms + ['    """'],
-           seeds)
+           upstreams)
     _, hdims, hdt = plan.names_in(head)
     hdims = [n for n in prob.dims if n in set(hdims) or py(n) in bdims]
     L += _prologue(args, hdims, lookup, hdt or bdt, py, detach=True, ints=ints)
-    for s in plan.seeds:
+    for s in plan.upstreams:
         L.append("    if %s is None:" % s)
         L.append("        raise TypeError(%r)" % ("gradients() needs %s, the upstream gradient of %s"
                                                    % (s, s[len("grad_"):])))
     for st in head:
         L.append("    %s = %s" % (py(st.name), st.code))
     dt_args = ["_dt", "_dev"] if bdt else []
-    call_args = iface + bdims + dt_args + ["%s=%s" % (s, s) for s in plan.seeds]
+    call_args = iface + bdims + dt_args + ["%s=%s" % (s, s) for s in plan.upstreams]
     L.append("    return _closed_forms(%s)" % ", ".join(call_args))
     L += ["", ""]
 
-    L.append("def _closed_forms(%s):" % ", ".join(iface + bdims + dt_args + seeds))
+    L.append("def _closed_forms(%s):" % ", ".join(iface + bdims + dt_args + upstreams))
     L.append('    """The closed forms, given the inputs and forward values they reuse."""')
     for st in tail + plan.results:
         L.append("    %s = %s" % (py(st.name), st.code))
@@ -259,7 +259,7 @@ def _function_source(d, plan, args, lookup, iface, bdims, dt_args, ints):
         L.append("        %s = ctx.dims" % (", ".join(bdims) + ("," if len(bdims) == 1 else "")))
     if dt_args:
         L.append("        _dt, _dev = ctx.dt")
-    call = iface + bdims + dt_args + ["%s=%s" % (s, s) for s in plan.seeds]
+    call = iface + bdims + dt_args + ["%s=%s" % (s, s) for s in plan.upstreams]
     L.append("        _g = _closed_forms(%s)" % ", ".join(call))
     ret = []
     for x in plan.inputs:
@@ -269,7 +269,7 @@ def _function_source(d, plan, args, lookup, iface, bdims, dt_args, ints):
                 gr = d.gradient(o, x)
                 if not gr.connected or gr.expr == 0 or isinstance(gr.expr, ZerosLikeOp):
                     continue
-                if gr.seed:
+                if gr.upstream:
                     terms.append("_g[%r][%r]" % (o, x))
                 else:
                     shape = prob.tensors[o].tshape

@@ -18,7 +18,7 @@ from ..ops.kinds import value_dtype
 from ..ops.linalg import TransposeOp, InverseOp
 from ..ops.shape import OnesLikeOp, ZerosLikeOp, OnesOp, ZerosOp
 from ..tensor import Tensor, shape_of
-from .forms import (VIEWS, Transposed, Norm, Prepare, children, free_names, is_coeff, rebuild, split_coeff,
+from .forms import (VIEWS, Transposed, CoeffSplit, Prepare, children, free_names, is_coeff, rebuild, split_coeff,
                     tensor_atoms, transparent)
 from .lower import _is_bool, fix_bools, AsFloat, CodePrinter, nesting
 
@@ -62,19 +62,19 @@ class Plan:
     def __init__(self, d):
         self.d = d
         prob = self.prob = d.problem
-        self.norm = Norm()
+        self.split = CoeffSplit()
         self.prep = Prepare(prob)
         self.inputs = [x.name for x in prob.inputs]
         self.input_syms = {x.name: x.symbol for x in prob.inputs}
         self.dim_names = list(prob.dims)
         self.nodes = {n.name: n for n in prob.nodes}
-        self.seeds = []
+        self.upstreams = []
         for o in prob.outputs:
-            g = next((g for g in d.gradients if g.output == o and g.seed), None)
-            if g is not None and g.seed not in self.seeds:
-                self.seeds.append(g.seed)
+            g = next((g for g in d.gradients if g.output == o and g.upstream), None)
+            if g is not None and g.upstream not in self.upstreams:
+                self.upstreams.append(g.upstream)
         self.used = set(MODULE_NAMES) | set(self.inputs) | set(self.nodes) | set(self.dim_names) \
-            | set(self.seeds) | set(keyword.kwlist) | set(dir(builtins))
+            | set(self.upstreams) | set(keyword.kwlist) | set(dir(builtins))
         # spec name -> its name in the generated code (itself, unless the module uses it)
         self.py = {n: self.fresh(n + "_") if n in MODULE_NAMES else n
                    for n in self.inputs + list(self.nodes) + self.dim_names}
@@ -101,7 +101,7 @@ class Plan:
 
     # building ----------------------------------------------------------------------------
     def _build(self):
-        prob, d = self.prob, self.d
+        prob = self.prob
         adjoints, rename = self._adjoints()
         results = [(t, self.prep(t[2].xreplace(rename[t[1]]) if rename.get(t[1]) else t[2]))
                    for t in self.targets()]
@@ -123,7 +123,7 @@ class Plan:
         node_order = [n.name for n in prob.nodes if n.name in need]
 
         # count the uses of every primitive part
-        norm = self.norm
+        split = self.split
         uses, first = {}, {}
 
         seen_fwd = set()                  # parts the forward pass computes
@@ -135,7 +135,7 @@ class Plan:
             if f is not None:
                 visit(f, fwd)
                 return
-            c, p = norm(e)
+            c, p = split(e)
             uses.setdefault(p, []).append(c)
             if p in first and (not fwd or p in seen_fwd):
                 return
@@ -155,7 +155,7 @@ class Plan:
         # what gets a name: the nodes, and primitive parts used more than once
         self.table = {}                   # primitive part -> [kind, source, coefficient, sym]
         for n in node_order:
-            c, p = norm(defs[n])
+            c, p = split(defs[n])
             if p != 1 and not isinstance(p, Tensor) and p not in self.table:
                 self.table[p] = ["node", n, c, None]
         for p, cs in uses.items():
@@ -228,7 +228,7 @@ class Plan:
         if p in self.in_progress:
             raise RuntimeError("cyclic temporary")
         self.in_progress.add(p)
-        c0, _ = self.norm(e0)
+        c0, _ = self.split(e0)
         body = self.rewrite(e0, top=True)
         self.in_progress.discard(p)
         cb, q = split_coeff(body)              # absorb the scale its parts carry already
@@ -256,7 +256,7 @@ class Plan:
         r = self.rewrite_memo.get(key)
         if r is not None:
             return r
-        c, p = self.norm(e)
+        c, p = self.split(e)
         entry = None if top else self.table.get(p)
         if entry is not None and entry[0] == "node" and entry[1] in self.in_progress:
             entry = None

@@ -251,7 +251,7 @@ class Adjoints(Mapping):
 class Sweep:
     """The result of one reverse sweep from an output."""
     output: str
-    seed: Any
+    upstream: Any
     adjoints: dict = field(default_factory=dict)     # Tensor symbol -> adjoint (broadcast form)
     order: List = field(default_factory=list)        # spec nodes in the order they were processed
     steps: List[Step] = field(default_factory=list)
@@ -259,8 +259,8 @@ class Sweep:
     expand: Any = None                               # the `Expander` of its hidden adjoints
 
 
-def sweep(graph, out_sym, seed, wanted, names=None):
-    """Reverse sweep from ``out_sym`` with adjoint ``seed``; adjoints of ``wanted`` symbols.
+def sweep(graph, out_sym, upstream, wanted, names=None):
+    """Reverse sweep from ``out_sym`` with adjoint ``upstream`` (1, or the upstream gradient ``grad_o``); adjoints of ``wanted`` symbols.
 
     With ``names`` (an `AdjointNames`), the adjoint of each candidate unit is offered to it
     and the sweep goes on with what it returns (a named adjoint's symbol, or the value)."""
@@ -317,7 +317,7 @@ def sweep(graph, out_sym, seed, wanted, names=None):
             return len(children(kids[0]))
         return len(kids)
 
-    res = Sweep(out_sym.name, seed, wanted=frozenset(wanted))
+    res = Sweep(out_sym.name, upstream, wanted=frozenset(wanted))
     if not reaches(out_sym):
         return res
     order, visited = [], set()
@@ -342,7 +342,7 @@ def sweep(graph, out_sym, seed, wanted, names=None):
                 got |= below[c]
             below[u] = frozenset(got)
     order.reverse()
-    contrib = {out_sym: [seed]}
+    contrib = {out_sym: [upstream]}
     hidden = {}                           # Hidden symbol -> the adjoint it stands for
     for u in order:
         parts = contrib.pop(u, None)
@@ -413,7 +413,7 @@ def materialize_for(expr, x):
     return expr
 
 
-def seed_for(sym):
+def upstream_for(sym):
     """The upstream gradient: 1 for an output of one element, else grad_<o>."""
     if numel(sym.tshape) == 1:
         return S.One

@@ -139,7 +139,7 @@ def _named_added(d, s, name):
             g = d.gradient(s.output, name)
         except Exception:
             g = None
-        if g is not None and not g.seed:
+        if g is not None and not g.upstream:
             return g.form
     return _constant_part(s.added.get(name))
 

@@ -86,10 +86,10 @@ def _numbers_note(d, num):
         r.t("drawn with seed %d from each input's domain (the inputs of the numeric check; the "
             "listing below draws the same ones)" % num.seed)
     r.t(", in float64. Boxes of the graph show each value (green) and the gradient of the output (red)")
-    seeded = sorted({g.seed for g in d.gradients if g.seed})
-    if seeded:
+    upstreams = sorted({g.upstream for g in d.gradients if g.upstream})
+    if upstreams:
         r.t(" -- for a non-scalar output, its vector–Jacobian product with the check's random ")
-        for k, s in enumerate(seeded):
+        for k, s in enumerate(upstreams):
             r.t(", " if k else "").c(s)
     r.t(".")
     return {"available": True, "text": r}
@@ -175,7 +175,7 @@ def index_section(d):
     for g in d.gradients:
         idx = index_letters(len(g.shape), avoid)
         xt, ot = name_tex(g.wrt), name_tex(g.output)
-        lhs = entry(r"\bar{%s}" % xt if len(xt) == 1 else r"\overline{%s}" % xt, idx) if g.seed else \
+        lhs = entry(r"\bar{%s}" % xt if len(xt) == 1 else r"\overline{%s}" % xt, idx) if g.upstream else \
             r"\frac{\partial %s}{\partial %s}" % (ot, entry(xt, idx))
         f = _index(g.form, idx, avoid)
         grads.append((lhs, [f] if f else [r"\text{(see the matrix form)}"]))
@@ -218,7 +218,7 @@ def second_order(d):
 def check_section(check, d=None):
     if check is None:
         return None
-    seeded = {(g.output, g.wrt): g.seed for g in (d.gradients if d is not None else ())}
+    upstreams = {(g.output, g.wrt): g.upstream for g in (d.gradients if d is not None else ())}
     rows = []
     for r in check.rows:
         kind = getattr(r, "kind", "autograd")
@@ -227,8 +227,8 @@ def check_section(check, d=None):
             what = "gradcheck %s wrt %s" % (r.output, r.wrt)
         elif kind in ("hessian", "hvp"):            # second order: wrt is (x, y)
             what = "%s of %s wrt %s" % ("Hessian" if kind == "hessian" else "HVP", r.output, ", ".join(wrt))
-        elif seeded.get((r.output, wrt)):          # a vector-Jacobian product, not a d/dx
-            what = "%s-bar (VJP with %s)" % (r.wrt, seeded[(r.output, wrt)])
+        elif upstreams.get((r.output, wrt)):          # a vector-Jacobian product, not a d/dx
+            what = "%s-bar (VJP with %s)" % (r.wrt, upstreams[(r.output, wrt)])
         else:
             what = "d%s/d%s" % (r.output, r.wrt)
         numeric = kind != "gradcheck"
@@ -273,7 +273,7 @@ def closed_forms_latex(d):
     for g in d.gradients:
         idx = index_letters(len(g.shape), avoid)
         xt, ot = name_tex(g.wrt), name_tex(g.output)
-        lhs = r"\frac{\partial %s}{\partial %s}" % (ot, xt) if not g.seed else r"\bar{%s}" % xt
-        lhs_i = r"\frac{\partial %s}{\partial %s}" % (ot, entry(xt, idx)) if not g.seed else entry(r"\bar{%s}" % xt, idx)
+        lhs = r"\frac{\partial %s}{\partial %s}" % (ot, xt) if not g.upstream else r"\bar{%s}" % xt
+        lhs_i = r"\frac{\partial %s}{\partial %s}" % (ot, entry(xt, idx)) if not g.upstream else entry(r"\bar{%s}" % xt, idx)
         out.append((lhs, tex(g.form), lhs_i, _index(g.form, idx, avoid) or tex(g.form)))
     return out

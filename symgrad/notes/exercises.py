@@ -223,7 +223,7 @@ def _twice(d, num):
 
 def _closed_form(d, num):
     for g in d.gradients:
-        if g.seed or not g.connected:
+        if g.upstream or not g.connected:
             continue
         q = Rich().t("Which closed form does ").c("%s.grad" % g.wrt).t(" hold after ").c(
             "%s.backward()" % g.output).t(" from zeroed gradients, and what is its shape?")

@@ -155,12 +155,12 @@ def _gradients(d, num, env):
     import torch
     from ..numeric.check import upstream_gradients
     prob = d.problem
-    seeds = upstream_gradients(d, env, torch.float64, "cpu", num.seed)
+    upstreams = upstream_gradients(d, env, torch.float64, "cpu", num.seed)
     live = [(n, t) for n, t in env.items() if isinstance(t, torch.Tensor) and t.requires_grad]
     for o in prob.outputs:
         out = env[o]
         num.grads[o] = {}
-        g = seeds.get("grad_" + o)
+        g = upstreams.get("grad_" + o)
         if g is not None:
             num.upstream[o] = g
         if not (isinstance(out, torch.Tensor) and out.requires_grad):

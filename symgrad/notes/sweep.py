@@ -41,14 +41,14 @@ def derivation_section(d, o):
     if not sw.adjoints:
         intro = Rich().t("No input in ").c("wrt").t(" influences ").m(otex).t(": every gradient of it is zero.")
         return {"output": o, "tex": otex, "intro": intro, "groups": []}
-    seed = sw.seed
-    scalar = not isinstance(seed, Tensor)
+    upstream = sw.upstream
+    scalar = not isinstance(upstream, Tensor)
     intro = Rich()
     if scalar:
         intro.t("The sweep starts at the output: ").m(r"%s = \partial %s / \partial %s = 1" % (bar(otex), otex, otex)).t(".")
     else:
         intro.t("The output ").m(otex).t(" is not a scalar: the sweep starts from an upstream gradient ").m(
-            bar(otex)).t(" of its shape (").c(seed.name).t(", as in ").c("%s.backward(gradient=%s)" % (o, seed.name)).t(
+            bar(otex)).t(" of its shape (").c(upstream.name).t(", as in ").c("%s.backward(gradient=%s)" % (o, upstream.name)).t(
             "), and every line is a vector–Jacobian product with it.")
     def_of = {graph.defs[n]: n for n in sw.order if n in graph.defs}
     pre = {u: n for u, n in graph.pre_activations.items()}
@@ -59,7 +59,7 @@ def derivation_section(d, o):
         if u not in symbols:
             if isinstance(u, Tensor):
                 if u == out_sym and not scalar:
-                    symbols[u] = seed                  # grad_o, the upstream gradient
+                    symbols[u] = upstream              # grad_o, the upstream gradient
                 else:
                     symbols[u] = _symbol(u.name, u.tshape, bar(name_tex(u.name)))
             else:
@@ -67,7 +67,7 @@ def derivation_section(d, o):
                 symbols[u] = _symbol(n.name + "_pre", shape_of(u), pre_tex(name_tex(n.name)))
         return symbols[u]
 
-    seed_symbol = symbol(out_sym) if scalar else None
+    upstream_symbol = symbol(out_sym) if scalar else None
     # each step's unit: which group (spec node) it belongs to, and the adjoint it passes on
     owner, received, lines = {}, {}, {}
     order = []                                 # groups in the order the sweep reaches them
@@ -110,7 +110,7 @@ def derivation_section(d, o):
             if mine:
                 acc = len(set(sources[a])) > 1
                 items.append(_line(a, mine, None if acc or a in pre else sw.adjoints.get(a), symbol, acc,
-                                   seed_symbol if own == out_sym else None))
+                                   upstream_symbol if own == out_sym else None))
         if not items:
             continue
         groups.append(_group(d, own, out_sym, items))
@@ -144,7 +144,7 @@ def _group(d, own, out_sym, items):
     return {"title": t, "reasons": rs, "notes": notes, "math": _block(items)}
 
 
-def _line(a, rules, value, symbol, acc, seed_symbol=None):
+def _line(a, rules, value, symbol, acc, upstream_symbol=None):
     """One adjoint: ``lhs = rule by name [= recorded value]``, its shape and dimension check.
     In the output's own group the rule is written with the output's adjoint (``\bar{d}/4``)
     unless that is much longer than its value with the adjoint 1 (a loss's formula)."""
@@ -153,7 +153,7 @@ def _line(a, rules, value, symbol, acc, seed_symbol=None):
     rhs = [tex(by_name)]
     if value is not None and value != 0 and not (isinstance(value, Tensor) and value.name.startswith("grad_")):
         v = tex(value)
-        if seed_symbol is not None and len(rhs[0]) > 2 * len(v) + 12:
+        if upstream_symbol is not None and len(rhs[0]) > 2 * len(v) + 12:
             rhs, by_name = [v], value
         elif v != rhs[0] and len(v) <= LONG:
             rhs.append(v)
@@ -226,9 +226,9 @@ def results(d, num=None, with_values=True):
     out = []
     for g in d.gradients:
         xt, ot = name_tex(g.wrt), name_tex(g.output)
-        if g.seed:
+        if g.upstream:
             lhs = bar(xt)
-            what = Rich().t("vector–Jacobian product of ").m(ot).t(" with ").m(bar(ot)).t(" (").c(g.seed).t(")")
+            what = Rich().t("vector–Jacobian product of ").m(ot).t(" with ").m(bar(ot)).t(" (").c(g.upstream).t(")")
         else:
             lhs = r"\partial %s / \partial %s" % (ot, xt)
             what = Rich().t("gradient of ").m(ot).t(" with respect to ").m(xt)

@@ -120,22 +120,22 @@ def run_check(d, device="cpu", dtype="float64", seed=0, fd=False, dims=None):
 
 def upstream_gradients(d, env, dtype, device, seed):
     """A random grad_<o> (fixed seed) for each non-scalar output."""
-    gen = torch.Generator().manual_seed((seed + 1) % 2 ** 64)     # torch's 64-bit seeds wrap
-    seeds = {}
+    gen = torch.Generator().manual_seed((seed + 1) % 2 ** 64)     # torch's 64-bit upstreams wrap
+    upstreams = {}
     for g in d.gradients:
-        if g.seed and g.seed not in seeds:
+        if g.upstream and g.upstream not in upstreams:
             shape = tuple(env[g.output].shape)
-            seeds[g.seed] = torch.randn(shape, generator=gen, dtype=torch.float64).to(dtype=dtype, device=device)
-    return seeds
+            upstreams[g.upstream] = torch.randn(shape, generator=gen, dtype=torch.float64).to(dtype=dtype, device=device)
+    return upstreams
 
 
 def _device_rows(d, mod, inputs, dims, dtype, dev, seed, rtol, atol):
     prob = d.problem
     env, leaves = reference(prob, inputs, dims, dtype, dev)
-    seeds = upstream_gradients(d, env, dtype, dev, seed)
+    upstreams = upstream_gradients(d, env, dtype, dev, seed)
     rows = []
     try:
-        got = mod.gradients(**inputs, **seeds)
+        got = mod.gradients(**inputs, **upstreams)
         crash = None
     except Exception as e:          # a generated-code bug: every row fails, with the reason
         got, crash = None, "the compiled closed forms raised %s: %s" % (type(e).__name__, _first_line(e))
@@ -147,7 +147,7 @@ def _device_rows(d, mod, inputs, dims, dtype, dev, seed, rtol, atol):
         if isinstance(out, torch.Tensor) and out.requires_grad:
             live = [t for t in targets if isinstance(t, torch.Tensor) and t.requires_grad]
             try:
-                grads = torch.autograd.grad(out, live, grad_outputs=seeds.get("grad_" + o),
+                grads = torch.autograd.grad(out, live, grad_outputs=upstreams.get("grad_" + o),
                                             retain_graph=True, allow_unused=True)
             except RuntimeError as e:       # e.g. heaviside: PyTorch has no derivative at all
                 msg = "PyTorch cannot differentiate '%s': %s" % (o, _first_line(e))
