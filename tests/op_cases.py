@@ -27,8 +27,11 @@ CASES = {
     "tanh": [("tanh(x)", {"x": ([3, 4], R)}), ("tanh(x @ z)", {"x": ([2, 3], R), "z": ([3, 4], R)})],
     "sigmoid": [("sigmoid(x)", {"x": ([5], R)}), ("x.sigmoid() * z", {"x": ([2, 1], R), "z": ([2, 3], R)})],
     "relu": [("relu(x)", {"x": ([3, 4], R)}), ("relu(x + z)", {"x": ([3, 1], R), "z": ([1, 4], R)})],
-    "softplus": [("softplus(x)", {"x": ([4], R)})],
-    "gelu": [("gelu(x)", {"x": ([2, 3], R)})],
+    "softplus": [("softplus(x)", {"x": ([4], R)}),
+                 # beta x at, below and above the threshold: PyTorch's first and second derivative
+                 ("softplus(x, beta=2, threshold=1)", {"x": ([5], R, [-3.0, 0.0, 0.5, 1.0, 30.0])}),
+                 ("softplus(x, 0.5)", {"x": ([2, 3], R)})],
+    "gelu": [("gelu(x)", {"x": ([2, 3], R)}), ("gelu(x, approximate='tanh')", {"x": ([2, 3], R)})],
     "silu": [("silu(x)", {"x": ([2, 3], R)})],
     "leaky_relu": [("leaky_relu(x)", {"x": ([5], R)}), ("leaky_relu(x, negative_slope=0.2)", {"x": ([2, 3], R)})],
     "square": [("square(x) + x", {"x": ([3], R)})],
