@@ -10,7 +10,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError
 from ..tensor import shape_of, broadcast, fmt_shape
-from .base import TensorOp, split_scalar, rank, flag, symmetric
+from .base import TensorOp, split_scalar, split_content, rank, flag, symmetric
 from .nodes import cross_saved, CROSS
 from .reduce import SumOp
 from .registry import register, P
@@ -37,8 +37,8 @@ class MatmulOp(TensorOp):
             return S.Zero
         if shape_of(a) == () or shape_of(b) == ():
             return None
-        ca, ra = split_scalar(a)
-        cb, rb = split_scalar(b)
+        ca, ra = split_content(a)
+        cb, rb = split_content(b)
         if ca != 1 or cb != 1:
             return ca * cb * cls(ra, rb)
         if isinstance(a, EyeOp):
