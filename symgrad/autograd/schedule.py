@@ -257,7 +257,7 @@ def _broadcast_form(g):
     broadcasts like the number 1): ``3*ones_like(d)`` for a scalar ``d`` starts from 3."""
     from ..ops.shape import OnesLikeOp, ZerosLikeOp, OnesOp, ZerosOp
     rule = {}
-    for e in g.atoms(OnesLikeOp, OnesOp, ZerosOp):
+    for e in g.atoms(OnesLikeOp, ZerosLikeOp, OnesOp, ZerosOp):
         if not shape_of(e):
             rule[e] = S.Zero if isinstance(e, (ZerosLikeOp, ZerosOp)) else S.One
     return g.xreplace(rule) if rule else g

@@ -113,6 +113,22 @@ def _function(prob, inputs, dims, dtype, dev, args):
     return fn
 
 
+def math_kernels(fn):
+    """Run a second-order reference under PyTorch's math kernels: a fused kernel may have no
+    double backward (the CPU flash kernel of ``scaled_dot_product_attention`` raises "derivative
+    ... is not implemented"), while the math kernel computes the same function with one."""
+    def run(*args):
+        try:
+            from torch.nn.attention import sdpa_kernel, SDPBackend
+        except ImportError:                 # an older PyTorch: its default kernels
+            return fn(*args)
+        with sdpa_kernel([SDPBackend.MATH]):
+            return fn(*args)
+    run.__doc__ = fn.__doc__
+    return run
+
+
+@math_kernels
 def reference_hessian(prob, inputs, dims, dtype, dev, f, x, y):
     """(PyTorch's d2f/dx dy of shape x.shape + y.shape, how it was made), or (a message, None)."""
     if x in inputs and y in inputs:
@@ -135,6 +151,7 @@ def reference_hessian(prob, inputs, dims, dtype, dev, f, x, y):
         return "PyTorch cannot differentiate '%s' twice: %s" % (f, _first_line(e)), None
 
 
+@math_kernels
 def _against_double_backward(got, fwd, first, rtol, atol, prob, inputs, dims, dtype, dev, f, x, y):
     """A Hessian that differs from ``torch.func.hessian`` (forward over reverse) compared with
     the Jacobian of PyTorch's double backward (reverse over reverse).  Where PyTorch's two
@@ -180,6 +197,7 @@ def _jacobian_by_double_backward(prob, inputs, dims, dtype, dev, f, x, y):
     return out
 
 
+@math_kernels
 def reference_hvp(prob, inputs, dims, dtype, dev, f, x, y, v):
     """grad(grad(f, x, create_graph=True), y, grad_outputs=v): PyTorch's double backward."""
     try:

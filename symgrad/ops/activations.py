@@ -1,5 +1,6 @@
-"""Activations and routing functions: elu, selu, celu, mish, hardtanh, relu6, logsigmoid,
-softsign, tanhshrink, maximum, minimum and clamp/clip.
+"""Activations and routing functions: softplus (beta, threshold), gelu (approximate), elu,
+selu, celu, mish, hardtanh, relu6, logsigmoid, softsign, tanhshrink, maximum, minimum and
+clamp/clip.
 
 Each block gives PyTorch's subgradient at the kinks exactly as ``torch.autograd`` does
 (measured in torch 2.13): the elu family takes the negative branch at 0 (``elu'(0) =
@@ -14,7 +15,8 @@ from sympy import S, exp, Piecewise, Float
 from ..errors import SpecError
 from ..tensor import Tensor
 from .base import ElementwiseFn, TensorOp
-from .elementwise import custom, Sigmoid, Softplus, Where, Gt, Lt, Ge, Le
+from .elementwise import custom, Sigmoid, Softplus, Gelu, Where, Gt, Lt, Ge, Le
+from .registry import register
 from .registry import P, Param
 
 INPLACE = Param("inplace", "bool", False)
@@ -131,6 +133,78 @@ class Celu(ElementwiseFn):
 
 
 # --- smooth activations --------------------------------------------------------------------
+
+def _softplus(input, beta, threshold):
+    """softplus(x) keeps its textbook derivative sigma(x); other beta/threshold: PyTorch's
+    ``x if beta x > threshold else log(1 + e^{beta x})/beta``."""
+    return Softplus(input) if beta == 1 and threshold == 20 else SoftplusBeta(input, beta, threshold)
+
+
+register("softplus", P("input", Param("beta", "number", S.One), Param("threshold", "number", S(20))),
+         _softplus, kind="elementwise", torch="torch.nn.functional.softplus", grad_fn="SoftplusBackward0",
+         saved=("self",), on_bool="fail",
+         reason="d softplus(x) = sigma(beta x) dx (1 above the threshold, where softplus is x)")
+
+
+class SoftplusBeta(ElementwiseFn):
+    nargs = 3
+    spec_name = "softplus"
+    torch_name = "torch.nn.functional.softplus"
+
+    def value(self, x, beta, threshold):
+        return Piecewise((x, beta * x > threshold), (sympy.log(1 + exp(beta * x)) / beta, True))
+
+    def fdiff(self, argindex=1):
+        # PyTorch: 1 above the threshold, else sigma(beta x); its double backward masks by
+        # beta x < threshold, so at the tie the value is sigma(threshold), a constant
+        x, beta, threshold = self.args
+        bx = beta * x
+        inside = Where(Lt(bx, threshold), Sigmoid(bx), Sigmoid(threshold))
+        return Where(Gt(bx, threshold), S.One, inside) if argindex == 1 else S.Zero
+
+    def text(self, p):
+        return "softplus(%s, beta=%s, threshold=%s)" % tuple(p._print(a) for a in self.args)
+
+    def latex(self, p):
+        return r"\operatorname{softplus}\left(%s; \beta = %s, \tau = %s\right)" % tuple(p._print(a) for a in self.args)
+
+
+def _gelu(input, approximate):
+    if approximate not in ("none", "tanh"):
+        raise SpecError("approximate argument must be either none or tanh (got %r), as in PyTorch"
+                        % (approximate,))
+    return Gelu(input) if approximate == "none" else GeluTanh(input)
+
+
+register("gelu", P("input", Param("approximate", "str", "none", kwonly=True)), _gelu, kind="elementwise",
+         torch="torch.nn.functional.gelu", grad_fn="GeluBackward0", saved=("self",), on_bool="fail",
+         reason="d gelu(x) = (Phi(x) + x phi(x)) dx, with Phi and phi the normal CDF and density "
+                "(approximate='tanh': the derivative of x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3)))/2)")
+
+GELU_KAPPA = sympy.Rational(44715, 10 ** 6)
+
+
+class GeluTanh(ElementwiseFn):
+    nargs = 1
+    spec_name = "gelu"
+    torch_name = "torch.nn.functional.gelu"
+
+    def value(self, x):
+        return x * (1 + sympy.tanh(sympy.sqrt(2 / sympy.pi) * (x + GELU_KAPPA * x ** 3))) / 2
+
+    def fdiff(self, argindex=1):
+        d = sympy.Dummy("x")
+        return sympy.diff(self.value(d), d).xreplace({d: self.args[0]})
+
+    def text(self, p):
+        return "gelu(%s, approximate='tanh')" % p._print(self.args[0])
+
+    def torch(self, p):
+        return "torch.nn.functional.gelu(%s, approximate='tanh')" % p._print(self.args[0])
+
+    def latex(self, p):
+        return r"\operatorname{gelu}_{\tanh}\left(%s\right)" % p._print(self.args[0])
+
 
 @custom(P("input", INPLACE), grad_fn="MishBackward0", saved=("self",), on_bool="fail",
         build=lambda input, inplace: _no_inplace(inplace, "mish") or Mish(input),

@@ -14,7 +14,7 @@ Native SymPy functions (``exp``, ``tanh``, ``Abs`` ...) are described in
 ``symgrad.ops.elementwise.NATIVE`` with the same fields.
 """
 import sympy
-from sympy import Function, S, Tuple, Mul
+from sympy import Function, S, Tuple, Mul, Add
 from sympy.printing.precedence import PRECEDENCE
 
 from ..tensor import shape_of
@@ -149,6 +149,16 @@ def split_scalar(expr):
     if shape_of(expr) == ():
         return expr, S.One
     return S.One, expr
+
+
+def split_content(x):
+    """`split_scalar`, and for a sum the common number of its terms: SymPy distributes
+    ``2*(r - y)`` into ``2*r - 2*y``; a matrix product takes the 2 out (``2*A.T @ r``)."""
+    if isinstance(x, Add):
+        c, rest = x.primitive()
+        if c != 1 and c.is_positive:
+            return c, rest
+    return split_scalar(x)
 
 
 def norm_dim(d, rank, what="dim"):

@@ -101,16 +101,23 @@ def _eye(n):
     return EyeOp(n)
 
 
-class OnesLikeOp(TensorOp):
-    spec_name = "ones_like"
+class LikeOp(TensorOp):
+    """A constant of another tensor's shape.  ``ones_like`` and ``zeros_like`` are siblings,
+    never one a kind of the other: a rule that recognises ``c*ones_like(x)`` (lowered to
+    ``full_like``) must not read ``zeros_like(x)`` as ones."""
     differentiable = False
+    filler = OnesOp
 
     def out_shape(self):
         return shape_of(self.args[0])
 
     def batch(self, args, lifted, bshape):
         """Only the shape of the argument counts: the same for every member of a batch."""
-        return (ZerosOp if isinstance(self, ZerosLikeOp) else OnesOp)(Tuple(*self.out_shape()))
+        return self.filler(Tuple(*self.out_shape()))
+
+
+class OnesLikeOp(LikeOp):
+    spec_name = "ones_like"
 
     def latex(self, p):
         return r"\mathbf{1}"
@@ -122,8 +129,9 @@ class OnesLikeOp(TensorOp):
 register("ones_like", P("input"), OnesLikeOp, kind="constant", torch="torch.ones_like")
 
 
-class ZerosLikeOp(OnesLikeOp):
+class ZerosLikeOp(LikeOp):
     spec_name = "zeros_like"
+    filler = ZerosOp
 
     def latex(self, p):
         return r"\mathbf{0}"

@@ -153,8 +153,7 @@ class LeakyRelu(ElementwiseFn):
         return "torch.nn.functional.leaky_relu(%s, %s)" % (p._print(self.args[0]), p._print(self.args[1]))
 
 
-@custom(grad_fn="SoftplusBackward0", saved=("self",), on_bool="fail", reason="d softplus(x) = sigma(x) dx")
-class Softplus(ElementwiseFn):
+class Softplus(ElementwiseFn):           # registered with beta and threshold in `activations`
     nargs = 1
 
     def value(self, x):
@@ -166,9 +165,7 @@ class Softplus(ElementwiseFn):
         return Sigmoid(self.args[0])
 
 
-@custom(grad_fn="GeluBackward0", saved=("self",), on_bool="fail",
-        reason="d gelu(x) = (Phi(x) + x phi(x)) dx, with Phi and phi the normal CDF and density")
-class Gelu(ElementwiseFn):
+class Gelu(ElementwiseFn):               # registered with `approximate` in `activations`
     nargs = 1
 
     def value(self, x):

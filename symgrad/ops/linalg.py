@@ -10,12 +10,12 @@ from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError
 from ..tensor import shape_of, broadcast, fmt_shape
-from .base import TensorOp, split_scalar, rank, flag, symmetric
+from .base import TensorOp, split_scalar, split_content, rank, flag, symmetric
 from .nodes import cross_saved, CROSS
 from .reduce import SumOp
 from .registry import register, P
 from .shape import EyeOp, OnesOp, UnsqueezeOp, TransposeOp, T, materialize  # noqa: F401 (re-exported)
-from .batching import align, pdim, reduce_lifted, matmul_batch
+from .batching import align, pdim, reduce_lifted, matmul_batch, full_along
 
 
 def _sum_leading(x, keep):
@@ -37,8 +37,8 @@ class MatmulOp(TensorOp):
             return S.Zero
         if shape_of(a) == () or shape_of(b) == ():
             return None
-        ca, ra = split_scalar(a)
-        cb, rb = split_scalar(b)
+        ca, ra = split_content(a)
+        cb, rb = split_content(b)
         if ca != 1 or cb != 1:
             return ca * cb * cls(ra, rb)
         if isinstance(a, EyeOp):
@@ -344,15 +344,37 @@ def _trace(input):
     return TraceOp(input)
 
 
-class DetOp(SquareMatrixOp):
+class MatrixwiseOp(TensorOp):
+    """An op of a square matrix or a batch of them (leading dims), as PyTorch's det, logdet
+    and inverse: on a batch of directions it is the same op on one more batch of matrices."""
+
+    def batched_square(self):
+        s = shape_of(self.args[0])
+        if len(s) < 2 or s[-1] != s[-2]:
+            raise ShapeError("%s: needs a square matrix or a batch of them, got %s" % (self.spec_name, fmt_shape(s)))
+        return s
+
+    def batch(self, args, lifted, bshape):
+        s = self.batched_square()
+        r = len(s)                 # full along the matrix dims: no op broadcasts inside a matrix
+        return self.func(align(full_along(args[0], s, [r - 2, r - 1]), r, r))
+
+
+def _per_matrix(g):
+    """g (one value per matrix of a batch) with two trailing unit dims; a scalar stays one."""
+    for _ in range(2 if rank(g) else 0):
+        g = UnsqueezeOp(g, Integer(rank(g)))
+    return g
+
+
+class DetOp(MatrixwiseOp):
     spec_name = "det"
 
     def out_shape(self):
-        self.square()
-        return ()
+        return self.batched_square()[:-2]
 
     def vjp(self, i, g):
-        return g * self * T(InverseOp(self.args[0]))
+        return _per_matrix(g) * _per_matrix(self) * T(InverseOp(self.args[0]))
 
     def latex(self, p):
         return r"\det\left(%s\right)" % p._print(self.args[0])
@@ -371,7 +393,7 @@ class LogdetOp(DetOp):
     spec_name = "logdet"
 
     def vjp(self, i, g):
-        return g * T(InverseOp(self.args[0]))
+        return _per_matrix(g) * T(InverseOp(self.args[0]))
 
     def latex(self, p):
         return r"\log\det\left(%s\right)" % p._print(self.args[0])
@@ -390,7 +412,7 @@ def _logdet(input):
     return LogdetOp(input)
 
 
-class InverseOp(SquareMatrixOp):
+class InverseOp(MatrixwiseOp):
     spec_name = "inverse"
     prec = PRECEDENCE["Atom"]
 
@@ -404,10 +426,7 @@ class InverseOp(SquareMatrixOp):
         return symmetric(self.args[0])
 
     def out_shape(self):
-        s = shape_of(self.args[0])          # a batch of matrices too, as torch.inverse
-        if len(s) < 2 or s[-1] != s[-2]:
-            raise ShapeError("inverse: needs a square matrix or a batch of them, got %s" % fmt_shape(s))
-        return s
+        return self.batched_square()         # a batch of matrices too, as torch.inverse
 
     def vjp(self, i, g):
         g = materialize(g, self.out_shape())
