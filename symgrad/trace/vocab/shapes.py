@@ -1,5 +1,5 @@
 """Rules for shapes, indexing, constants and dtype conversions."""
-from ..expr import attr, binop, call, keep, literal
+from ..expr import attr, binop, call, keep, literal, method
 from .core import Multi, SAME, Unsupported, describe, rule, tensors_arg
 
 # --- shape ------------------------------------------------------------------------------------
@@ -35,7 +35,7 @@ def _squeeze(c):
 
 @rule("expand", "expand_as", "broadcast_to")
 def _expand(c):
-    return call("expand", c.a["self"], c.shape())
+    return method(c.a["self"], "expand", *c.shape())
 
 
 @rule("cat", "concat", "concatenate", "stack")
@@ -56,7 +56,7 @@ def _flip(c):
 
 @rule("repeat")
 def _repeat(c):
-    return call("repeat", c.a["self"], tuple(c.a["repeats"]))
+    return method(c.a["self"], "repeat", *c.a["repeats"])
 
 
 @rule("split", "split_with_sizes", "chunk", "unbind")
@@ -80,7 +80,7 @@ def _broadcast_tensors(c):
     def item(i, val):
         if tuple(vals[i].shape) == tuple(val.shape):
             return parts[i]
-        return call("expand", parts[i], tuple(int(d) for d in val.shape))
+        return method(parts[i], "expand", *(int(d) for d in val.shape))
     return Multi(item)
 
 
