@@ -99,6 +99,8 @@ def _slice(c):
     dim = c.a["dim"] % c.rank()
     size = int(c.val("self").shape[dim])
     start, end, step = c.a["start"], c.a["end"], c.a["step"]
+    if start in (None, 0) and (end is None or end >= size) and step == 1:
+        return SAME                     # pos[:T] with T the whole length: pos itself
     text = "%s:%s" % ("" if start in (None, 0) else start, "" if end is None or end >= size else end)
     if step != 1:
         text += ":%d" % step
