@@ -113,3 +113,10 @@ def test_masked_fill_with_minus_infinity_is_one_located_error():
                       x=torch.randn(2, 4, 6, dtype=torch.float64), y=ids(2, high=2))
     msg = str(e.value)
     assert "trace_models_more.py:" in msg and "aten.eq" in msg and len(msg.splitlines()) == 1
+
+
+def test_less_common_calls():
+    run(tm.Odds(), {"x": torch.randn(3, 4), "y": ids(3, high=5)},
+        expect=["arange(4)", "pad(h, (1, 0, 0, 2), value=0.5)", ".eigenvalues", "count_nonzero(x > 0)",
+                "index_add(zeros((5, 4)), 0, y, h)", "scatter_add(", "softplus(2*h)/2", "norm(W, dim=(-2, -1))",
+                "polygamma(1, "])

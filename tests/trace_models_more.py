@@ -282,3 +282,21 @@ class RMSNormLosses(nn.Module):
             + F.softsign(h) + F.tanhshrink(h) + torch.clamp(h, -0.5, 0.5) + torch.maximum(h, t)
         return F.smooth_l1_loss(h, t) + F.huber_loss(h, t, delta=0.5) + F.l1_loss(h, t) \
             + F.kl_div(F.log_softmax(h, 1), F.softmax(t, 1), reduction="batchmean")
+
+
+class Odds(nn.Module):
+    """Less common calls: arange, F.pad, eigh, count_nonzero, index_add/scatter_add, softplus
+    with beta, a Frobenius matrix norm, polygamma."""
+
+    def __init__(self):
+        super().__init__()
+        self.W = nn.Parameter(torch.randn(4, 4))
+
+    def forward(self, x, y):
+        h = x @ self.W
+        spread = torch.zeros(5, 4, dtype=x.dtype).index_add(0, y, h)
+        spread = spread.scatter_add(0, y.unsqueeze(1).expand(-1, 4), h * h)
+        evals = torch.linalg.eigh(self.W @ self.W.T + torch.eye(4, dtype=x.dtype)).eigenvalues
+        return (h * torch.arange(4, dtype=x.dtype)).sum() / torch.count_nonzero(x > 0) \
+            + F.pad(h, (1, 0, 0, 2), value=0.5).pow(2).mean() + spread.pow(2).sum() + evals.log().sum() \
+            + F.softplus(h, beta=2).sum() + torch.linalg.matrix_norm(self.W) + torch.polygamma(1, h.exp() + 1).sum()

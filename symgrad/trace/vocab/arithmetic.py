@@ -32,7 +32,13 @@ def _leaky_relu(c):
 
 @rule("softplus")
 def _softplus(c):
-    return call("softplus", c.a["self"], beta=keep(c.a["beta"], 1), threshold=keep(c.a["threshold"], 20))
+    beta, threshold = c.a["beta"], c.a["threshold"]
+    if beta == 1 and threshold == 20:
+        return call("softplus", c.a["self"])
+    if threshold != 20 * beta and threshold != 20:
+        raise Unsupported("softplus with threshold=%r is not in the spec language" % (threshold,))
+    # softplus(x, beta) = softplus(beta*x)/beta, linear past the same beta*x > 20
+    return binop(call("softplus", binop(beta, "*", c.a["self"])), "/", beta)
 
 
 @rule("elu")
@@ -221,6 +227,16 @@ def _max(c):
     return Multi(item)
 
 
+@rule("count_nonzero")
+def _count_nonzero(c):
+    return call("count_nonzero", c.a["self"], dim=dims_arg(c.a.get("dim")))
+
+
+@rule("polygamma")
+def _polygamma(c):
+    return call("polygamma", c.a["n"], c.a["self"])
+
+
 @rule("cumsum")
 def _cumsum(c):
     return call("cumsum", c.a["self"], c.a["dim"])
@@ -244,6 +260,13 @@ def _norm(c):
         raise Unsupported("norm with ord=%r is not in the spec language (a p-norm with finite p >= 1 is)" % (p,))
     return call("norm", c.a["self"], p=keep(p, 2), dim=dims_arg(c.a.get("dim")),
                 keepdim=keep(c.a.get("keepdim", False), False))
+
+
+@rule("linalg_matrix_norm")
+def _matrix_norm(c):
+    if c.a["ord"] != "fro":
+        raise Unsupported("matrix_norm with ord=%r is not in the spec language ('fro' is)" % (c.a["ord"],))
+    return call("norm", c.a["self"], dim=dims_arg(c.a["dim"]), keepdim=keep(c.a["keepdim"], False))
 
 
 # --- linear algebra -------------------------------------------------------------------------
@@ -270,6 +293,12 @@ def _cholesky(c):
     if c.a.get("upper"):
         raise Unsupported("cholesky with upper=True is not in the spec language")
     return call("cholesky", c.a["self"])
+
+
+@rule("linalg_eigh")
+def _eigh(c):
+    whole = call("eigh", c.a.get("A", c.a.get("self")), UPLO=keep(c.a["UPLO"], "L"))
+    return Multi(lambda i, val: attr(whole, (".eigenvalues", ".eigenvectors")[i]))
 
 
 @rule("linalg_slogdet", "slogdet")

@@ -1,5 +1,5 @@
 """Rules for shapes, indexing, constants and dtype conversions."""
-from ..expr import attr, binop, call, keep, literal, method
+from ..expr import OMIT, attr, binop, call, keep, literal, method
 from .core import Multi, SAME, Unsupported, describe, rule, tensors_arg
 
 # --- shape ------------------------------------------------------------------------------------
@@ -42,6 +42,15 @@ def _expand(c):
 def _cat(c):
     name = "stack" if c.op == "stack" else "cat"
     return call(name, tuple(tensors_arg(c, "tensors")), dim=keep(c.a["dim"], 0))
+
+
+@rule("pad", "constant_pad_nd")
+def _pad(c):
+    mode = c.a.get("mode", "constant")
+    if mode != "constant":
+        raise Unsupported("pad with mode=%r is not in the spec language (mode='constant' is)" % mode)
+    value = c.a.get("value")
+    return call("pad", c.a["self"], tuple(c.a["pad"]), value=keep(value, None) if value else OMIT)
 
 
 @rule("narrow")
@@ -123,6 +132,14 @@ def _index_select(c):
     return call("index_select", c.a["self"], c.a["dim"], c.a["index"])
 
 
+@rule("index_add", "scatter_add")
+def _scatter_add(c):
+    src = "source" if c.op == "index_add" else "src"
+    if c.a.get("alpha", 1) != 1:
+        raise Unsupported("index_add with alpha is not in the spec language")
+    return call(c.op, c.a["self"], c.a["dim"], c.a["index"], c.a[src])
+
+
 @rule("one_hot")
 def _one_hot(c):
     return call("one_hot", c.a["self"], c.shape()[-1])
@@ -159,6 +176,16 @@ def _full_like(c):
 @rule("scalar_tensor")
 def _scalar_tensor(c):
     return literal(c.a["s"])
+
+
+@rule("arange")
+def _arange(c):
+    start, end, step = c.a.get("start", 0), c.a["end"], c.a.get("step", 1)
+    if not all(isinstance(v, int) for v in (start, end, step)):
+        raise Unsupported("arange with non-integer bounds is not in the spec language")
+    if step != 1:
+        return call("arange", start, end, step)
+    return call("arange", end) if start == 0 else call("arange", start, end)
 
 
 @rule("eye")

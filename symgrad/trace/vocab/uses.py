@@ -48,7 +48,7 @@ def from_use(d, ph, u):
             return int(u.meta["val"].shape[-1])
         if op == "embedding" and arg(1, "indices") is ph:
             return size(arg(0, "weight"), 0)
-        if op in ("gather", "index_select") and arg(2, "index") is ph:
+        if op in ("gather", "index_select", "index_add", "scatter_add") and arg(2, "index") is ph:
             return size(arg(0, "self"), arg(1, "dim"))
         if op == "index" and ph in (arg(1, "indices") or []):
             return size(arg(0, "self"), list(arg(1, "indices")).index(ph))
