@@ -120,3 +120,17 @@ def test_less_common_calls():
         expect=["arange(4)", "pad(h, (1, 0, 0, 2), value=0.5)", ".eigenvalues", "count_nonzero(x > 0)",
                 "index_add(zeros((5, 4)), 0, y, h)", "scatter_add(", "softplus(2*h)/2", "norm(W, dim=(-2, -1))",
                 "polygamma(1, "])
+
+
+def test_token_ids_from_the_command_line():
+    import os
+    import yaml
+    from click.testing import CliRunner
+    from symgrad.cli import main
+    from conftest import ROOT
+    r = CliRunner().invoke(main, ["trace", os.path.join(ROOT, "tests", "trace_models_more.py") + ":TinyGPT",
+                                  "--input", "idx=2,5:long:11", "--input", "targets=2,5:long:11"])
+    assert r.exit_code == 0, r.output
+    spec = yaml.safe_load(r.output)
+    assert spec["inputs"]["idx"] == {"shape": [2, 5], "dtype": "long", "high": 11, "requires_grad": False}
+    assert "scaled_dot_product_attention(q, k, v, is_causal=True)" in spec["nodes"]["y"]
