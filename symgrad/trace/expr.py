@@ -93,6 +93,12 @@ def neg(a):
     return Expr("-%s" % wrap(literal(a), UNARY), UNARY)
 
 
+def method(a, fn, *args):
+    """``a.fn(args)``: a method call, for the functions PyTorch has only as methods (``expand``)."""
+    parts = [literal(v).text for v in args]
+    return attr(a, ".%s(%s)" % (fn, ", ".join(parts)))
+
+
 def attr(a, suffix):
     """``a.T``, ``a[:, 0]``, ``f(...)[1]``: a postfix on an atom."""
     return Expr("%s%s" % (wrap(literal(a), ATOM), suffix))

@@ -127,13 +127,15 @@ def _find(t, root):
 
 
 def infer(decls_by_node, graph):
-    from .vocab.uses import from_use
-    """Fill in ``high`` of long data inputs and ``domain`` of float ones from their uses."""
+    """Fill in ``high`` of long data inputs and ``domain`` of float ones from their uses
+    (the smallest class count any use allows, when the user gave no HIGH)."""
+    from .vocab.uses import highs
     for ph, d in decls_by_node.items():
         if d.kind != "data":
             continue
-        for u in ph.users:
-            from_use(d, ph, u)
+        found = highs(d, ph)
+        if d.dtype == "long" and d.high is None and found:
+            d.high = min(found)
         if d.dtype == "long" and d.high is None:
             d.high = int(d.tensor.max()) + 1 if d.tensor is not None and d.tensor.numel() else 1
 

@@ -1,6 +1,6 @@
 """Rules for elementwise functions, arithmetic, reductions and linear algebra."""
 from ..expr import Expr, OMIT, attr, binop, call, keep, neg
-from .core import RULES, Multi, SAME, Unsupported, dims_arg, rule, tensors_arg
+from .core import RULES, Multi, SAME, Unsupported, dims_arg, op_name, rule, tensors_arg
 
 # --- elementwise ------------------------------------------------------------------------
 SAME_NAME = ("exp log log1p expm1 sqrt rsqrt abs sin cos tan tanh sigmoid relu silu sign erf square sinh cosh "
@@ -32,7 +32,13 @@ def _leaky_relu(c):
 
 @rule("softplus")
 def _softplus(c):
-    return call("softplus", c.a["self"], beta=keep(c.a["beta"], 1), threshold=keep(c.a["threshold"], 20))
+    beta, threshold = c.a["beta"], c.a["threshold"]
+    if beta == 1 and threshold == 20:
+        return call("softplus", c.a["self"])
+    if threshold != 20 * beta and threshold != 20:
+        raise Unsupported("softplus with threshold=%r is not in the spec language" % (threshold,))
+    # softplus(x, beta) = softplus(beta*x)/beta, linear past the same beta*x > 20
+    return binop(call("softplus", binop(beta, "*", c.a["self"])), "/", beta)
 
 
 @rule("elu")
@@ -131,7 +137,28 @@ def _is_number(v):
 def _div(c):
     if c.a.get("rounding_mode") is not None:
         raise Unsupported("division with rounding_mode=%r is not in the spec language" % c.a["rounding_mode"])
-    return binop(c.a["self"], "/", c.a["other"])
+    whole = _normalize(c)
+    return whole if whole is not None else binop(c.a["self"], "/", c.a["other"])
+
+
+def _normalize(c):
+    """F.normalize(x, p, dim, eps), which PyTorch runs as ``x / x.norm(p, dim, keepdim=True)
+    .clamp_min(eps).expand_as(x)``: spelled as the one call it was."""
+    x, node = c.raw.get("self"), c.raw.get("other")
+    steps = []
+    for op in ("expand", "clamp_min", "linalg_vector_norm"):
+        if not hasattr(node, "target") or op_name(node.target) not in (op, op + "_as") or not node.args:
+            return None
+        steps.append(node)
+        node = node.args[0]
+    norm, clamp = steps[2], steps[1]
+    if node is not x or len(norm.args) < 4 or not norm.args[3]:
+        return None
+    p, dims = norm.args[1], norm.args[2]
+    if not isinstance(dims, (list, tuple)) or len(dims) != 1 or not isinstance(clamp.args[1], (int, float)):
+        return None
+    return call("normalize", c.a["self"], p=keep(float(p), 2.0), dim=keep(dims[0], 1),
+                eps=keep(float(clamp.args[1]), 1e-12))
 
 
 @rule("pow", "float_power")
@@ -200,6 +227,16 @@ def _max(c):
     return Multi(item)
 
 
+@rule("count_nonzero")
+def _count_nonzero(c):
+    return call("count_nonzero", c.a["self"], dim=dims_arg(c.a.get("dim")))
+
+
+@rule("polygamma")
+def _polygamma(c):
+    return call("polygamma", c.a["n"], c.a["self"])
+
+
 @rule("cumsum")
 def _cumsum(c):
     return call("cumsum", c.a["self"], c.a["dim"])
@@ -219,16 +256,17 @@ def _softmax(c):
 def _norm(c):
     p = c.a.get("ord", c.a.get("p", 2))
     p = 2 if p is None else p
-    dim = dims_arg(c.a.get("dim"))
-    keepdim = c.a.get("keepdim", False)
-    x = c.a["self"]
-    if dim is OMIT and not keepdim and p == 2:
-        return call("norm", x)
-    if p == 2:
-        return call("sqrt", call("sum", binop(x, "**", 2), dim=dim, keepdim=keep(keepdim, False)))
-    if p == 1:
-        return call("sum", call("abs", x), dim=dim, keepdim=keep(keepdim, False))
-    raise Unsupported("norm with ord=%r is not in the spec language (2 and 1 are)" % (p,))
+    if isinstance(p, str) or not p >= 1 or p == float("inf"):
+        raise Unsupported("norm with ord=%r is not in the spec language (a p-norm with finite p >= 1 is)" % (p,))
+    return call("norm", c.a["self"], p=keep(p, 2), dim=dims_arg(c.a.get("dim")),
+                keepdim=keep(c.a.get("keepdim", False), False))
+
+
+@rule("linalg_matrix_norm")
+def _matrix_norm(c):
+    if c.a["ord"] != "fro":
+        raise Unsupported("matrix_norm with ord=%r is not in the spec language ('fro' is)" % (c.a["ord"],))
+    return call("norm", c.a["self"], dim=dims_arg(c.a["dim"]), keepdim=keep(c.a["keepdim"], False))
 
 
 # --- linear algebra -------------------------------------------------------------------------
@@ -255,6 +293,12 @@ def _cholesky(c):
     if c.a.get("upper"):
         raise Unsupported("cholesky with upper=True is not in the spec language")
     return call("cholesky", c.a["self"])
+
+
+@rule("linalg_eigh")
+def _eigh(c):
+    whole = call("eigh", c.a.get("A", c.a.get("self")), UPLO=keep(c.a["UPLO"], "L"))
+    return Multi(lambda i, val: attr(whole, (".eigenvalues", ".eigenvectors")[i]))
 
 
 @rule("linalg_slogdet", "slogdet")

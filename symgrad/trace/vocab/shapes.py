@@ -1,5 +1,5 @@
 """Rules for shapes, indexing, constants and dtype conversions."""
-from ..expr import attr, binop, call, keep, literal
+from ..expr import OMIT, attr, binop, call, keep, literal, method
 from .core import Multi, SAME, Unsupported, describe, rule, tensors_arg
 
 # --- shape ------------------------------------------------------------------------------------
@@ -35,13 +35,22 @@ def _squeeze(c):
 
 @rule("expand", "expand_as", "broadcast_to")
 def _expand(c):
-    return call("expand", c.a["self"], c.shape())
+    return method(c.a["self"], "expand", *c.shape())
 
 
 @rule("cat", "concat", "concatenate", "stack")
 def _cat(c):
     name = "stack" if c.op == "stack" else "cat"
     return call(name, tuple(tensors_arg(c, "tensors")), dim=keep(c.a["dim"], 0))
+
+
+@rule("pad", "constant_pad_nd")
+def _pad(c):
+    mode = c.a.get("mode", "constant")
+    if mode != "constant":
+        raise Unsupported("pad with mode=%r is not in the spec language (mode='constant' is)" % mode)
+    value = c.a.get("value")
+    return call("pad", c.a["self"], tuple(c.a["pad"]), value=keep(value, None) if value else OMIT)
 
 
 @rule("narrow")
@@ -56,7 +65,7 @@ def _flip(c):
 
 @rule("repeat")
 def _repeat(c):
-    return call("repeat", c.a["self"], tuple(c.a["repeats"]))
+    return method(c.a["self"], "repeat", *c.a["repeats"])
 
 
 @rule("split", "split_with_sizes", "chunk", "unbind")
@@ -80,7 +89,7 @@ def _broadcast_tensors(c):
     def item(i, val):
         if tuple(vals[i].shape) == tuple(val.shape):
             return parts[i]
-        return call("expand", parts[i], tuple(int(d) for d in val.shape))
+        return method(parts[i], "expand", *(int(d) for d in val.shape))
     return Multi(item)
 
 
@@ -99,6 +108,8 @@ def _slice(c):
     dim = c.a["dim"] % c.rank()
     size = int(c.val("self").shape[dim])
     start, end, step = c.a["start"], c.a["end"], c.a["step"]
+    if start in (None, 0) and (end is None or end >= size) and step == 1:
+        return SAME                     # pos[:T] with T the whole length: pos itself
     text = "%s:%s" % ("" if start in (None, 0) else start, "" if end is None or end >= size else end)
     if step != 1:
         text += ":%d" % step
@@ -119,6 +130,14 @@ def _gather(c):
 @rule("index_select")
 def _index_select(c):
     return call("index_select", c.a["self"], c.a["dim"], c.a["index"])
+
+
+@rule("index_add", "scatter_add")
+def _scatter_add(c):
+    src = "source" if c.op == "index_add" else "src"
+    if c.a.get("alpha", 1) != 1:
+        raise Unsupported("index_add with alpha is not in the spec language")
+    return call(c.op, c.a["self"], c.a["dim"], c.a["index"], c.a[src])
 
 
 @rule("one_hot")
@@ -157,6 +176,16 @@ def _full_like(c):
 @rule("scalar_tensor")
 def _scalar_tensor(c):
     return literal(c.a["s"])
+
+
+@rule("arange")
+def _arange(c):
+    start, end, step = c.a.get("start", 0), c.a["end"], c.a.get("step", 1)
+    if not all(isinstance(v, int) for v in (start, end, step)):
+        raise Unsupported("arange with non-integer bounds is not in the spec language")
+    if step != 1:
+        return call("arange", start, end, step)
+    return call("arange", end) if start == 0 else call("arange", start, end)
 
 
 @rule("eye")
