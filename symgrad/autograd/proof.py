@@ -11,8 +11,6 @@ import warnings
 from dataclasses import dataclass
 from typing import Optional
 
-import sympy
-
 from ..printing import to_text
 from .refusals import ERROR_KINDS, error_kind
 from .schedule import _txt
@@ -204,9 +202,12 @@ def _compare(want, got, env, dims, dtype, device, rtol, atol, values):
 
 
 def _evaluate(expr, env, dims, dtype, device):
-    """A closed form's value: its torch code (as `symgrad compile` writes it) on the forward values."""
+    """A closed form's value: its torch code, lowered as `symgrad compile` lowers it (a mask or
+    an integer tensor that stands for a float adjoint is cast to the working dtype), on the
+    forward values."""
     import math
     import torch
+    from ..codegen.lower import fix_bools
     from ..printing import to_torch
     ns = {"torch": torch, "math": math, "_dt": dtype, "_dev": device}
     ns.update(dims)
@@ -214,42 +215,12 @@ def _evaluate(expr, env, dims, dtype, device):
         ns[name] = t.detach() if isinstance(t, torch.Tensor) else t
     with torch.no_grad():
         try:
-            code = to_torch(_float_masks(expr))
+            code = to_torch(fix_bools(expr, ()))
             val = eval(compile(code, "<symgrad closed form>", "eval"), ns)   # our own generated code
         except Exception:
             from ..numeric.reference import TorchEval
-            val = TorchEval(dict(ns), dims, dtype, device).eval_text(to_text(expr))
+            val = TorchEval(dict(ns), dims, dtype, device, closed_form=True).eval_text(to_text(expr))
     return torch.as_tensor(val, dtype=dtype, device=device)
-
-
-class _AsFloat(sympy.Function):
-    """A 0/1 mask used as a number, in torch code: PyTorch refuses ``-(x > 0)`` on bools."""
-    nargs = 1
-    is_commutative = True
-    is_real = True
-
-    def _torchcode(self, p):
-        return "(%s).to(_dt)" % p._print(self.args[0])
-
-
-def _float_masks(e, memo=None):
-    """Every mask that is used as a number (not a where() condition) cast to the dtype."""
-    from ..ops.elementwise import Mask, Where
-    memo = {} if memo is None else memo
-    if e in memo:
-        return memo[e]
-    if isinstance(e, Mask):
-        out = _AsFloat(e)
-    elif not e.args or e.is_Atom:
-        out = e
-    elif isinstance(e, Where):
-        c, x, y = e.args
-        out = e.func(c, _float_masks(x, memo), _float_masks(y, memo))
-    else:
-        new = [_float_masks(a, memo) for a in e.args]
-        out = e.func(*new) if any(n is not a for n, a in zip(new, e.args)) else e
-    memo[e] = out
-    return out
 
 
 def _flag_row(derivation, sched, env, row):

@@ -307,7 +307,7 @@ class _Walker:
             if not isinstance(v, TensorVal):
                 return v
             if n.attr not in ("T", "mT"):     # a field: every output of the call shares its node
-                return TensorVal(v.requires_grad, self.shape(n), grad_fn=v.grad_fn, origin=v.origin)
+                return self.field(n, v)
             st = strides_of(v)
             if n.attr == "mT":
                 perm = list(range(len(v.shape) - 2)) + [len(v.shape) - 1, len(v.shape) - 2]
@@ -320,6 +320,8 @@ class _Walker:
             v = self.value(n.value)
             if isinstance(v, tuple):          # a piece of split/chunk (each has its own node)
                 return v[int_literal(n.slice)]
+            if isinstance(v, TensorVal) and _named_tuple_call(n.value):
+                return self.field(n, v)       # eigh(A)[0]: a field by position
             entries, single = index_entries(n.slice)
             index_vals = [self.value(e[1]) for e in entries if e[0] == "tensor"]
             return OPERATORS["[]"].record(self, n, v, entries, index_vals, single)
@@ -328,6 +330,11 @@ class _Walker:
         if t is ast.Call:
             return self.call(n)
         raise TypeError("cannot walk %s" % t.__name__)
+
+    def field(self, n, v):
+        """A field of a named-tuple result (``eigh(A).eigenvalues`` or ``eigh(A)[0]``): every
+        output of the call shares the call's node."""
+        return TensorVal(v.requires_grad, self.shape(n), grad_fn=v.grad_fn, origin=v.origin)
 
     def binop(self, n, op, a, b, an, bn):
         ta, tb = isinstance(a, TensorVal), isinstance(b, TensorVal)
@@ -423,6 +430,11 @@ class _Walker:
             out.strides = vs
             return out
         return self.record(n, "UnsafeViewBackward0", [x], chain=("UnsafeViewBackward0", "CloneBackward0"))
+
+
+def _named_tuple_call(node):
+    """Whether ``node`` calls a function that answers with a named tuple (eigh)."""
+    return isinstance(node, ast.Call) and bool(getattr(call_parts(node)[1], "fields", ()))
 
 
 def _contig_elementwise(args, shape):

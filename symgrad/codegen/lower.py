@@ -78,7 +78,7 @@ def _fix_bools(e, bools, top_bool_ok):
                     first = False
                 else:
                     new.append(fix(a, "factor" if _is_bool(a, bools) else "value"))
-            return Mul(*new)
+            return Mul(*_in_working_dtype(e, new))
         if isinstance(e, Where):
             c, x, y = e.args
             return Where(fix(c, "cond"), fix(x, "value"), fix(y, "value"))
@@ -88,9 +88,24 @@ def _fix_bools(e, bools, top_bool_ok):
             new = [a if k in index else fix(a, "value") if passes_dtype(e) else _as_float(fix(a, "value"))
                    for k, a in enumerate(kids)]
             return e if all(a is b for a, b in zip(kids, new)) else rebuild(e, new)
-        new = [fix(a, "value") for a in kids]
+        new = _in_working_dtype(e, [fix(a, "value") for a in kids])
         return e if all(a is b for a, b in zip(kids, new)) else rebuild(e, new)
     return fix(e, "cond" if top_bool_ok else "value")
+
+
+def _in_working_dtype(e, args):
+    """The arguments of arithmetic (``*``, ``+``, ``**``, ``exp``) whose value is a float: PyTorch
+    computes an integer tensor with only Python numbers (``one_hot(y, 3)/3``, ``exp(y)``) in
+    its default dtype, float32, not the working one -- so where no float tensor is among them,
+    the first integer tensor is cast (a float tensor then promotes the rest)."""
+    if value_dtype(e) != "float" or any(not is_coeff(a) and value_dtype(a) == "float" for a in args):
+        return args
+    out = list(args)
+    for k, a in enumerate(out):
+        if not is_coeff(a) and value_dtype(a) != "float":
+            out[k] = AsFloat(a)
+            break
+    return out
 
 
 def nesting(code):

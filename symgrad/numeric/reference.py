@@ -33,14 +33,22 @@ def resolve(path):
 
 
 class TorchEval:
-    """Evaluates checked expression trees on torch tensors."""
+    """Evaluates checked expression trees on torch tensors.
+
+    ``closed_form``: the text is a closed form (a gradient), not the spec's PyTorch code.  An
+    adjoint is a float tensor in PyTorch, so an integer or bool tensor that enters arithmetic
+    as a number (``one_hot(y, 3)/3``, ``-(x > 0)``) or a float op (``index_add`` of
+    ``one_hot(y, C)``, a matmul) is evaluated in the working dtype -- not PyTorch's default
+    float32, nor refused; an index (``W[y]``, ``index_add``'s ``index``) stays an integer.
+    """
 
     torch, F = torch, F
 
-    def __init__(self, env, dims, dtype, device):
+    def __init__(self, env, dims, dtype, device, closed_form=False):
         self.env = env               # name -> tensor
         self.dims = dims             # dim name -> int
         self.dtype, self.device = dtype, device
+        self.closed_form = closed_form
 
     def as_tensor(self, v, like=None):
         """A Python number as a tensor of the working dtype (or of ``like``'s dtype and device)."""
@@ -67,10 +75,14 @@ class TorchEval:
             raise KeyError(n.id)
         if t is ast.UnaryOp:
             v = self.eval(n.operand)
+            if self.closed_form and isinstance(n.op, ast.USub) and _is_bool(v):
+                v = v.to(self.dtype)
             return -v if isinstance(n.op, ast.USub) else v
         if t is ast.BinOp:
             a, b = self.eval(n.left), self.eval(n.right)
             op = type(n.op)
+            if self.closed_form:
+                a, b = self.numbers(op, a, b)
             if op is ast.Add:
                 return a + b
             if op is ast.Sub:
@@ -118,6 +130,8 @@ class TorchEval:
         for p in spec.params:
             if p.name not in vals:
                 vals[p.name] = None if p.default is REQUIRED else _plain(p.default)
+        if self.closed_form:
+            self.float_args(spec, vals)
         number = spec.is_elementwise and not any(isinstance(v, torch.Tensor) for v in vals.values())
         if number:
             # a function of numbers (dims, constants) is a Python number, as math.sqrt(d) in
@@ -135,6 +149,29 @@ class TorchEval:
         out = getattr(out, spec.picks) if spec.picks else out
         return out.item() if number else out
 
+    def numbers(self, op, a, b):
+        """The operands of ``a op b`` in a closed form: an integer tensor whose result is a float
+        (``/``, or with a float operand) and a bool one used as a number are made the working
+        dtype; integers among themselves (``y + 1``, an index) stay integers."""
+        floating = op is ast.Div or any(_is_float(v) for v in (a, b)) or (
+            op is ast.Pow and not (isinstance(b, int) and b >= 0))
+        return tuple(v.to(self.dtype) if _is_bool(v) or (floating and _is_int(v)) else v for v in (a, b))
+
+    def float_args(self, spec, vals):
+        """The tensor arguments of a call in a closed form: an integer one joins the float ones
+        in the working dtype (``index_add(zeros, 0, y, one_hot(y, C))``, a matmul, the tensors
+        of ``cat``), and an elementwise function computes in it; an ``index`` argument, a
+        tuple of indices (``index_put``) and where()'s condition stay as they are."""
+        cast = lambda v: v.to(self.dtype) if _is_int(v) or _is_bool(v) else v
+        single = [p.name for p in spec.params if p.kind == "tensor"]
+        if spec.is_elementwise or any(_is_float(vals[n]) for n in single):
+            for n in single:
+                vals[n] = cast(vals[n])
+        for p in spec.params:
+            v = vals[p.name]
+            if p.kind == "tensors" and isinstance(v, tuple) and any(_is_float(x) for x in v):
+                vals[p.name] = tuple(cast(x) for x in v)
+
     def index(self, e):
         """One entry of a subscript as Python indexes a tensor."""
         if e[0] == "int":
@@ -146,6 +183,18 @@ class TorchEval:
         if e[0] == "ellipsis":
             return Ellipsis
         return self.eval(e[1])
+
+
+def _is_float(v):
+    return isinstance(v, float) or (isinstance(v, torch.Tensor) and v.is_floating_point())
+
+
+def _is_int(v):
+    return isinstance(v, torch.Tensor) and not v.is_floating_point() and v.dtype != torch.bool
+
+
+def _is_bool(v):
+    return isinstance(v, torch.Tensor) and v.dtype == torch.bool
 
 
 def _plain(v):
