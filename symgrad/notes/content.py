@@ -172,7 +172,7 @@ def index_section(d):
             except Exception:
                 e = n.expr
         full[n.symbol] = e if size <= EXPAND_OPS else n.symbol
-        rows.append((lhs, [f for f in forms if f]))
+        rows.append((lhs, [f for f in forms if f] or [r"\text{(see the matrix form)}"]))
     grads = []
     for g in d.gradients:
         idx = index_letters(len(g.shape), avoid)

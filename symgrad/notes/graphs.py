@@ -21,7 +21,7 @@ from .numbers import short
 from .text import ellipsize, one_line_code, plain
 
 MAX_DRAWN = 32          # boxes; a larger graph is described, not drawn
-LABEL = 26              # characters of a definition shown in a box
+LABEL = 32              # characters of a definition shown in a box
 WIDE = 52               # characters of a backward node's lines
 LINE_MAX = 60           # characters of any line of a box
 # one character and one line of a box's text: SVG pixels and TikZ centimetres; the gaps
@@ -115,6 +115,7 @@ def place(boxes, edges, reverse=False):
     vertical = wide * TIKZ_CHAR > PAGE_CM and tall < wide
     if vertical:
         y = 0.0
+        fed = {b for _, b in edges}
         for c in sorted(layers):
             m = layers[c]
             hl = max(b["h"] for b in m)
@@ -122,6 +123,11 @@ def place(boxes, edges, reverse=False):
             for b in m:
                 b["cx"], b["cy"] = x + b["w"] / 2.0, y + hl / 2.0
                 x += b["w"] + GAP_CHARS
+            core = [b["cx"] for b in m if b["id"] in fed]
+            if core and len(m) > 1:         # the computed nodes on the middle line, inputs beside
+                shift = -sum(core) / len(core)
+                for b in m:
+                    b["cx"] += shift
             y += hl + GAP_LINES * 2
     else:
         x = 0.0
