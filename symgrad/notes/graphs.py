@@ -138,8 +138,20 @@ def place(boxes, edges, reverse=False):
             for b in m:
                 b["cx"], b["cy"] = x + wl / 2.0, b["rank"] * (hmax + GAP_LINES)
             x += wl + GAP_CHARS
-    left = min(b["cx"] - b["w"] / 2.0 for b in boxes)
-    top = min(b["cy"] - b["h"] / 2.0 for b in boxes)
+    by_id = {b["id"]: b for b in boxes}
+    routed = []                         # (from, to, control points or None)
+    for a, b in edges:
+        s, t = (by_id[b], by_id[a]) if reverse else (by_id[a], by_id[b])
+        routed.append((s, t, _detour(s, t, boxes, vertical)))
+    # how far a curve reaches: its midpoint, (p0 + 3 c1 + 3 c2 + p3) / 8
+    reach = []
+    for s, t, c in routed:
+        if c:
+            p0, p3 = _ends(s, t, c, vertical)
+            reach.append(((p0[0] + 3 * c[0][0] + 3 * c[1][0] + p3[0]) / 8.0,
+                          (p0[1] + 3 * c[0][1] + 3 * c[1][1] + p3[1]) / 8.0))
+    left = min([b["cx"] - b["w"] / 2.0 for b in boxes] + [x - 1 for x, _ in reach])
+    top = min([b["cy"] - b["h"] / 2.0 for b in boxes] + [y - 0.5 for _, y in reach])
     for b in boxes:
         b["svg_x"] = round(SVG_PAD + (b["cx"] - left) * SVG_CHAR, 1)
         b["svg_y"] = round(SVG_PAD + (b["cy"] - top) * SVG_LINE, 1)
@@ -152,11 +164,8 @@ def place(boxes, edges, reverse=False):
                           for j, (k, t) in enumerate(b["lines"])]
         b["x"] = "%.2f" % ((b["cx"] - left) * TIKZ_CHAR)
         b["y"] = "%.2f" % (-(b["cy"] - top) * TIKZ_LINE)
-    by_id = {b["id"]: b for b in boxes}
     out_edges = []
-    for a, b in edges:
-        s, t = (by_id[b], by_id[a]) if reverse else (by_id[a], by_id[b])
-        bend = _detour(s, t, boxes, vertical)
+    for s, t, bend in routed:
         via = None
         if bend is not None:
             (c1x, c1y), (c2x, c2y) = bend
@@ -164,8 +173,10 @@ def place(boxes, edges, reverse=False):
                                                     (c2x - left) * TIKZ_CHAR, -(c2y - top) * TIKZ_LINE)
         out_edges.append({"src": s["id"], "dst": t["id"], "src_tikz": s["tikz"], "dst_tikz": t["tikz"],
                           "via": via, "path": _svg_path(s, t, vertical, bend, left, top)})
-    width = max(b["svg_left"] + b["svg_w"] for b in boxes) + SVG_PAD
-    height = max(b["svg_top"] + b["svg_h"] for b in boxes) + SVG_PAD
+    width = max([b["svg_left"] + b["svg_w"] for b in boxes] +
+                [SVG_PAD + (x + 1 - left) * SVG_CHAR for x, _ in reach]) + SVG_PAD
+    height = max([b["svg_top"] + b["svg_h"] for b in boxes] +
+                 [SVG_PAD + (y + 0.5 - top) * SVG_LINE for _, y in reach]) + SVG_PAD
     return {"boxes": boxes, "edges": out_edges, "svg_width": round(width, 1),
             "svg_height": round(height, 1), "vertical": vertical}
 
@@ -195,19 +206,21 @@ def _detour(s, t, boxes, vertical):
     return (s["cx"], c), (t["cx"], c)
 
 
+def _ends(s, t, bend, vertical):
+    """Where a curve around other boxes leaves s and meets t: their sides facing its bend."""
+    (c1x, c1y), _ = bend
+    if vertical:
+        sign = 1 if c1x > s["cx"] else -1
+        return (s["cx"] + sign * s["w"] / 2.0, s["cy"]), (t["cx"] + sign * (t["w"] / 2.0 + 0.3), t["cy"])
+    sign = 1 if c1y > s["cy"] else -1
+    return (s["cx"], s["cy"] + sign * s["h"] / 2.0), (t["cx"], t["cy"] + sign * (t["h"] / 2.0 + 0.15))
+
+
 def _svg_path(s, t, vertical, bend=None, left=0.0, top=0.0):
     """An edge from box s to box t, ending at t's border (the arrow's tip)."""
     if bend is not None:                  # around the boxes in the way: from side to side
-        (c1x, c1y), (c2x, c2y) = bend
-        if vertical:
-            sign = 1 if c1x > s["cx"] else -1
-            p0 = (s["cx"] + sign * s["w"] / 2.0, s["cy"])
-            p3 = (t["cx"] + sign * (t["w"] / 2.0 + 0.3), t["cy"])
-        else:
-            sign = 1 if c1y > s["cy"] else -1
-            p0 = (s["cx"], s["cy"] + sign * s["h"] / 2.0)
-            p3 = (t["cx"], t["cy"] + sign * (t["h"] / 2.0 + 0.15))
-        pts = [p0, (c1x, c1y), (c2x, c2y), p3]
+        p0, p3 = _ends(s, t, bend, vertical)
+        pts = [p0, bend[0], bend[1], p3]
         xy = [(SVG_PAD + (x - left) * SVG_CHAR, SVG_PAD + (y - top) * SVG_LINE) for x, y in pts]
         return "M%.1f %.1f C%.1f %.1f %.1f %.1f %.1f %.1f" % tuple(v for p in xy for v in p)
     if vertical and s["svg_y"] != t["svg_y"]:
