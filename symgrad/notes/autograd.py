@@ -19,6 +19,7 @@ from sympy import Add
 
 from ..diff.simplify import tidy
 from ..printing import to_text
+from .exercises import explained
 from .graphs import backward_graph
 from .latex import aligned, name_tex, tex
 from .listing import pytorch_listing
@@ -87,12 +88,14 @@ def autograd_section(d, info, num):
             forms = [f for f in dict.fromkeys(parts) if len(f) <= STEP_FORM]
             step = prob.backward[s.index - 1]
             is_result = old is None and name in prob.wrt and step.gradient is None and s.output in prob.outputs
-            if not is_result:                       # a result above is not repeated
-                rows.append((r"%s.\mathtt{grad}" % name_tex(name), forms or [r"\text{(long: see the values)}"]))
+            rows.append((r"%s.\mathtt{grad}" % name_tex(name), forms or [r"\text{(long: see the values)}"],
+                         is_result))
             named[name] = total
             if snap is not None and snap.get(name) is not None:
                 lines.append(_value_lines(name, snap, before, old is not None and add is not None))
-        item["grads"] = aligned(rows) if rows else None
+        if all(r[2] for r in rows):                 # the results above are not repeated alone
+            rows = []
+        item["grads"] = aligned([r[:2] for r in rows]) if rows else None
         item["printed"] = "\n".join(lines) if lines else None
         prev = dict(named)
     final, why = sched.grad, sched.why_none
@@ -185,9 +188,7 @@ def _kind(message):
 def _error_why(d, s, err):
     r = Rich()
     if getattr(err, "explanation", None):
-        for k, part in enumerate(str(err.explanation).split("`")):
-            if part:
-                (r.c if k % 2 else r.t)(part)
+        r = explained(str(err.explanation))
     else:
         r.extend(explain_error(d, s, err.to_dict()))
     return r

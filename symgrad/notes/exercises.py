@@ -10,6 +10,7 @@ At most `MAX_EXERCISES`, in a fixed order of kinds.
 """
 import ast
 import copy
+import re
 from dataclasses import replace
 
 from .latex import name_tex, tex
@@ -66,9 +67,25 @@ def _raising(d, sched, num):
 
 def _raises(e):
     """The explanation of a predicted error, then PyTorch's words."""
-    why = e.explanation.replace("`", "")
-    r = Rich().t(why[:1].upper() + why[1:] + " ")
+    why = str(e.explanation)
+    r = explained(why[:1].upper() + why[1:]).t(" ")
     return r.t("PyTorch raises ").c(e.type).t(": %s." % e.message.split(". ")[0].rstrip("."))
+
+
+# calls, backward nodes and keywords that an explanation writes as plain words
+_CODE = re.compile(r"`([^`]*)`|(\b\w+\.\w+\((?:\w+=\w+)?\)|\b[A-Z]\w*Backward\d+\b|\b\w+=(?:True|False)\b)")
+
+
+def explained(text):
+    """An explanation as Rich text: its `code` spans, calls (``e.backward()``), backward
+    nodes (``MulBackward0``) and keywords (``retain_graph=True``) as code."""
+    r, at = Rich(), 0
+    for m in _CODE.finditer(text):
+        if m.start() > at:
+            r.t(text[at:m.start()])
+        r.c(m.group(1) if m.group(1) is not None else m.group(2))
+        at = m.end()
+    return r.t(text[at:]) if at < len(text) else r
 
 
 def _kind(msg):

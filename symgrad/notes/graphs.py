@@ -21,7 +21,7 @@ from .numbers import short
 from .text import ellipsize, one_line_code, plain
 
 MAX_DRAWN = 32          # boxes; a larger graph is described, not drawn
-LABEL = 26              # characters of a definition shown in a box
+LABEL = 32              # characters of a definition shown in a box
 WIDE = 52               # characters of a backward node's lines
 LINE_MAX = 60           # characters of any line of a box
 # one character and one line of a box's text: SVG pixels and TikZ centimetres; the gaps
@@ -65,10 +65,32 @@ def layered(ids, edges):
                 if not nb:
                     return (k - mid, k)
                 return (sum(rank[x] - (len(columns[col[x]]) - 1) / 2.0 for x in nb) / len(nb), k)
-            members[:] = [i for _, i in sorted(enumerate(members), key=key)]
+            members[:] = _hug([i for _, i in sorted(enumerate(members), key=key)], preds, users)
             for k, i in enumerate(members):
                 rank[i] = k
     return {i: (col[i], rank[i] - (len(columns[col[i]]) - 1) / 2.0) for i in ids}
+
+
+def _hug(members, preds, users):
+    """A column's order with each computed node flanked by the sources that feed the same
+    user (W1 | xf | b1 above h1): the chain of computed nodes runs straight down the middle
+    and no edge between them crosses a parameter's box."""
+    core = [i for i in members if preds[i]]
+    mates = {c: [] for c in core}
+    for i in members:
+        if not preds[i]:
+            mate = next((c for c in core if set(users[i]) & set(users[c])), None)
+            if mate is not None:
+                mates[mate].append(i)
+    hugged = {i for m in mates.values() for i in m}
+    out = []
+    for i in members:
+        if i in mates:
+            half = len(mates[i]) // 2
+            out += mates[i][:half] + [i] + mates[i][half:]
+        elif i not in hugged:
+            out.append(i)
+    return out
 
 
 def place(boxes, edges, reverse=False):
@@ -93,6 +115,7 @@ def place(boxes, edges, reverse=False):
     vertical = wide * TIKZ_CHAR > PAGE_CM and tall < wide
     if vertical:
         y = 0.0
+        fed = {b for _, b in edges}
         for c in sorted(layers):
             m = layers[c]
             hl = max(b["h"] for b in m)
@@ -100,6 +123,11 @@ def place(boxes, edges, reverse=False):
             for b in m:
                 b["cx"], b["cy"] = x + b["w"] / 2.0, y + hl / 2.0
                 x += b["w"] + GAP_CHARS
+            core = [b["cx"] for b in m if b["id"] in fed]
+            if core and len(m) > 1:         # the computed nodes on the middle line, inputs beside
+                shift = -sum(core) / len(core)
+                for b in m:
+                    b["cx"] += shift
             y += hl + GAP_LINES * 2
     else:
         x = 0.0
@@ -110,8 +138,20 @@ def place(boxes, edges, reverse=False):
             for b in m:
                 b["cx"], b["cy"] = x + wl / 2.0, b["rank"] * (hmax + GAP_LINES)
             x += wl + GAP_CHARS
-    left = min(b["cx"] - b["w"] / 2.0 for b in boxes)
-    top = min(b["cy"] - b["h"] / 2.0 for b in boxes)
+    by_id = {b["id"]: b for b in boxes}
+    routed = []                         # (from, to, control points or None)
+    for a, b in edges:
+        s, t = (by_id[b], by_id[a]) if reverse else (by_id[a], by_id[b])
+        routed.append((s, t, _detour(s, t, boxes, vertical)))
+    # how far a curve reaches: its midpoint, (p0 + 3 c1 + 3 c2 + p3) / 8
+    reach = []
+    for s, t, c in routed:
+        if c:
+            p0, p3 = _ends(s, t, c, vertical)
+            reach.append(((p0[0] + 3 * c[0][0] + 3 * c[1][0] + p3[0]) / 8.0,
+                          (p0[1] + 3 * c[0][1] + 3 * c[1][1] + p3[1]) / 8.0))
+    left = min([b["cx"] - b["w"] / 2.0 for b in boxes] + [x - 1 for x, _ in reach])
+    top = min([b["cy"] - b["h"] / 2.0 for b in boxes] + [y - 0.5 for _, y in reach])
     for b in boxes:
         b["svg_x"] = round(SVG_PAD + (b["cx"] - left) * SVG_CHAR, 1)
         b["svg_y"] = round(SVG_PAD + (b["cy"] - top) * SVG_LINE, 1)
@@ -124,20 +164,65 @@ def place(boxes, edges, reverse=False):
                           for j, (k, t) in enumerate(b["lines"])]
         b["x"] = "%.2f" % ((b["cx"] - left) * TIKZ_CHAR)
         b["y"] = "%.2f" % (-(b["cy"] - top) * TIKZ_LINE)
-    by_id = {b["id"]: b for b in boxes}
     out_edges = []
-    for a, b in edges:
-        s, t = (by_id[b], by_id[a]) if reverse else (by_id[a], by_id[b])
+    for s, t, bend in routed:
+        via = None
+        if bend is not None:
+            (c1x, c1y), (c2x, c2y) = bend
+            via = "(%.2f,%.2f) and (%.2f,%.2f)" % ((c1x - left) * TIKZ_CHAR, -(c1y - top) * TIKZ_LINE,
+                                                    (c2x - left) * TIKZ_CHAR, -(c2y - top) * TIKZ_LINE)
         out_edges.append({"src": s["id"], "dst": t["id"], "src_tikz": s["tikz"], "dst_tikz": t["tikz"],
-                          "path": _svg_path(s, t, vertical)})
-    width = max(b["svg_left"] + b["svg_w"] for b in boxes) + SVG_PAD
-    height = max(b["svg_top"] + b["svg_h"] for b in boxes) + SVG_PAD
+                          "via": via, "path": _svg_path(s, t, vertical, bend, left, top)})
+    width = max([b["svg_left"] + b["svg_w"] for b in boxes] +
+                [SVG_PAD + (x + 1 - left) * SVG_CHAR for x, _ in reach]) + SVG_PAD
+    height = max([b["svg_top"] + b["svg_h"] for b in boxes] +
+                 [SVG_PAD + (y + 0.5 - top) * SVG_LINE for _, y in reach]) + SVG_PAD
     return {"boxes": boxes, "edges": out_edges, "svg_width": round(width, 1),
             "svg_height": round(height, 1), "vertical": vertical}
 
 
-def _svg_path(s, t, vertical):
+def _detour(s, t, boxes, vertical):
+    """None when the straight edge s -> t crosses no other box; else the two control points
+    (layout units) of a curve around the boxes in its way, on the side with more room."""
+    def inside(x, y, b):
+        return abs(x - b["cx"]) < b["w"] / 2.0 + 0.5 and abs(y - b["cy"]) < b["h"] / 2.0 + 0.2
+    others = [b for b in boxes if b is not s and b is not t]
+    hit = []
+    for k in range(1, 40):
+        x = s["cx"] + (t["cx"] - s["cx"]) * k / 40.0
+        y = s["cy"] + (t["cy"] - s["cy"]) * k / 40.0
+        hit += [b for b in others if b not in hit and inside(x, y, b)]
+    if not hit:
+        return None
+    # across the layers: around the obstacles' sides (x when layers are rows, y when columns)
+    a, half = ("cx", "w") if vertical else ("cy", "h")
+    mid = (s[a] + t[a]) / 2.0
+    right = sum(b[a] for b in hit) / len(hit) <= mid
+    edge = max(b[a] + b[half] / 2.0 for b in hit + [s, t]) if right else min(b[a] - b[half] / 2.0 for b in hit + [s, t])
+    goal = edge + (1.5 if right else -1.5) * (1 if vertical else 0.6)
+    c = (goal - (s[a] + t[a]) / 8.0) / 0.75          # a cubic's midpoint: (p0 + 3c1 + 3c2 + p3)/8
+    if vertical:
+        return (c, s["cy"]), (c, t["cy"])
+    return (s["cx"], c), (t["cx"], c)
+
+
+def _ends(s, t, bend, vertical):
+    """Where a curve around other boxes leaves s and meets t: their sides facing its bend."""
+    (c1x, c1y), _ = bend
+    if vertical:
+        sign = 1 if c1x > s["cx"] else -1
+        return (s["cx"] + sign * s["w"] / 2.0, s["cy"]), (t["cx"] + sign * (t["w"] / 2.0 + 0.3), t["cy"])
+    sign = 1 if c1y > s["cy"] else -1
+    return (s["cx"], s["cy"] + sign * s["h"] / 2.0), (t["cx"], t["cy"] + sign * (t["h"] / 2.0 + 0.15))
+
+
+def _svg_path(s, t, vertical, bend=None, left=0.0, top=0.0):
     """An edge from box s to box t, ending at t's border (the arrow's tip)."""
+    if bend is not None:                  # around the boxes in the way: from side to side
+        p0, p3 = _ends(s, t, bend, vertical)
+        pts = [p0, bend[0], bend[1], p3]
+        xy = [(SVG_PAD + (x - left) * SVG_CHAR, SVG_PAD + (y - top) * SVG_LINE) for x, y in pts]
+        return "M%.1f %.1f C%.1f %.1f %.1f %.1f %.1f %.1f" % tuple(v for p in xy for v in p)
     if vertical and s["svg_y"] != t["svg_y"]:
         down = t["svg_y"] > s["svg_y"]
         y1 = s["svg_y"] + (s["svg_h"] / 2 if down else -s["svg_h"] / 2)
@@ -185,10 +270,10 @@ def forward_graph(d, info, num):
             flag = "leaf" if t["requires_grad"] else "no grad"
         else:
             style = "output" if m in prob.outputs else ("node" if t["requires_grad"] else "constant")
-            title = ellipsize("%s = %s" % (m, one_line_code(t["expr"])), LABEL)
+            title = "%s = %s" % (m, one_line_code(t["expr"]))
             flag = "retain_grad" if m in retained else ("" if t["requires_grad"] else "no grad")
         shape = plain("%s%s" % (_shape(t["shape"]), ", " + flag if flag else ""))
-        lines = [("title", plain(title))]
+        lines = [("title", title)]
         if num:
             lines.append(("value", "%s: %s" % (shape, short(num.forward.get(m), count=False))))
             if t["requires_grad"]:
@@ -199,6 +284,9 @@ def forward_graph(d, info, num):
                                                         short(g[m], count=False))))
         else:
             lines.append(("shape", shape))
+        # a definition may take the width its numbers take anyway
+        room = max([LABEL] + [len(x) for _, x in lines[1:]])
+        lines[0] = ("title", plain(ellipsize(title, room)))
         boxes.append({"id": "t_" + m, "tikz": "n%d" % len(boxes), "name": m, "style": style, "lines": lines})
     g = place(boxes, [("t_" + a, "t_" + b) for a, b in edges])
     g.update({"drawn": True, "size": len(ids), "outputs": outs,
@@ -259,7 +347,7 @@ def backward_graph(sched, step, freed_before, num_added=None):
         made = names_of.get(n)
         lines = [("title", ellipsize(plain("%s (%s)" % (n.name, made[0] if made else n.text)), WIDE))]
         if len(n.chain) > 1:
-            lines.append(("note", ellipsize(plain("chain: " + " ← ".join(n.chain[1:])), WIDE)))
+            lines.append(("note", ellipsize(plain(_chain(n.chain[1:])), WIDE)))
         if raiser is not None and n.raiser == raiser and n in freed_before:
             state, note = "raises", "freed earlier: raises"
         elif n in frees and n.saves:
@@ -284,6 +372,18 @@ def backward_graph(sched, step, freed_before, num_added=None):
                          "node as PyTorch names it (grad_fn), what it saved, and what the call does with it."
                          % (("bottom", "top") if g["vertical"] else ("right", "left"))})
     return g
+
+
+def _chain(names):
+    """``chain: A ← B ← C``, whole names only: the middle ones give way to "…" when long."""
+    names = list(names)
+    for drop in range(max(len(names) - 1, 1)):
+        mid = (len(names) - drop) // 2
+        shown = names if not drop else names[:mid] + ["…"] + names[mid + drop:]
+        text = "chain: " + " ← ".join(shown)
+        if len(text) <= WIDE:
+            break
+    return text
 
 
 # --- Mermaid (the Markdown's pictures) ------------------------------------------------------------

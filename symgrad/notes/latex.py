@@ -115,13 +115,24 @@ class _NotesNames:
         for p in pieces:
             if prev is not None:
                 out += r" \odot " if (prev[1] and p[1]) else (r" \cdot " if (prev[2] or p[2]) else " ")
-            out += p[0]
+            out += r"\left(%s\right)" % p[0] if prev is not None and p[0].startswith("-") else p[0]
             prev = p
         return out
 
 
 class NotesLatex(_NotesNames, MatrixLatexPrinter):
     """Matrix notation for the notes."""
+
+    def parenthesize(self, item, level, is_neg=False, strict=False):
+        # a factor that prints with its own sign: I \odot (-x), not I \odot -x
+        s = super().parenthesize(item, level, is_neg=is_neg, strict=strict)
+        if s.startswith("-") and not getattr(item, "is_Number", False) and level >= 50:
+            return r"\left(%s\right)" % s
+        return s
+
+    def _print_Add(self, e, order=None):
+        # a term that prints with its own sign: a - b, not a + -b
+        return super()._print_Add(e, order).replace(" + - ", " - ").replace(" + -", " - ")
 
 
 class NotesIndex(_NotesNames, IndexPrinter):
@@ -282,3 +293,12 @@ def shape_plain(shape):
     if not shape:
         return "scalar"
     return " × ".join(str(s) for s in shape)
+
+
+def visible_len(s):
+    """About how many characters wide a LaTeX formula prints (commands count as one, braces,
+    scripts and spacing as none): to tell a formula that would shrink past reading."""
+    s = re.sub(r"\\(?:left|right|[bB]igg?[lr]?)\b", "", s)
+    s = re.sub(r"\\(?:mathrm|operatorname|mathit|mathtt|text|mathbf)\{([^{}]*)\}", r"\1", s)
+    s = re.sub(r"\\[A-Za-z]+|\\.", "x", s)
+    return len(re.sub(r"[{}^_\s&]", "", s))

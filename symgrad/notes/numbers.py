@@ -25,7 +25,7 @@ import contextlib
 import weakref
 
 # Inputs with more entries than this get no numbers in the notes (they would not be read).
-MAX_ENTRIES = 200_000
+MAX_ENTRIES = 2_000_000
 # A tensor with more entries than this prints summarized (PyTorch's "...").
 PRINT_THRESHOLD = 16
 _CACHE = weakref.WeakKeyDictionary()
@@ -238,6 +238,8 @@ def labelled(label, text):
 
 
 def _number(x):
+    if isinstance(x, int):                       # an int or a bool, as PyTorch prints it
+        return str(x)
     if x == 0:
         return "0"
     a = abs(x)
@@ -256,6 +258,8 @@ def short(t, n=4, count=True):
         flat = t.detach().reshape(-1).tolist()
     except AttributeError:
         return _number(float(t))
+    if not getattr(t.dtype, "is_floating_point", True) and not getattr(t.dtype, "is_complex", False):
+        flat = [x if isinstance(x, bool) else int(x) for x in flat]     # labels, masks: 7, True
     if t.dim() == 0:
         return _number(flat[0])
     if len(flat) > 1 and all(x == flat[0] for x in flat):

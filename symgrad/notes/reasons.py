@@ -115,7 +115,7 @@ def to_tex(s):
                     continue
             if w in _FUNCS:
                 out.append(_FUNCS[w] + ("" if s[end:end + 1] in "({[" and s[end:end + 1] else " "))
-            elif w in _NAMED:
+            elif w in _NAMED or re.fullmatch(r"[A-Za-z]{2,}(?:_[A-Za-z]{2,})+", w):
                 out.append(r"\operatorname{%s}" % w.replace("_", r"\_"))
             else:
                 out.append(w)
@@ -161,11 +161,17 @@ def reason_rich(name, why):
                 break
             run.append(toks[k])
             k += 1
+        if len(run[0]) > 1 and run[0][0] == "(" and " ".join(run).count("(") > " ".join(run).count(")"):
+            r.t("(")                            # an aside opens: "(softmax(z) - t for ..."
+            run[0] = run[0][1:]
+            opened = True
+        else:
+            opened = False
         while run and " ".join(run).count("(") > " ".join(run).count(")"):
             run.pop()                           # a formula does not end inside parentheses
             k -= 1
         if not run:
-            r.t(toks[k] + (" " if k + 1 < len(toks) else ""))
+            r.t(toks[k][opened:] + (" " if k + 1 < len(toks) else ""))
             k += 1
             continue
         text = " ".join(run)

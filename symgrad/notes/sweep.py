@@ -21,7 +21,7 @@ from sympy import Add, S
 from ..ops import TensorOp
 from ..diff.simplify import tidy
 from ..tensor import Tensor, shape_of
-from .latex import Named, bar, name_tex, pre_tex, shape_tex, tex, too_long
+from .latex import Named, bar, name_tex, pre_tex, shape_tex, tex, too_long, visible_len
 from .reasons import reason_rich, reasons
 from .text import Rich
 
@@ -164,7 +164,10 @@ def _line(a, rules, value, symbol, acc, upstream_symbol=None):
 def _total(a, got, value, symbol):
     lhs = symbol(a).tex if isinstance(symbol(a), Named) else tex(symbol(a))
     parts = [r for _, r in got]
-    rhs = [" + ".join(_paren(tex(p)) for p in parts)]
+    rhs = [""]
+    for k, p in enumerate(parts):               # a - b, not a + -b
+        t = _paren(tex(p)) if not tex(p).startswith("-") else tex(p)
+        rhs[0] += t if not k else (" - " + t[1:].lstrip() if t.startswith("-") else " + " + t)
     if value is not None:
         v = tex(value)
         if v != rhs[0] and len(v) <= LONG:
@@ -220,6 +223,18 @@ def _block(items):
 
 # --- results ------------------------------------------------------------------------------------
 
+# A result wider than this (characters as printed) is given by its adjoint's name: the sweep
+# above derives it line by line, and the formula would shrink past reading in the table.
+RESULT_WIDE = 45
+
+
+def _result_form(g, xt):
+    form = tex(g.form)
+    if g.upstream or visible_len(form) <= RESULT_WIDE:
+        return too_long(form)
+    return r"%s \quad \text{(derived above)}" % bar(xt)
+
+
 def results(d, num=None, with_values=True):
     """Each gradient as the library gives it: matrix form in named adjoints, spec text, value."""
     from .numbers import fmt
@@ -240,6 +255,6 @@ def results(d, num=None, with_values=True):
             elif g.output in num.grads and num.grads[g.output]:
                 value = "None: no path from %s to %s (zero)" % (g.wrt, g.output)
         out.append({"output": g.output, "wrt": g.wrt, "what": what, "connected": g.connected,
-                    "shape_tex": shape_tex(g.shape), "math": "%s = %s" % (lhs, too_long(tex(g.form))),
+                    "shape_tex": shape_tex(g.shape), "math": "%s = %s" % (lhs, _result_form(g, xt)),
                     "text": g.text, "value": value})
     return out
