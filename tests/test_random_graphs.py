@@ -742,9 +742,25 @@ def check_spec(spec, seed=0):
 def _no_ones(e):
     from symgrad.ops.shape import OnesLikeOp
     try:
-        return e.replace(lambda x: isinstance(x, OnesLikeOp), lambda x: sympy.S.One)
+        e = e.replace(lambda x: isinstance(x, OnesLikeOp), lambda x: sympy.S.One)
     except Exception:       # ones_like(t) as a matmul operand cannot become the number 1
+        pass
+    return _left_assoc(e)
+
+
+def _left_assoc(e):
+    """Chains of matrix products associated to the left: the text of (A @ B @ C).T parses back
+    as C.T @ (B.T @ A.T), the same product associated the other way."""
+    from symgrad.ops.linalg import MatmulOp
+    from symgrad.tensor import shape_of
+    if not e.args:
         return e
+    args = [_left_assoc(a) for a in e.args]
+    if isinstance(e, MatmulOp) and isinstance(args[1], MatmulOp) and \
+            all(len(shape_of(x)) == 2 for x in (args[0],) + tuple(args[1].args[:2])):
+        b, c = args[1].args[:2]
+        return _left_assoc(MatmulOp(MatmulOp(args[0], b), c))
+    return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
 
 
 def _heaviside_refused(text, row):
