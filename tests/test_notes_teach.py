@@ -65,6 +65,27 @@ def test_the_listing_reproduces_the_numbers_of_the_notes():
     assert fmt(ns["w"].grad) == fmt(num.steps[-1]["w"])
 
 
+def test_large_values_print_as_the_listing_prints_them():
+    """A summarized .grad in the notes is what ``print`` shows after the listing's own
+    ``torch.set_printoptions`` (no corner-only summary of the notes' own making)."""
+    torch = pytest.importorskip("torch")
+    d = derive("lstm_cell.yaml")
+    from symgrad.notes.listing import pytorch_listing
+    from symgrad.notes.numbers import fmt, numbers
+    num = numbers(d)
+    code = pytorch_listing(d, num)
+    assert "torch.set_printoptions(threshold=16, edgeitems=2)   # as the notes print values" in code
+    saved = torch._tensor_str.PRINT_OPTS.__dict__.copy()
+    ns = {}
+    try:
+        exec(compile(code + "L.backward()\nshown = repr(W_ih.grad)\n", "<listing>", "exec"), ns)
+    finally:
+        torch.set_default_dtype(torch.float32)
+        torch._tensor_str.PRINT_OPTS.__dict__.update(saved)
+    assert "..." in ns["shown"] and ns["shown"] == fmt(ns["W_ih"].grad)
+    assert ns["shown"].count("\n") == 4                   # two rows, "...", two rows
+
+
 def test_numbers_are_unavailable_without_dim_values():
     d = symgrad.derive(symgrad.loads("dims: {n: null}\ninputs: {a: {shape: [n]}}\nnodes: {b: sum(a**2)}\n"))
     md = d.render("md")

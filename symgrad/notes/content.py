@@ -19,7 +19,7 @@ answers to the exercises.
 """
 from .autograd import autograd_section
 from .exercises import exercises
-from .graphs import forward_graph
+from .forward import forward_graph
 from .latex import aligned, entry, index_letters, name_tex, shape_plain, shape_tex, tex, tex_index, visible_len
 from .numbers import Unavailable, fmt_live, labelled, numbers, short
 from .sweep import derivation_section, results

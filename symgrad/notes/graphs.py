@@ -18,7 +18,7 @@ and a few barycentre sweeps order each column.  Graphs beyond `MAX_DRAWN` boxes 
 drawn (a sentence says so): they would not be legible on a page.
 """
 from .numbers import short
-from .text import ellipsize, one_line_code, plain
+from .text import ellipsize, plain
 
 MAX_DRAWN = 32          # boxes; a larger graph is described, not drawn
 LABEL = 32              # characters of a definition shown in a box
@@ -30,6 +30,10 @@ SVG_CHAR, SVG_LINE, SVG_PAD = 6.9, 14.0, 8.0
 TIKZ_CHAR, TIKZ_LINE = 0.152, 0.34
 GAP_CHARS, GAP_LINES = 4, 0.7
 PAGE_CM = 16.0
+# a picture shrinks to the page's width, but not below this: a wider row of boxes is laid
+# out over several rows instead (``scriptsize`` at 0.8 is still read in print)
+MIN_SCALE = 0.8
+ROW_CHARS = PAGE_CM / MIN_SCALE / TIKZ_CHAR
 
 
 # --- layout ----------------------------------------------------------------------------------
@@ -98,7 +102,9 @@ def place(boxes, edges, reverse=False):
 
     ``edges`` run from a box's inputs to it; ``reverse`` draws their arrows the other way
     (a gradient flows from the output back to the inputs).  Layers run left to right when
-    that fits a page's width, else top to bottom (``vertical``), whichever is narrower."""
+    that fits a page's width, else top to bottom (``vertical``), whichever is narrower; a
+    layer wider than ROW_CHARS then takes several rows.  ``crowded``: some layer took more
+    than one row, or the picture is wider than the page (shorter box texts would help)."""
     pos = layered([b["id"] for b in boxes], edges)
     for b in boxes:
         b["lines"] = [(k, ellipsize(t, LINE_MAX)) for k, t in b["lines"]]
@@ -111,15 +117,15 @@ def place(boxes, edges, reverse=False):
     for members in layers.values():
         members.sort(key=lambda b: b["rank"])
     wide = sum(max(b["w"] for b in m) for m in layers.values()) + GAP_CHARS * (len(layers) - 1)
-    tall = max(sum(b["w"] for b in m) + GAP_CHARS * (len(m) - 1) for m in layers.values())
+    fed = {b for _, b in edges}
+    rows = [r for c in sorted(layers) for r in _wrap(layers[c], fed)]
+    tall = max(_row_width(m) for m in rows)
     vertical = wide * TIKZ_CHAR > PAGE_CM and tall < wide
     if vertical:
         y = 0.0
-        fed = {b for _, b in edges}
-        for c in sorted(layers):
-            m = layers[c]
+        for m in rows:
             hl = max(b["h"] for b in m)
-            x = -(sum(b["w"] for b in m) + GAP_CHARS * (len(m) - 1)) / 2.0
+            x = -_row_width(m) / 2.0
             for b in m:
                 b["cx"], b["cy"] = x + b["w"] / 2.0, y + hl / 2.0
                 x += b["w"] + GAP_CHARS
@@ -178,7 +184,27 @@ def place(boxes, edges, reverse=False):
     height = max([b["svg_top"] + b["svg_h"] for b in boxes] +
                  [SVG_PAD + (y + 0.5 - top) * SVG_LINE for _, y in reach]) + SVG_PAD
     return {"boxes": boxes, "edges": out_edges, "svg_width": round(width, 1),
-            "svg_height": round(height, 1), "vertical": vertical}
+            "svg_height": round(height, 1), "vertical": vertical,
+            "crowded": len(rows) > len(layers) or (width - 2 * SVG_PAD) / SVG_CHAR * TIKZ_CHAR > PAGE_CM}
+
+
+def _row_width(m):
+    return sum(b["w"] for b in m) + GAP_CHARS * (len(m) - 1)
+
+
+def _wrap(members, fed):
+    """A layer as rows of boxes (top to bottom), each at most ROW_CHARS wide: the fewest
+    rows, boxes shared out evenly in their order; the layer's inputs (not fed by an edge)
+    in the upper rows and its computed nodes in the lowest, next to their users."""
+    if _row_width(members) <= ROW_CHARS or len(members) < 2:
+        return [members]
+    ordered = [b for b in members if b["id"] not in fed] + [b for b in members if b["id"] in fed]
+    for k in range(2, len(ordered) + 1):
+        size = -(-len(ordered) // k)
+        rows = [ordered[j:j + size] for j in range(0, len(ordered), size)]
+        if all(_row_width(r) <= ROW_CHARS for r in rows):
+            return rows
+    return [[b] for b in ordered]
 
 
 def _detour(s, t, boxes, vertical):
@@ -243,59 +269,6 @@ def _svg_path(s, t, vertical, bend=None, left=0.0, top=0.0):
         return "M%.1f %.1f L%.1f %.1f" % (x1, y1, x2, y2)
     mx = (x1 + x2) / 2
     return "M%.1f %.1f C%.1f %.1f %.1f %.1f %.1f %.1f" % (x1, y1, mx, y1, mx, y2, x2, y2)
-
-
-# --- the forward graph -------------------------------------------------------------------------
-
-def forward_graph(d, info, num):
-    """The spec's tensors as a circuit: definition, shape, value and gradients on each box."""
-    prob = d.problem
-    order = [x.name for x in prob.inputs] + [n.name for n in prob.nodes]
-    edges = []
-    for n in prob.nodes:
-        used = {t.name for t in n.expr.free_symbols if getattr(t, "name", None) in info}
-        edges += [(m, n.name) for m in order if m in used and m != n.name]
-    needed = {a for e in edges for a in e} | set(prob.outputs)
-    ids = [m for m in order if m in needed or info[m]["kind"] == "node"]
-    if len(ids) > MAX_DRAWN:
-        return {"drawn": False, "size": len(ids), "boxes": [], "edges": []}
-    outs = list(prob.outputs)[:2]
-    retained = set(prob.retain_grad or ())
-    boxes = []
-    for m in ids:
-        t = info[m]
-        if t["kind"] == "input":
-            style = "input" if t["requires_grad"] else "constant"
-            title = ellipsize(m, LABEL)
-            flag = "leaf" if t["requires_grad"] else "no grad"
-        else:
-            style = "output" if m in prob.outputs else ("node" if t["requires_grad"] else "constant")
-            title = "%s = %s" % (m, one_line_code(t["expr"]))
-            flag = "retain_grad" if m in retained else ("" if t["requires_grad"] else "no grad")
-        shape = plain("%s%s" % (_shape(t["shape"]), ", " + flag if flag else ""))
-        lines = [("title", title)]
-        if num:
-            lines.append(("value", "%s: %s" % (shape, short(num.forward.get(m), count=False))))
-            if t["requires_grad"]:
-                for o in outs:
-                    g = num.grads.get(o, {})
-                    if g.get(m) is not None:
-                        lines.append(("grad", "%s%s" % ("∂%s: " % o if len(outs) > 1 or m != o else "∂: ",
-                                                        short(g[m], count=False))))
-        else:
-            lines.append(("shape", shape))
-        # a definition may take the width its numbers take anyway
-        room = max([LABEL] + [len(x) for _, x in lines[1:]])
-        lines[0] = ("title", plain(ellipsize(title, room)))
-        boxes.append({"id": "t_" + m, "tikz": "n%d" % len(boxes), "name": m, "style": style, "lines": lines})
-    g = place(boxes, [("t_" + a, "t_" + b) for a, b in edges])
-    g.update({"drawn": True, "size": len(ids), "outputs": outs,
-              "mermaid": mermaid(g, "TB" if g["vertical"] else "LR")})
-    return g
-
-
-def _shape(shape):
-    return "scalar" if not shape else "×".join(str(s) for s in shape)
 
 
 # --- one backward() step ------------------------------------------------------------------------

@@ -8,8 +8,11 @@ prints exactly the numbers the notes show.
 """
 import re
 
+from .numbers import PRINT_OPTIONS
 from .text import torch_code
 
+# PyTorch's own print options: the listing sets only those the notes change.
+TORCH_DEFAULTS = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80}
 # Lines of the listing are broken after commas beyond this length.
 LISTING_WIDTH = 80
 
@@ -132,5 +135,7 @@ def pytorch_listing(d, num=None, raised_at=None):
     head = ["import torch"]
     if uses_f:
         head.append("import torch.nn.functional as F")
-    head += ["", "torch.set_default_dtype(torch.float64)", ""]
+    opts = ", ".join("%s=%s" % (k, v) for k, v in PRINT_OPTIONS.items() if TORCH_DEFAULTS.get(k) != v)
+    head += ["", "torch.set_default_dtype(torch.float64)",
+             "torch.set_printoptions(%s)   # as the notes print values" % opts, ""]
     return "\n".join(head + body).rstrip() + "\n"

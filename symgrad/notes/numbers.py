@@ -28,6 +28,9 @@ import weakref
 MAX_ENTRIES = 2_000_000
 # A tensor with more entries than this prints summarized (PyTorch's "...").
 PRINT_THRESHOLD = 16
+# The print options of every value in the notes; the listing sets the same ones
+# (``torch.set_printoptions(**PRINT_OPTIONS)``), so running it prints what the notes show.
+PRINT_OPTIONS = {"precision": 4, "threshold": PRINT_THRESHOLD, "edgeitems": 2, "linewidth": 80}
 _CACHE = weakref.WeakKeyDictionary()
 
 
@@ -185,16 +188,15 @@ def _gradients(d, num, env):
 
 @contextlib.contextmanager
 def _print_options():
-    """PyTorch's printing with the notes' options (restored afterwards): four decimals,
-    tensors beyond PRINT_THRESHOLD entries summarized, float64 the default dtype (so no
-    ``dtype=`` suffix, as in a notebook that set it)."""
+    """PyTorch's printing with the notes' options (restored afterwards): PRINT_OPTIONS, as
+    the listing sets them, and float64 the default dtype (so no ``dtype=`` suffix, as in the
+    listing, which sets it)."""
     import torch
     opts = torch._tensor_str.PRINT_OPTS
     saved = dict(precision=opts.precision, threshold=opts.threshold, edgeitems=opts.edgeitems,
                  linewidth=opts.linewidth, sci_mode=opts.sci_mode)
     dtype = torch.get_default_dtype()
-    torch.set_printoptions(precision=4, threshold=PRINT_THRESHOLD, edgeitems=2, linewidth=72,
-                           sci_mode=False)
+    torch.set_printoptions(sci_mode=None, **PRINT_OPTIONS)
     torch.set_default_dtype(torch.float64)
     try:
         yield
@@ -204,8 +206,9 @@ def _print_options():
 
 
 def fmt(t):
-    """A value as PyTorch prints it: ``tensor([[0.3442, 1.0302]])``; ``None`` for None.
-    A matrix of more than PRINT_THRESHOLD entries shows its corners only."""
+    """A value as PyTorch prints it with PRINT_OPTIONS (the listing's): ``tensor([[0.3442,
+    1.0302]])``; ``None`` for None.  Beyond PRINT_THRESHOLD entries, two at each end of each
+    dimension and "..." between, exactly as the listing's ``print`` shows it."""
     if t is None:
         return "None"
     try:
@@ -215,8 +218,6 @@ def fmt(t):
     if not isinstance(t, torch.Tensor):
         return repr(t)
     with _print_options():
-        if t.dim() > 1 and t.numel() > PRINT_THRESHOLD:
-            torch.set_printoptions(edgeitems=1)
         return repr(t.detach() if not t.requires_grad else t)
 
 

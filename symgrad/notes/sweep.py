@@ -206,16 +206,26 @@ def _dims(shape):
         str(s) if str(s).isdigit() else name_tex(str(s)) for s in shape)
 
 
+# A line of a display wider than this (characters as printed) gets its shape and check on
+# a line below it instead of in columns beside it, which would shrink the whole display.
+DISPLAY_WIDE = 80
+
+
 def _block(items):
     """The group's lines as one aligned display: relation, shape, dimension check."""
     rows = []
+    wide = any(visible_len("%s %s %s" % (it["lhs"], too_long(it["rhs"][0]), it["check"] or "")) > DISPLAY_WIDE
+               for it in items)
     for it in items:
         forms = [too_long(r) for r in it["rhs"]]
         shape = r"\in \mathbb{R}^{%s}" % shape_tex(it["shape"]) if it["shape"] else r"\in \mathbb{R}"
-        first = "%s &%s %s && %s" % (it["lhs"], it["rel"], forms[0], shape)
-        if it["check"]:
-            first += r" && %s" % it["check"]
-        rows.append(first)
+        tail = shape + (r" \quad %s" % it["check"] if it["check"] else "")
+        if wide:        # shape and check on a line of their own: the formula keeps its size
+            rows.append("%s &%s %s" % (it["lhs"], it["rel"], forms[0]))
+            rows += ["&= %s" % f for f in forms[1:]]
+            rows.append(r"&\qquad %s" % tail)
+            continue
+        rows.append("%s &%s %s && %s" % (it["lhs"], it["rel"], forms[0], tail.replace(r" \quad ", " && ")))
         for f in forms[1:]:
             rows.append("&= %s" % f)
     return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
