@@ -24,7 +24,7 @@ applies them to each batched result (``symgrad.diff.batch``); `kronecker` lets L
 from sympy import Add, Mul, Tuple, S, Integer, false
 
 from ..tensor import shape_of
-from .constants import EyeOp, OnesOp
+from .constants import EyeOp, OnesOp, OnesLikeOp
 from .linalg import MatmulOp, OuterOp
 from .reduce import SumOp, MeanOp
 from .shape import ReshapeOp, TransposeOp, UnsqueezeOp, T
@@ -93,7 +93,7 @@ def _split(e, R, dim):
                 merged_vary[into] = merged_vary[into] * v
                 continue
         merged_vary[ds] = merged_vary[ds] * M if ds in merged_vary else M
-    return scal, rest, [(M, ds) for ds, M in merged_vary.items()]
+    return scal, rest, [(without_ones(M) if isinstance(M, Mul) else M, ds) for ds, M in merged_vary.items()]
 
 
 def matmul_placed(G, b, left):
@@ -271,9 +271,19 @@ def restructure(e):
         args = [restructure(f) if isinstance(f, (MatmulOp, SumOp, MeanOp, TransposeOp)) else f
                 for f in e.args]
         e = Mul(*args) if any(a is not b for a, b in zip(args, e.args)) else e
-        return merged(distributed(e))
+        return merged(distributed(without_ones(e)))
     r = _rule(e) if isinstance(e, (MatmulOp, SumOp, MeanOp, TransposeOp)) else None
     return e if r is None else merged(distributed(r))
+
+
+def without_ones(e):
+    """A product without its ones factors (``ones_like(M)*M`` is M) where the others have its
+    shape already."""
+    ones = [f for f in e.args if isinstance(f, (OnesOp, OnesLikeOp))]
+    if not ones:
+        return e
+    rest = Mul(*[f for f in e.args if not isinstance(f, (OnesOp, OnesLikeOp))])
+    return rest if shape_of(rest) == shape_of(e) else e
 
 
 def _rule(e):
