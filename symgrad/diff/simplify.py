@@ -74,9 +74,15 @@ def _simplest(flat):
     for c in cands:
         s = size(c)
         factored = isinstance(c, Mul) and not isinstance(best, Mul)
-        if s < best_size or (factored and s <= best_size + 2):
+        if s < best_size or (factored and s <= best_size + 2 and _tree(c) <= _tree(best)):
             best, best_size = c, s
     return best
+
+
+def _tree(e):
+    """Nodes of a (flat, small) expression as printed: a repeated factor counts each time, so
+    a common factor pulled out (``(a*M + b*M*F)/c``) never passes for a simplification."""
+    return 1 + sum(_tree(a) for a in e.args)
 
 
 class unconstrained:

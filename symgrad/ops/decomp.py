@@ -26,7 +26,7 @@ from .diag import TrilOp, _triangle
 from .linalg import MatmulOp, OuterOp, InverseOp
 from .registry import register, P, Param
 from .batching import align, full_along
-from .shape import EyeOp, UnsqueezeOp, SqueezeOp, T, materialize
+from .shape import EyeOp, UnsqueezeOp, SqueezeOp, TransposeOp, T, materialize
 
 
 def tril(x, diagonal=0):
@@ -140,6 +140,11 @@ class SolveOp(TensorOp):
             a = lift_core(a, shape_of(self.args[0]), 2, nb)
         if lifted[1]:
             b = lift_core(b, shape_of(self.args[1]), 1 if vec else 2, nb)
+        if vec and nb == 0 and not lifted[0] and rank(a) == 2 and rank(b) >= 2:
+            x = SolveOp(a, T(b))     # the batch's last dim as columns: solve(A, I) is inverse(A)
+            if isinstance(x, InverseOp) and isinstance(a, TransposeOp) and a.is_T():
+                return InverseOp(a.args[0])          # inverse(A.T).T
+            return T(x)
         if vec:
             b = UnsqueezeOp(b, Integer(rank(b)))
         x = SolveOp(*same_rank(a, b))

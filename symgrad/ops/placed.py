@@ -24,7 +24,7 @@ applies them to each batched result (``symgrad.diff.batch``); `kronecker` lets L
 from sympy import Add, Mul, Tuple, S, Integer, false
 
 from ..tensor import shape_of
-from .constants import EyeOp
+from .constants import EyeOp, OnesOp, OnesLikeOp
 from .linalg import MatmulOp, OuterOp
 from .reduce import SumOp, MeanOp
 from .shape import ReshapeOp, TransposeOp, UnsqueezeOp, T
@@ -84,16 +84,24 @@ def _split(e, R, dim):
             return None
         vary.append(p)
     merged_vary = {}                # factors placed at the same dims are one placed factor
-    for M, ds in vary:
+    fold = len(set(ds for _, ds in vary)) > 2
+    for M, ds in sorted(vary, key=lambda p: -len(p[1])):
+        if fold and len(ds) == 1:    # more than two: a vector along an axis of a matrix scales it
+            into = next((d2 for d2 in merged_vary if len(d2) == 2 and ds[0] in d2), None)
+            if into is not None:
+                v = M if ds[0] == into[1] else UnsqueezeOp(M, Integer(1))
+                merged_vary[into] = merged_vary[into] * v
+                continue
         merged_vary[ds] = merged_vary[ds] * M if ds in merged_vary else M
-    return scal, rest, [(M, ds) for ds, M in merged_vary.items()]
+    return scal, rest, [(without_ones(M) if isinstance(M, Mul) else M, ds) for ds, M in merged_vary.items()]
 
 
 def matmul_placed(G, b, left):
     """``G @ b`` (``left``) or ``b @ G`` for a 2-D G and a product ``b`` of rank R >= 2 in
     which one placed factor varies along the contracted dim; None otherwise."""
     R = len(shape_of(b))
-    if len(shape_of(G)) not in (1, 2) or R < 2:
+    G = _matrix_of(G, R)
+    if G is None or R < 2:
         return None
     dim = R - 2 if left else R - 1
     parts = _split(b, R, dim)
@@ -116,6 +124,17 @@ def matmul_placed(G, b, left):
         else:                            # M's columns are contracted
             new = place(MatmulOp(M, T(G)) if left else MatmulOp(M, G), (other, dim), R)
     return Mul(*scal) * Mul(*rest) * new
+
+
+def _matrix_of(G, R):
+    """G as a vector or matrix, its leading unit dims dropped (a batch of one broadcasts in a
+    product of rank R >= its own); None when G has a batch of its own."""
+    s = shape_of(G)
+    if len(s) in (1, 2):
+        return G
+    if len(s) > R or any(d != 1 for d in s[:-2]):
+        return None
+    return ReshapeOp(G, Tuple(*s[-2:]))
 
 
 def sum_placed(e, dims, keepdim, sumop):
@@ -148,7 +167,8 @@ def sum_placed(e, dims, keepdim, sumop):
             vecs.append((M, ()))
     if len(vecs) == 1:
         (M, ds), = vecs
-        whole = SumOp(M, Tuple(Integer(len(shape_of(M)) - 1)), false)
+        whole = (OnesOp(Tuple(shape_of(M)[0])) if isinstance(M, EyeOp) else
+                 SumOp(M, Tuple(Integer(len(shape_of(M)) - 1)), false))
         new = place(whole, ds, Rn) if ds else whole
     else:
         (A, da), (B, db) = vecs
@@ -226,8 +246,8 @@ def distributed(e):
     if not isinstance(e, Mul):
         return e
     R = len(shape_of(e))
-    sums = [f for f in e.args if isinstance(f, Add)]
-    if len(sums) != 1 or R == 0 or not structured(sums[0]):
+    sums = [f for f in e.args if isinstance(f, Add) and structured(f)]
+    if len(sums) != 1 or R == 0:
         return e
     others = [f for f in e.args if f is not sums[0]]
     ok = lambda f: shape_of(f) == () or placement(f, R) is not None     # noqa: E731
@@ -251,14 +271,27 @@ def restructure(e):
         args = [restructure(f) if isinstance(f, (MatmulOp, SumOp, MeanOp, TransposeOp)) else f
                 for f in e.args]
         e = Mul(*args) if any(a is not b for a, b in zip(args, e.args)) else e
-        return merged(distributed(e))
+        return merged(distributed(without_ones(e)))
     r = _rule(e) if isinstance(e, (MatmulOp, SumOp, MeanOp, TransposeOp)) else None
     return e if r is None else merged(distributed(r))
+
+
+def without_ones(e):
+    """A product without its ones factors (``ones_like(M)*M`` is M) where the others have its
+    shape already."""
+    ones = [f for f in e.args if isinstance(f, (OnesOp, OnesLikeOp))]
+    if not ones:
+        return e
+    rest = Mul(*[f for f in e.args if not isinstance(f, (OnesOp, OnesLikeOp))])
+    return rest if shape_of(rest) == shape_of(e) else e
 
 
 def _rule(e):
     """The structural rewrite of one linear op application, term by term over a sum; None
     when some term is not a product of placed factors."""
+    dist = [distributed(a) if isinstance(a, Mul) else a for a in e.tensors]
+    if any(a is not b for a, b in zip(dist, e.tensors)):     # (u - w)*s*I -> u*s*I - w*s*I
+        e = e.func(*(dist + list(e.args[len(dist):])), evaluate=False)
     k = next((i for i, a in enumerate(e.tensors) if isinstance(a, Add) and structured(a)), None)
     if k is not None:
         out = []

@@ -27,7 +27,7 @@ class SpecPrinter(StrPrinter):
         """ones_like(t) for a tensor t of e's shape, or ones(shape)."""
         from ..ops.base import TensorOp
         for t in sympy.preorder_traversal(e):
-            if isinstance(t, (Tensor, TensorOp)) and not isinstance(t, Mask) and shape_of(t) == shape_of(e):
+            if isinstance(t, (Tensor, TensorOp)) and not _boolish(t) and shape_of(t) == shape_of(e):
                 return "ones_like(%s)" % self._print(t)
         return "ones(%s)" % ("(%s,)" % shape_of(e)[0] if len(shape_of(e)) == 1
                              else "(%s)" % ", ".join(str(d) for d in shape_of(e)))
