@@ -147,14 +147,18 @@ class Gen:
                 return self.leaf(T, "unit")
             c = self.gen(depth - 1, T)
             return E("sigmoid(%s)" % c.text, T, unit=True, atom=True)
-        fams = [self.f_unary, self.f_unary, self.f_binary, self.f_binary, self.f_binary, self.f_pow,
-                self.f_reduce, self.f_softmax, self.f_matmul, self.f_matmul, self.f_transpose, self.f_shape,
-                self.f_where, self.f_const, self.f_loss, self.f_linalg, self.f_misc]
+        fams = self.families()
         for _ in range(6):
             e = self.choice(fams)(depth, T)
             if e is not None:
                 return e
         return self.leaf(T)
+
+    def families(self):
+        """The op families gen() draws from (a subclass adds more: tests/test_random_graphs_more.py)."""
+        return [self.f_unary, self.f_unary, self.f_binary, self.f_binary, self.f_binary, self.f_pow,
+                self.f_reduce, self.f_softmax, self.f_matmul, self.f_matmul, self.f_transpose, self.f_shape,
+                self.f_where, self.f_const, self.f_loss, self.f_linalg, self.f_misc]
 
     def gen_pos(self, depth, T):
         k = self.choice(range(7))
@@ -582,10 +586,10 @@ def _bshape(a, b):
 
 
 @st.composite
-def specs(draw):
+def specs(draw, gen_cls=Gen):
     """A spec as a dict, ready for yaml.safe_dump."""
     data = _Data(draw)
-    g = Gen(data)
+    g = gen_cls(data)
     if g.coin(0.35):
         g.n = g.choice([2, 3, 4])
     for _ in range(g.choice([1, 2, 3])):
