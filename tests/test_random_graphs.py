@@ -749,6 +749,9 @@ def _no_ones(e):
         e = e.replace(lambda x: isinstance(x, OnesLikeOp), lambda x: sympy.S.One)
     except Exception:       # ones_like(t) as a matmul operand cannot become the number 1
         pass
+    # a Float constant of an op block (selu's scale) prints as its shortest float64 decimal,
+    # which parses back as that exact Rational: compare the Float as that Rational
+    e = e.xreplace({f: sympy.Rational(repr(float(f))) for f in e.atoms(sympy.Float)})
     return _left_assoc(e)
 
 
