@@ -47,6 +47,21 @@ inputs:
 nodes:
   h: (v @ x**(-1)) * y
 """,
+    # a sum of relu masks (1*(h > 0) + (h > 0).T, an integer tensor in PyTorch) printed bare as
+    # an operand of @: the text did not parse back ("cannot matrix-multiply an integer tensor")
+    """
+inputs:
+  x: {shape: [1]}
+nodes:
+  h: x.outer(x).relu()
+""",
+    """
+inputs:
+  x: {shape: [3]}
+  W: {shape: [3, 3], requires_grad: false}
+nodes:
+  h: (relu(W) + relu(W).T) @ x
+""",
     # not a symgrad bug: selu's Float constants print as their float64 decimals and parse back as
     # those exact Rationals; the round-trip comparison now maps Floats the same way
     """
