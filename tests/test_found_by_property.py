@@ -62,6 +62,22 @@ inputs:
 nodes:
   h: (relu(W) + relu(W).T) @ x
 """,
+    # ones_like(x)/2*(m > m): the compiled code dropped ones_like (the carrier of the dtype) for
+    # broadcast_to((m > m)/2, x.shape) -- bool/2 is float32 in PyTorch
+    """
+inputs:
+  x: {shape: [2]}
+  m: {shape: []}
+nodes:
+  h: (x * (m > m)).mean()
+""",
+    """
+inputs:
+  x: {shape: [3]}
+  m: {shape: [3]}
+nodes:
+  h: (x * (m > 0)).mean() + (x * (m < 0)).sum() / 7
+""",
     # not a symgrad bug: selu's Float constants print as their float64 decimals and parse back as
     # those exact Rationals; the round-trip comparison now maps Floats the same way
     """

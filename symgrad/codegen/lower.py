@@ -232,6 +232,8 @@ class CodePrinter(TorchPrinter):
                 return "torch.full_like(%s, %s)" % (like, self._print(rest))
             if _is_bool(rest, self.bools) or _is_long(rest):    # a number of the working dtype
                 return "torch.broadcast_to(%s, %s.shape).to(%s.dtype)" % (self._print(rest), like, like)
+            if isinstance(rest, Mul):       # ones_like carried the dtype: mask/2 alone is float32
+                rest = Mul(*_in_working_dtype(rest, list(rest.args)))
             return "torch.broadcast_to(%s, %s.shape).contiguous()" % (self._print(rest), like)
         masks = [a for a in args if _is_bool(a, self.bools)]
         others = [a for a in args if not _is_bool(a, self.bools)]
