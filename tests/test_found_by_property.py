@@ -78,6 +78,22 @@ inputs:
 nodes:
   h: (x * (m > 0)).mean() + (x * (m < 0)).sum() / 7
 """,
+    # not a symgrad bug: the round-trip comparison's sympy.simplify substituted 0 for tensors and
+    # crashed in cat's shape rule (IndexError); sum(X)/8 and mean(X)/2 of 4 elements are equal,
+    # which the comparison now confirms in PyTorch when SymPy cannot
+    """
+inputs:
+  x1: {shape: [2]}
+  x2: {shape: [1], domain: positive}
+  x5: {shape: [], requires_grad: false}
+  x6: {shape: [1, 4, 1], domain: positive}
+  x7: {shape: [4, 2], domain: unit, requires_grad: false}
+  x8: {shape: [1, 1, 1], domain: unit}
+nodes:
+  h1: x1.dot((x1.abs() + x2))
+  h3: x5.minimum(mse_loss(cat((minimum(x6, h1), x6), 2), pow(sqrt(x7), (x8 * x8)), reduction='mean'))
+wrt: [x1, x2, x6]
+""",
     # not a symgrad bug: selu's Float constants print as their float64 decimals and parse back as
     # those exact Rationals; the round-trip comparison now maps Floats the same way
     """
