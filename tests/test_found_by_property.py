@@ -78,6 +78,14 @@ inputs:
 nodes:
   h: (x * (m > 0)).mean() + (x * (m < 0)).sum() / 7
 """,
+    # the same with a 0/1 temporary (t0 = mask, a bool tensor): broadcast_to(2*t0, ...) is int64
+    """
+inputs:
+  x0: {shape: []}
+  x1: {shape: [1]}
+nodes:
+  h0: where(tanh(x0).exp() > 0, (x1 + x1), 2)
+""",
     # not a symgrad bug: the round-trip comparison's sympy.simplify substituted 0 for tensors and
     # crashed in cat's shape rule (IndexError); sum(X)/8 and mean(X)/2 of 4 elements are equal,
     # which the comparison now confirms in PyTorch when SymPy cannot
