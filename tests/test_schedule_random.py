@@ -8,7 +8,11 @@ explicit ``gradient=`` (a tensor, a bool mask, a Python number, one of another s
 positional arguments, ``zero_grad()``, and the occasional non-scalar ``backward()``.
 `symgrad.autograd.proof.prove` compares each step's outcome and every ``.grad`` with PyTorch.
 Nodes such as ``x - x`` (which cancels to 0 but keeps x's shape) are drawn too.
+
+SYMGRAD_RG=N runs N times more examples with fresh randomness (as tests/test_random_graphs.py).
 """
+import os
+
 from hypothesis import given, settings, strategies as st, HealthCheck
 
 import symgrad
@@ -82,7 +86,10 @@ def problems(draw):
     return text
 
 
-@settings(max_examples=60, deadline=None, derandomize=True,
+SCALE = int(os.environ.get("SYMGRAD_RG", "0") or 0)
+
+
+@settings(max_examples=60 * max(1, SCALE), deadline=None, derandomize=not SCALE, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(problems())
 def test_random_schedules_are_proven(text):

@@ -232,6 +232,12 @@ class CodePrinter(TorchPrinter):
                 return "torch.full_like(%s, %s)" % (like, self._print(rest))
             if _is_bool(rest, self.bools) or _is_long(rest):    # a number of the working dtype
                 return "torch.broadcast_to(%s, %s.shape).to(%s.dtype)" % (self._print(rest), like, like)
+            if isinstance(rest, Mul):       # ones_like carried the dtype: 2*mask is long, mask/2 float32
+                args = list(rest.args)
+                ints = [k for k, a in enumerate(args) if not is_coeff(a)]
+                if all(_is_bool(args[k], self.bools) or _is_long(args[k]) for k in ints):
+                    args[ints[0]] = AsFloat(args[ints[0]])
+                    rest = Mul(*args)
             return "torch.broadcast_to(%s, %s.shape).contiguous()" % (self._print(rest), like)
         masks = [a for a in args if _is_bool(a, self.bools)]
         others = [a for a in args if not _is_bool(a, self.bools)]

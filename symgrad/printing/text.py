@@ -14,10 +14,11 @@ class SpecPrinter(StrPrinter):
         return e.name
 
     def operand(self, e, level, strict=False):
-        """An operand of @, outer or dot: a 0/1 mask is a bool tensor in PyTorch, which
-        matmul refuses, so it is given the dtype of what it compares."""
-        if _boolish(e):
-            out = "%s*%s" % (self._ones_for(e), self._print(e))
+        """An operand of @, outer or dot: a 0/1 mask is a bool tensor in PyTorch, and a sum
+        of masks an integer one, which matmul refuses: it is given the dtype of what it compares."""
+        if _intish(e):
+            body = self._print(e)
+            out = "%s*%s" % (self._ones_for(e), "(%s)" % body if isinstance(e, sympy.Add) else body)
             return out if level == 0 else "(%s)" % out
         if level and isinstance(e, (sympy.Mul, sympy.Pow)):
             return "(%s)" % self._print(e)        # (w @ (1/x)), never w @ 1/x
@@ -115,6 +116,20 @@ def _boolish(e):
     return False
 
 
+def _intish(e):
+    """Whether PyTorch holds e as a bool or integer tensor: a bool one, or a sum or integer
+    multiple of such (``1*(h > 0) + (h > 0).T``, as print_add writes it)."""
+    from ..ops.linalg import TransposeOp
+    from ..ops.shape import ReshapeOp, UnsqueezeOp, SqueezeOp
+    if _boolish(e):
+        return True
+    if isinstance(e, (sympy.Add, sympy.Mul)):
+        return all(f.is_Integer or _intish(f) for f in e.args) and not all(f.is_Number for f in e.args)
+    if isinstance(e, (TransposeOp, ReshapeOp, UnsqueezeOp, SqueezeOp)):
+        return _intish(e.args[0])
+    return False
+
+
 def common_factor(e):
     """(c, s) with ``e == c*s`` when every term of the sum ``e`` has a rational coefficient
     sharing a factor c != 1 (``s/4 - y/4`` is ``(s - y)/4``), else None.  SymPy spreads a
@@ -147,7 +162,7 @@ def print_add(p, e):
         s = p.parenthesize(-t if neg else t, precedence(e), strict=False) if neg else \
             p.parenthesize(t, precedence(e), strict=False)
         body = -t if neg else t
-        if all(isinstance(f, Mask) for f in sympy.Mul.make_args(body)):
+        if _boolish(body):
             s = "1*" + s               # 1 - 1*(x > 0): PyTorch does no +/- on bool tensors
         if k == 0:
             out.append("-" + s if neg else s)

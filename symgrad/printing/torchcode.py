@@ -118,6 +118,15 @@ class TorchPrinter(StrPrinter):
             return "%s(%s)" % (f.torch_name, ", ".join(self._print(a) for a in e.args))
         return super()._print_Function(e)
 
+    def parenthesize(self, item, level, strict=False):
+        """x**-1 prints as ``1/x``, a division: parenthesised as a product (SymPy ranks it a
+        power), so ``v @ (1/x)`` never prints as ``v @ 1/x``, which Python reads ``(v @ 1)/x``."""
+        if isinstance(item, sympy.Pow) and item.exp == -1 and not _const(item) and not _const(item.base):
+            if PRECEDENCE["Mul"] < level or (not strict and PRECEDENCE["Mul"] <= level):
+                return "(%s)" % self._print(item)
+            return self._print(item)
+        return super().parenthesize(item, level, strict)
+
     def _print_Pow(self, e, rational=False):
         b, x = e.args
         if _const(e):

@@ -24,7 +24,7 @@ from ..ops import elementwise as ew
 from ..ops.linalg import MatmulOp
 from ..tensor import shape_of, Tensor, broadcast
 from .calls import Calls, AS_NUMBER as _AS_NUMBER
-from .parse import MAX_DEPTH, BINOPS as _BINOPS, err, suggest, parse_tree, short as _short, call_parts
+from .parse import MAX_DEPTH, BINOPS as _BINOPS, err, suggest, parse_tree, short as _short, number_text, call_parts
 from .subscripts import Subscripts, kind_of_value
 
 
@@ -54,7 +54,7 @@ _CMPS = {ast.Gt: ew.Gt, ast.Lt: ew.Lt, ast.GtE: ew.Ge, ast.LtE: ew.Le}
 # functions whose block says ``number_ok`` take one (exp(2) is exp of a 0-d tensor; sum(2.0)
 # is a TypeError in PyTorch).  Refused here, with the place and a fix.
 def _num(x):
-    s = _short(str(x))
+    s = number_text(x)
     return "(%s)" % s if s.startswith("-") or "/" in s else s
 
 
@@ -226,7 +226,7 @@ class Builder(Calls, Subscripts):
         if isinstance(v, int):
             if abs(v) >= INT64:
                 raise err(node, "integer %s is too large for PyTorch (int64); write it as a float, e.g. %.3g"
-                          % (_short(str(v)), float(v) if v < FLOAT_MAX else float("inf")))
+                          % (number_text(v), float(v) if v < FLOAT_MAX else float("inf")))
             return Integer(v)
         src = repr(v)
         if "inf" in src or "nan" in src:
@@ -286,10 +286,10 @@ class Builder(Calls, Subscripts):
                 return out
         if abs(b) > MAX_EXPONENT:
             raise err(exponent, "exponent %s is too large (at most %d in absolute value)"
-                      % (_short(str(b)), MAX_EXPONENT))
+                      % (number_text(b), MAX_EXPONENT))
         if b.is_Rational and (abs(b.p) >= 10 ** MAX_EXPONENT_DIGITS or b.q >= 10 ** MAX_EXPONENT_DIGITS):
             raise err(exponent, "exponent %s has too many digits (at most %d)"
-                      % (_short(str(b)), MAX_EXPONENT_DIGITS))
+                      % (number_text(b), MAX_EXPONENT_DIGITS))
         return a ** b
 
 def _named_tuple(node):
@@ -324,16 +324,16 @@ def _check_value(node, out):
     for x in (out,) + out.args:
         if x.is_Rational:
             if abs(x.p) >= FLOAT_MAX or x.q >= FLOAT_MAX:
-                raise err(node, "number %s is outside the float64 range" % _short(str(x)))
+                raise err(node, "number %s is outside the float64 range" % number_text(x))
         elif x.is_Pow and x.base.is_number and x.base.is_negative and not x.exp.is_integer:
-            raise err(node, "%s is not a real number (PyTorch would compute nan)" % _short(str(x)))
+            raise err(node, "%s is not a real number (PyTorch would compute nan)" % number_text(x))
     if out.is_number and not out.is_Rational:
         try:
             v = abs(complex(sympy.N(out, 15)))
         except (TypeError, ValueError, OverflowError, ZeroDivisionError):
             v = None
         if v is not None and not v < 1.7e308:
-            raise err(node, "constant %s overflows float64" % _short(str(out)))
+            raise err(node, "constant %s overflows float64" % number_text(out))
     try:
         shape_of(out)
     except ShapeError as e:
@@ -366,5 +366,5 @@ def parse_expr_kind(text, env):
     if isinstance(out, sympy.Basic):
         for x in out.atoms(sympy.Rational):
             if abs(x.p) >= FLOAT_MAX or x.q >= FLOAT_MAX:
-                raise SpecError("number %s is outside the float64 range" % _short(str(x)))
+                raise SpecError("number %s is outside the float64 range" % number_text(x))
     return out, b.kind(tree.body)

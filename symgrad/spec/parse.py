@@ -244,6 +244,19 @@ def short(s, n=40):
     return s if len(s) <= n else s[:n] + "..."
 
 
+def number_text(x, n=40):
+    """A number (a SymPy expression or int) for a message, shortened; one too long for Python's
+    int-to-text limit (4300 digits: ``(14285).exp2()``) by its order of magnitude."""
+    try:
+        return short(str(x), n)
+    except ValueError:
+        p, q = (x, 1) if isinstance(x, int) else (getattr(x, "p", None), getattr(x, "q", None))
+        if p is None:
+            return "(a number too long to print)"
+        e = int((abs(p).bit_length() - q.bit_length()) * 0.30103)
+        return "%s~1e%+d" % ("-" if p < 0 else "", e)
+
+
 def fields_of(node):
     """The fields of the named tuple a call returns (``eigh(A)``: eigenvalues, eigenvectors)."""
     if not isinstance(node, ast.Call):
