@@ -15,6 +15,7 @@ from ..ops.reduce import SumOp, MeanOp
 from ..tensor import shape_of, identity_cache
 from ..ops.base import TensorOp, split_scalar, symmetric
 from ..ops.join import cat_of_pieces, without_zeros
+from ..ops.normlayers import normalized
 from .canon import up_to_renaming
 
 MAX_CANCEL_OPS = 60
@@ -37,7 +38,7 @@ def size(e):
 
 
 def tidy(e):
-    e = use_symmetry(e)
+    e = forward_values(use_symmetry(e))
     if isinstance(e, Add):
         e = without_zeros(e)
         e = cat_of_pieces(e) or e         # pieces of a split put back: one cat, not a sum of scatters
@@ -71,7 +72,10 @@ def _simplest(flat):
             cands.append(factor_terms(cancel(flat)))
         except Exception:
             pass
+    roots = _radicands(flat)
     for c in cands:
+        if not _radicands(c) <= roots:
+            continue
         s = size(c)
         factored = isinstance(c, Mul) and not isinstance(best, Mul)
         if s < best_size or (factored and s <= best_size + 2 and _tree(c) <= _tree(best)):
@@ -260,6 +264,31 @@ def _worth_cancel(e):
         return False
     sums = [f for m in [e] + list(e.atoms(Mul)) for f in Mul.make_args(m) if isinstance(f, Add)]
     return len(set(sums)) <= 4
+
+
+def forward_values(e):
+    """num*base**p (p <= -1/2) -> op*base**(p + 1/2) where an op's forward value is num/sqrt(base)
+    (`normlayers.normalized`): (x - mean(x))/(var(x) + eps) is layer_norm(x)/sqrt(var(x) + eps)."""
+    if not isinstance(e, Mul):
+        return e
+    factors = list(e.args)
+    for k, f in enumerate(factors):
+        if not (isinstance(f, sympy.Pow) and f.exp.is_Rational and f.exp <= -S.Half):
+            continue
+        for j, g in enumerate(factors):
+            op, sign = normalized(g, f.base), 1
+            if op is None and isinstance(g, Add):
+                op, sign = normalized(-g, f.base), -1
+            if op is not None:
+                factors[j], factors[k] = sign * op, f.base ** (f.exp + S.Half)
+                return forward_values(Mul(*factors))
+    return e
+
+
+def _radicands(e):
+    """The bases of e's roots and denominators: cancel() may not make new ones, as it does when
+    it clears a small rational inside one (1/sqrt(v + 1/100000) -> 100*sqrt(10)/sqrt(100000*v + 1))."""
+    return {p.base for p in e.atoms(sympy.Pow) if not (p.exp.is_Integer and p.exp > 0)}
 
 
 def _has_big_power(e):

@@ -9,7 +9,7 @@ is the same over every dim but the channels (dim 1).  rms_norm is ``x*r`` with
 ``r = rsqrt(mean(x**2) + eps)`` and the rule ``r*(g - y*mean(g*y))``.  Each records the
 backward nodes PyTorch records (one fused node, or rms_norm's chain of six).
 """
-from sympy import S, Tuple, Integer, Rational
+from sympy import S, Tuple, Integer, Rational, Add, Pow
 
 from ..errors import SpecError, ShapeError
 from ..tensor import shape_of, fmt_shape
@@ -261,6 +261,35 @@ def _rms_norm(input, normalized_shape, weight, eps):
     _check_param("weight", weight, normalized_shape, "normalized_shape")
     y = RmsNormOp(input, Tuple(*normalized_shape), FLOAT64_EPS if eps is None else S(eps), flag(eps is not None))
     return _affine(y, weight, None)
+
+
+# --- forward values in second-order forms ------------------------------------------------------
+def normalized(num, base):
+    """The normalisation (no weight) equal to ``num/sqrt(base)``, or None: ``(x - mean(x))`` over
+    ``sqrt(var(x, correction=0) + eps)`` is layer_norm(x) over trailing dims (batch_norm(x) over
+    all but dim 1), and ``x`` over ``sqrt(mean(x**2) + eps)`` is rms_norm(x).  A rule's second
+    derivative (d rstd = -rstd**3*(x - mean(x))/N) then reads as the textbook's xh*rstd**2/N."""
+    if not (isinstance(base, Add) and len(base.args) == 2):
+        return None
+    eps, stat = base.as_coeff_Add()
+    if not (eps.is_Number and eps > 0 and type(stat) in (VarOp, MeanOp) and stat.keepdim):
+        return None
+    x = stat.args[0]
+    if type(stat) is MeanOp:
+        x = x.base if isinstance(x, Pow) and x.exp == 2 else None
+        if x is None or num != x:
+            return None
+    elif stat.correction != 0 or num != stat.centred():
+        return None
+    r, dims = rank(x), list(stat.dims)
+    if dims == list(range(r - len(dims), r)):
+        tail = Tuple(*shape_of(x)[r - len(dims):])
+        if type(stat) is MeanOp:
+            return RmsNormOp(x, tail, eps, flag(eps != FLOAT64_EPS))
+        return LayerNormOp(x, tail, eps)
+    if type(stat) is VarOp and r >= 2 and dims == [d for d in range(r) if d != 1]:
+        return BatchNormOp(x, eps)
+    return None
 
 
 # --- dropout ---------------------------------------------------------------------------------------
