@@ -37,6 +37,15 @@ ROWS_PER_DISPLAY = 12
 TITLE_MAX = 300
 # Forward values printed in full (PyTorch's print) for at most this many tensors.
 VALUES_MAX = 12
+# A large model: more tensors than this, or more characters than this in the spec-language
+# results together.  Its notes stay short: results in small type, values on one line each,
+# index forms only when short (the rest are named, see the matrix form).
+LARGE_TENSORS = 20
+LARGE_TEXT = 600
+# The index forms of a large model: at most this long (LaTeX characters), with at most this
+# many fractions (nested ones make a form several lines tall).
+INDEX_MAX_LARGE = 160
+FRACS_LARGE = 1
 
 
 def definition(text):
@@ -44,10 +53,17 @@ def definition(text):
     return ellipsize(one_line_code(text), CELL_MAX)
 
 
+def is_large(d, info=None):
+    """Whether the notes of d are for a large model (many tensors or long closed forms)."""
+    info = d.tensor_info() if info is None else info
+    return len(info) > LARGE_TENSORS or sum(len(g.text or "") for g in d.gradients) > LARGE_TEXT
+
+
 def notes(d, check=None, with_numbers=True):
     """Everything the templates show, in reading order (``with_numbers=False``: no PyTorch)."""
     prob = d.problem
     info = d.tensor_info()
+    large = is_large(d, info)
     num = numbers(d, check) if with_numbers else Unavailable(
         "--no-check runs no PyTorch; derive without it to see the values")
     out = {
@@ -63,15 +79,23 @@ def notes(d, check=None, with_numbers=True):
         "results_printed": None,
         "autograd": autograd_section(d, info, num),
         "exercises": exercises(d, num),
-        "index": index_section(d),
+        "large": large,
+        "index": index_section(d, large),
         "check": check_section(check, d),
         "second_order": second_order(d),
     }
-    values = [labelled("d%s/d%s = " % (c["output"], c["wrt"]), c["value"]) for c in out["closed_forms"] if c["value"]]
+    values = [labelled("d%s/d%s = " % (c["output"], c["wrt"]), _one_line(num, c) if large else c["value"])
+              for c in out["closed_forms"] if c["value"]]
     out["results_printed"] = "\n".join(values) or None
     out["outputs"] = [{"name": o, "tex": name_tex(o)} for o in prob.outputs]
     out["wrt"] = [{"name": x, "tex": name_tex(x)} for x in prob.wrt]
     return out
+
+
+def _one_line(num, c):
+    """A result's value in a few entries (a large model's results), or its note when it has none."""
+    v = num.grads.get(c["output"], {}).get(c["wrt"]) if num else None
+    return c["value"] if v is None else short(v)
 
 
 def _numbers_note(d, num):
@@ -151,27 +175,34 @@ def _ops(e, memo):
     return k
 
 
-def index_section(d):
-    """Forward definitions and gradients entry by entry; summation letters avoid dim names."""
+def index_section(d, large=False):
+    """Forward definitions and gradients entry by entry; summation letters avoid dim names.
+
+    For a large model only the short forms, none expanded in the inputs; ``omitted`` names
+    the tensors and gradients whose form is left to the matrix form."""
     prob = d.problem
     avoid = _avoid(d)
-    full, memo, rows = {}, {}, []
+    most = INDEX_MAX_LARGE if large else INDEX_MAX
+    full, memo, rows, omitted = {}, {}, [], []
     sizes = {}
     for n in prob.nodes:
         idx = index_letters(len(n.symbol.tshape), avoid)
         lhs = entry(name_tex(n.name), idx)
-        forms = [_index(n.expr, idx, avoid)]
+        forms = [_index(n.expr, idx, avoid, most)]
         size = _ops(n.expr, memo) + sum(sizes.get(t, 0) for t in n.expr.free_symbols)
         sizes[n.symbol] = size
         subs = {k: v for k, v in full.items() if k in n.expr.free_symbols and v is not k}
         e = n.expr
-        if subs and size <= EXPAND_OPS:
+        if subs and size <= EXPAND_OPS and not large:
             try:
                 e = n.expr.xreplace(subs)
-                forms.append(_index(e, idx, avoid))
+                forms.append(_index(e, idx, avoid, most))
             except Exception:
                 e = n.expr
         full[n.symbol] = e if size <= EXPAND_OPS else n.symbol
+        if large and not any(forms):
+            omitted.append(name_tex(n.name))
+            continue
         rows.append((lhs, [f for f in forms if f] or [r"\text{(see the matrix form)}"]))
     grads = []
     for g in d.gradients:
@@ -179,18 +210,24 @@ def index_section(d):
         xt, ot = name_tex(g.wrt), name_tex(g.output)
         lhs = entry(r"\bar{%s}" % xt if len(xt) == 1 else r"\overline{%s}" % xt, idx) if g.upstream else \
             r"\frac{\partial %s}{\partial %s}" % (ot, entry(xt, idx))
-        f = _index(g.form, idx, avoid)
+        f = _index(g.form, idx, avoid, most)
+        if large and not f:
+            omitted.append(lhs if g.upstream else r"\partial %s / \partial %s" % (ot, xt))
+            continue
         grads.append((lhs, [f] if f else [r"\text{(see the matrix form)}"]))
     return {"forward": [aligned(rows[k:k + ROWS_PER_DISPLAY]) for k in range(0, len(rows), ROWS_PER_DISPLAY)],
-            "gradients": [aligned(grads[k:k + ROWS_PER_DISPLAY]) for k in range(0, len(grads), ROWS_PER_DISPLAY)]}
+            "gradients": [aligned(grads[k:k + ROWS_PER_DISPLAY]) for k in range(0, len(grads), ROWS_PER_DISPLAY)],
+            "omitted": omitted}
 
 
-def _index(e, idx, avoid):
+def _index(e, idx, avoid, most=INDEX_MAX):
     try:
         s = tex_index(e, idx, avoid)
     except Exception:
         return None
-    return s if len(s) <= INDEX_MAX and visible_len(s) <= INDEX_WIDE else None
+    if most == INDEX_MAX_LARGE and s.count(r"\frac") > FRACS_LARGE:
+        return None
+    return s if len(s) <= most and visible_len(s) <= INDEX_WIDE else None
 
 
 # --- second order (SPEC 11): shown when the problem asks for Hessians and the API gives them ----

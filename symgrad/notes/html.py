@@ -28,6 +28,7 @@ STYLE = """
 .sg math { font-size: 1.08em; }
 .sg math[display="block"] { margin: 0.6em 0; overflow-x: auto; overflow-y: hidden; }
 .sg .reasons { color: #444; font-size: 0.93em; margin: 0.2em 0 0.2em 1.2em; }
+.sg table.small td code { font-size: 0.75em; }
 .sg .graph { overflow-x: auto; margin: 0.6em 0; }
 .sg .graph text { font-family: 'DejaVu Sans Mono', Menlo, Consolas, monospace; font-size: 11px; }
 .sg .sbs { display: flex; gap: 1em; flex-wrap: wrap; }

@@ -100,11 +100,11 @@ def derivation_section(d, o):
             owner.setdefault(arg, own)
     targets = [a for a in received if isinstance(a, Tensor) or a in pre]
     sources = {a: [g for g, _ in received[a]] for a in targets}
-    groups = []
+    groups, number = [], {}
     for own in order:
         items = []
         if own is not None and len(set(sources.get(own, ()))) > 1:
-            items.append(_total(own, received[own], sw.adjoints.get(own), symbol))
+            items.append(_total(own, received[own], sw.adjoints.get(own), symbol, number))
         for a in targets:
             mine = [r for g, r in received[a] if g == own]
             if mine:
@@ -114,8 +114,9 @@ def derivation_section(d, o):
         if not items:
             continue
         groups.append(_group(d, own, out_sym, items))
+        number[own] = len(groups)
     # leaves used in several places: the sum of what they received
-    tail = [_total(a, received[a], sw.adjoints.get(a), symbol) for a in targets
+    tail = [_total(a, received[a], sw.adjoints.get(a), symbol, number) for a in targets
             if isinstance(a, Tensor) and a not in def_of.values() and len(set(sources[a])) > 1
             and a not in graph.defs]
     if tail:
@@ -161,18 +162,27 @@ def _line(a, rules, value, symbol, acc, upstream_symbol=None):
             "shape": shape_of(a), "check": dimension_check(by_name, shape_of(a))}
 
 
-def _total(a, got, value, symbol):
+def _total(a, got, value, symbol, number=None):
+    """The sum of a tensor's ``+=`` lines; a long one is named by its step, not written again."""
     lhs = symbol(a).tex if isinstance(symbol(a), Named) else tex(symbol(a))
-    parts = [r for _, r in got]
+    texts = [tex(p) for _, p in got]
+    if visible_len(" + ".join(texts)) > DISPLAY_WIDE:
+        texts = [t if visible_len(t) <= PART_WIDE else _step_ref((number or {}).get(g)) for (g, _), t in zip(got, texts)]
     rhs = [""]
-    for k, p in enumerate(parts):               # a - b, not a + -b
-        t = _paren(tex(p)) if not tex(p).startswith("-") else tex(p)
+    for k, t in enumerate(texts):               # a - b, not a + -b
+        t = _paren(t) if not t.startswith("-") else t
         rhs[0] += t if not k else (" - " + t[1:].lstrip() if t.startswith("-") else " + " + t)
+    if isinstance(value, Tensor) and value.name.startswith("grad_"):
+        value = None                            # its own name again
     if value is not None:
         v = tex(value)
         if v != rhs[0] and len(v) <= LONG:
             rhs.append(v)
     return {"lhs": lhs, "rhs": rhs, "rel": "=", "shape": shape_of(a), "check": ""}
+
+
+def _step_ref(k):
+    return r"(\mathrel{+}= \text{ of step %d})" % k if k else r"(\mathrel{+}= \text{ above})"
 
 
 def _paren(s):
@@ -209,6 +219,8 @@ def _dims(shape):
 # A line of a display wider than this (characters as printed) gets its shape and check on
 # a line below it instead of in columns beside it, which would shrink the whole display.
 DISPLAY_WIDE = 80
+# In the sum of a tensor's ``+=`` lines, a part wider than this is named by its step.
+PART_WIDE = 30
 
 
 def _block(items):
