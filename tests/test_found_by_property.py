@@ -111,6 +111,14 @@ inputs:
 nodes:
   h0: selu((x1 + x0))
 """,
+    # abs of an argument SymPy cannot see is real (asin of a real x may be complex to it) was
+    # differentiated through re/im/atan2: the compiled code raised NameError -- SYMGRAD_RG=10
+    """
+inputs:
+  x: {shape: [1], domain: unit}
+nodes:
+  h: x.asin().abs()
+""",
 ]
 
 

@@ -98,10 +98,21 @@ def partial(expr, leaf, leaves):
     return d.xreplace(back) if back else d
 
 
+class _RealAbs(sympy.Function):
+    """``Abs`` of a real argument, for the calculus only: every tensor is real, but SymPy cannot
+    always see that an argument is (``asin(x)`` for a real ``x``) and differentiates ``Abs`` of
+    a possibly complex one through ``re``/``im``; ``d|u| = sign(u) du`` is what PyTorch does."""
+
+    def fdiff(self, argindex=1):
+        return sympy.sign(self.args[0])
+
+
 @up_to_renaming
 def _derivative(e, var):
     """d e / d var by SymPy's calculus, with PyTorch's zero gradient for sign and at the
-    kinks DiracDelta stands for; None when SymPy has no rule."""
+    kinks DiracDelta stands for, and real arguments of ``Abs``; None when SymPy has no rule."""
+    if e.has(sympy.Abs):
+        e = e.replace(lambda x: isinstance(x, sympy.Abs), lambda x: _RealAbs(x.args[0]))
     back = {}
     if e.has(sympy.sign):              # PyTorch's sign has gradient 0 everywhere
         signs = {x: Dummy(real=True) for x in e.atoms(sympy.sign) if x.has(var)}
@@ -112,6 +123,8 @@ def _derivative(e, var):
         d = d.replace(lambda x: isinstance(x, DiracDelta), lambda x: S.Zero)
     if d.has(sympy.Derivative) or d.has(sympy.Subs):
         return None
+    if d.has(_RealAbs):
+        d = d.replace(lambda x: isinstance(x, _RealAbs), lambda x: sympy.Abs(x.args[0]))
     return d.xreplace(back) if back else d
 
 
