@@ -5,11 +5,9 @@ failure), what PyTorch refuses, and every formula of their notes rendering in Ka
 The generated tests (`tests/test_ops.py`, `tests/test_schedule_ops.py`) run every case of
 `tests/op_cases_elementwise.py`, ties and kinks included, against autograd.
 """
-import json
 import os
 import re
 import shutil
-import subprocess
 
 import pytest
 import torch
@@ -18,7 +16,7 @@ import symgrad
 from symgrad.codegen.module import compile_module, module_source
 from symgrad.errors import SpecError
 from op_cases_elementwise import CASES
-from test_render import KATEX, KATEX_JS, formulas
+from test_render import KATEX, formulas, run_katex
 
 
 def compiled_vs_autograd(expr, values, wrt):
@@ -155,12 +153,7 @@ def test_every_formula_of_their_notes_renders_in_katex(tmp_path):
     assert d.check().passed
     items = [[t, disp, "every"] for t, disp in formulas(d.render("md"))]
     assert d.render("tex").count("\\begin{document}") == 1
-    js = tmp_path / "katex_check.js"
-    js.write_text(KATEX_JS)
-    p = subprocess.run(["node", str(js), KATEX], input=json.dumps(items), capture_output=True, text=True,
-                       timeout=300)
-    assert p.returncode == 0, p.stderr
-    res = json.loads(p.stdout)
+    res = run_katex(items, tmp_path)
     assert res["n"] > 100 and not res["bad"], "\n".join(res["bad"][:20])
 
 

@@ -2,10 +2,8 @@
 gradients at repeated indices, the spellings PyTorch accepts and refuses (one located error
 each), the closed forms' LaTeX in KaTeX, and the LSTM cell's textbook adjoints.
 """
-import json
 import os
 import shutil
-import subprocess
 
 import pytest
 import torch
@@ -116,17 +114,7 @@ def test_lstm_gates_adjoint_is_one_cat():
 
 
 # --- the closed forms' LaTeX renders in KaTeX ----------------------------------------------------------
-KATEX = os.path.join(ROOT, "node_modules", "katex")
-KATEX_JS = r"""
-const katex = require(process.argv[2]);
-const items = JSON.parse(require('fs').readFileSync(0, 'utf8'));
-const bad = [];
-for (const [tex, where] of items) {
-  try { katex.renderToString(tex, {displayMode: true, throwOnError: true, strict: 'error'}); }
-  catch (e) { bad.push(where + ': ' + e.message + ' in: ' + tex.slice(0, 200)); }
-}
-console.log(JSON.stringify({n: items.length, bad: bad}));
-"""
+from test_render import KATEX, run_katex  # noqa: E402
 
 
 @pytest.mark.skipif(not shutil.which("node") or not os.path.isdir(KATEX),
@@ -143,12 +131,7 @@ def test_latex_of_every_case_renders_in_katex(tmp_path):
             items.append([to_index_latex(node.expr, index_letters(len(node.symbol.tshape))), where])
             for g in d.gradients:
                 items += [[g.latex, where], [g.index_latex, where]]
-    js = tmp_path / "katex_check.js"
-    js.write_text(KATEX_JS)
-    p = subprocess.run(["node", str(js), KATEX], input=json.dumps(items), capture_output=True, text=True,
-                       timeout=300)
-    assert p.returncode == 0, p.stderr
-    res = json.loads(p.stdout)
+    res = run_katex(items, tmp_path)
     assert res["n"] > 300 and not res["bad"], "\n".join(res["bad"][:20])
 
 

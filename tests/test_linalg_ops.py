@@ -3,10 +3,8 @@ PyTorch's measured conventions (/work/notes/opfacts OPS.md items 6, 15, 16), the
 model for the variants that change the graph, second order through every rule, LaTeX that
 KaTeX renders, spec errors, and symbolic dims.
 """
-import json
 import os
 import shutil
-import subprocess
 
 import pytest
 import torch
@@ -20,7 +18,7 @@ from test_ops import spec_for
 from test_schedule_ops import agree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KATEX = os.path.join(ROOT, "node_modules", "katex")
+from test_render import KATEX, run_katex  # noqa: E402
 OURS = ["solve", "cholesky", "slogdet", "matrix_power", "pinv", "eigvalsh", "eigh", "matrix_exp", "kron",
         "cross", "cdist", "pad", "tril"]
 R, SPD = "real", "spd"
@@ -199,16 +197,6 @@ def test_closed_forms_differentiate_again(name, expr, inputs):
 
 # --- LaTeX: matrix and index notation render in KaTeX -------------------------------------------
 
-KATEX_JS = r"""
-const katex = require(process.argv[2]);
-const items = JSON.parse(require('fs').readFileSync(0, 'utf8'));
-const bad = [];
-for (const [tex, where] of items) {
-  try { katex.renderToString(tex, {displayMode: true, throwOnError: true, strict: 'error'}); }
-  catch (e) { bad.push(where + ': ' + e.message + ' in: ' + tex.slice(0, 200)); }
-}
-console.log(JSON.stringify({n: items.length, bad: bad}));
-"""
 
 
 @pytest.mark.skipif(not shutil.which("node") or not os.path.isdir(KATEX),
@@ -223,11 +211,7 @@ def test_latex_and_index_notation_render_in_katex(tmp_path):
             for g in d.gradients:
                 items += [[g.latex, where], [g.index_latex, where + " (index)"]]
             items += [[t, where + " (notes)"] for t, _ in formulas(d.render("md"))]
-    js = tmp_path / "katex_check.js"
-    js.write_text(KATEX_JS)
-    p = subprocess.run(["node", str(js), KATEX], input=json.dumps(items), capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0, p.stderr
-    res = json.loads(p.stdout)
+    res = run_katex(items, tmp_path)
     assert res["n"] > 300 and not res["bad"], "\n".join(res["bad"][:20])
 
 

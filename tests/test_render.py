@@ -164,6 +164,18 @@ console.log(JSON.stringify({n: items.length, bad: bad}));
 """
 
 
+def run_katex(items, tmp_path, timeout=300):
+    """KaTeX's verdict on [tex, display, where] (or [tex, where]: display math) items:
+    {"n": how many, "bad": the messages of those that fail}."""
+    items = [it if len(it) == 3 else [it[0], True, it[1]] for it in items]
+    js = tmp_path / "katex_check.js"
+    js.write_text(KATEX_JS)
+    p = subprocess.run(["node", str(js), KATEX], input=json.dumps(items), capture_output=True,
+                       text=True, timeout=timeout)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
 def formulas(md):
     """(tex, display) for every $$ block and every inline $...$ outside code."""
     md = re.sub(r"^```.*?^```", "", md, flags=re.S | re.M)
@@ -192,12 +204,7 @@ def test_every_formula_renders_in_katex(tmp_path):
     got = [t for t, _ in formulas(d.render("md").split("## 1.")[0])]
     assert len(got) == len(MATH_MACROS) + 1 and md_math("a < b > c") in got
     items += [[t, False, "description"] for t in got]
-    js = tmp_path / "katex_check.js"
-    js.write_text(KATEX_JS)
-    p = subprocess.run(["node", str(js), KATEX], input=json.dumps(items), capture_output=True,
-                       text=True, timeout=120)
-    assert p.returncode == 0, p.stderr
-    res = json.loads(p.stdout)
+    res = run_katex(items, tmp_path, timeout=120)
     assert res["n"] > 200
     assert not res["bad"], "\n".join(res["bad"][:20])
 

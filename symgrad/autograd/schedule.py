@@ -171,6 +171,13 @@ class Schedule:
 # prediction
 # --------------------------------------------------------------------------------------
 
+def value_types(prob, ag):
+    """name -> what Python holds there: "int" for a dim, "int"/"float" for a plain number, else "tensor"."""
+    types = dict.fromkeys(prob.dims, "int")
+    types.update({n: v.number or "tensor" for n, v in ag.values.items()})
+    return types
+
+
 def predict(derivation):
     """Run the problem's ``backward`` list symbolically; return a `Schedule`."""
     prob = derivation.problem
@@ -178,8 +185,7 @@ def predict(derivation):
     syms = prob.tensors
     calls = {k: backward_call(st, prob) for k, st in enumerate(prob.backward or [], 1)
              if st.kind == "backward"}
-    types = dict.fromkeys(prob.dims, "int")
-    types.update({n: v.number or "tensor" for n, v in ag.values.items()})
+    types = value_types(prob, ag)
     retaining = {v for v in ag.values.values() if v.retains_grad}
     # inputs= makes a non-leaf retain its grad: such tensors may hold a .grad too
     named = [ag.values[n] for c in calls.values() for n in (c.inputs or ())]

@@ -51,6 +51,7 @@ class AdjointNames:
         self.defs = []                   # Adjoints, in the order the sweep made them
         self.by_symbol = {}
         self.made = 0                    # symbols the sweep went on with (some may be inlined later)
+        self._inline_memo = None         # (the definitions it was made from, their inline forms)
 
     def offer(self, u, G, consumers, targets):
         """The adjoint the sweep goes on with for unit ``u``: a new symbol, or ``G`` itself.
@@ -160,7 +161,7 @@ class AdjointNames:
 
     def _inlined(self):
         key = tuple((a.symbol, id(a.value)) for a in self.defs)
-        memo = getattr(self, "_inline_memo", None)
+        memo = self._inline_memo
         if memo is None or memo[0] != key:
             forms = {}
             for adj in self.defs:

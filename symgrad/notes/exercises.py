@@ -216,9 +216,7 @@ def _twice(d, num):
     step = BackwardStep("%s.backward()" % o, "backward", o, False, None, Mark(0, 0))
     ag = autograd_graph(prob)
     v = ag.values[o]
-    types = dict.fromkeys(prob.dims, "int")
-    types.update({n: w.number or "tensor" for n, w in ag.values.items()})
-    if sc._refusal(ag, prob, step, backward_call(step, prob), v, types) is not None:
+    if sc._refusal(ag, prob, step, backward_call(step, prob), v, sc.value_types(prob, ag)) is not None:
         return []
     order, partial = ag.needed(v, None)
     freed = {n: 1 for n in order if sc._runs_raiser(n, partial)}   # what the first call frees

@@ -14,7 +14,7 @@ and the reason the notes give.  Adding an elementwise function is adding a block
 import sympy
 from sympy import S, exp, erf, sqrt, pi
 
-from .base import ElementwiseFn
+from .base import ElementwiseFn, TensorOp
 from .registry import register, P, Param, NOT_IMPLEMENTED
 
 
@@ -374,7 +374,6 @@ def _entrywise_replace(e, old, new):
     factor or term -- not below a tensor op, whose entries mix or move, nor inside another
     where, whose guard (``y/where(x != 0, x, 1)``) keeps a second derivative finite;
     ``e`` itself when nothing changed."""
-    from .base import TensorOp
     if e == old:
         return new
     if isinstance(e, (TensorOp, Where)) or not e.args or not e.has(old):
